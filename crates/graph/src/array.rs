@@ -1,0 +1,171 @@
+//! Typed arrays that live either in RAM or in a memory-mapped snapshot file.
+//!
+//! This is the storage abstraction of the crate: everything a [`crate::Graph`]
+//! holds is an [`Array`] of plain little-endian values, so the same reading
+//! code serves a graph just built and a snapshot opened from disk.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytemuck::Pod;
+use memmap2::Mmap;
+
+/// A read-only array of `T`, owned or memory-mapped.
+///
+/// Invariant for `Mapped`: `offset` and `len` describe a byte range of `map`
+/// whose start is aligned for `T` and whose length is `len * size_of::<T>()`.
+pub enum Array<T: Pod> {
+    /// Held in RAM.
+    Owned(Vec<T>),
+    /// A window of a memory-mapped file.
+    Mapped {
+        /// The mapping (shared; one per file).
+        map: Arc<Mmap>,
+        /// Byte offset of element 0.
+        offset: usize,
+        /// Number of elements.
+        len: usize,
+    },
+}
+
+impl<T: Pod> Array<T> {
+    /// The elements.
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Array::Owned(v) => v,
+            Array::Mapped { map, offset, len } => {
+                if *len == 0 {
+                    return &[];
+                }
+                let bytes = &map[*offset..*offset + len * std::mem::size_of::<T>()];
+                // Alignment and length were checked when the mapping was made.
+                bytemuck::cast_slice(bytes)
+            }
+        }
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            Array::Owned(v) => v.len(),
+            Array::Mapped { len, .. } => *len,
+        }
+    }
+
+    /// Whether the array is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size of the elements in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.len() * std::mem::size_of::<T>()
+    }
+
+    /// Whether the array is memory-mapped rather than owned.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, Array::Mapped { .. })
+    }
+
+    /// The raw little-endian bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        bytemuck::cast_slice(self.as_slice())
+    }
+
+    /// Views `map[offset..]` as `len` elements of `T`, checking bounds and alignment.
+    pub fn mapped(map: Arc<Mmap>, offset: usize, len: usize) -> Option<Self> {
+        let bytes = len.checked_mul(std::mem::size_of::<T>())?;
+        let end = offset.checked_add(bytes)?;
+        if end > map.len() {
+            return None;
+        }
+        if len > 0 && (map.as_ptr() as usize + offset) % std::mem::align_of::<T>() != 0 {
+            return None;
+        }
+        Some(Array::Mapped { map, offset, len })
+    }
+}
+
+impl<T: Pod> From<Vec<T>> for Array<T> {
+    fn from(v: Vec<T>) -> Self {
+        Array::Owned(v)
+    }
+}
+
+impl<T: Pod> Default for Array<T> {
+    fn default() -> Self {
+        Array::Owned(Vec::new())
+    }
+}
+
+impl<T: Pod + fmt::Debug> fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.as_slice();
+        let kind = if self.is_mapped() { "mapped" } else { "owned" };
+        write!(f, "Array<{kind}, len {}>", s.len())?;
+        if s.len() <= 8 {
+            write!(f, "{s:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Variable-length byte strings stored as one byte buffer plus `n + 1` offsets.
+///
+/// Invariant: `offsets[0] == 0`, offsets are non-decreasing and
+/// `offsets[n] == bytes.len()`.
+#[derive(Debug, Default)]
+pub struct StringArray {
+    /// `len() + 1` offsets into `bytes`.
+    pub offsets: Array<u64>,
+    /// Concatenated UTF-8 bytes.
+    pub bytes: Array<u8>,
+}
+
+impl StringArray {
+    /// Builds from owned strings.
+    pub fn from_strings<S: AsRef<str>>(items: &[S]) -> Self {
+        let mut offsets = Vec::with_capacity(items.len() + 1);
+        let mut bytes = Vec::new();
+        offsets.push(0u64);
+        for s in items {
+            bytes.extend_from_slice(s.as_ref().as_bytes());
+            offsets.push(bytes.len() as u64);
+        }
+        StringArray { offsets: offsets.into(), bytes: bytes.into() }
+    }
+
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Whether there are no strings.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th string. Invalid UTF-8 (only possible in a tampered snapshot) reads as "".
+    pub fn get(&self, i: usize) -> &str {
+        let o = self.offsets.as_slice();
+        let (a, b) = (o[i] as usize, o[i + 1] as usize);
+        std::str::from_utf8(&self.bytes.as_slice()[a..b]).unwrap_or("")
+    }
+
+    /// Checks the offsets invariant (used when opening and verifying snapshots).
+    pub fn check(&self) -> Result<(), String> {
+        let o = self.offsets.as_slice();
+        if o.is_empty() {
+            return Err("string offsets are empty".into());
+        }
+        if o[0] != 0 || *o.last().unwrap_or(&0) != self.bytes.len() as u64 {
+            return Err("string offsets do not span the string bytes".into());
+        }
+        if o.windows(2).any(|w| w[0] > w[1]) {
+            return Err("string offsets decrease".into());
+        }
+        Ok(())
+    }
+}

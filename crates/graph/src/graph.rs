@@ -1,0 +1,226 @@
+//! The frozen, lock-free graph: node stores and edge stores over a schema.
+
+use crate::array::Array;
+use crate::column::Column;
+use crate::error::closest;
+use crate::idmap::NodeIds;
+use crate::ids::{Direction, EdgeTypeId, LocalIdx, NodeTypeId};
+use crate::schema::{reserved, Schema};
+use crate::topology::Csr;
+use crate::{Error, Result};
+
+/// Everything stored for one node type.
+#[derive(Debug)]
+pub struct NodeStore {
+    /// External ids.
+    pub ids: NodeIds,
+    /// Attribute columns, in schema order, each with `ids.len()` rows.
+    pub columns: Vec<Column>,
+    /// Named node sets, in schema order: sorted, distinct local indices.
+    pub sets: Vec<Array<u32>>,
+}
+
+/// Everything stored for one edge type.
+#[derive(Debug)]
+pub struct EdgeStore {
+    /// Out-neighbours by source; its positions are the edge positions.
+    pub out: Csr,
+    /// In-neighbours by destination; `None` for undirected types (use `out`).
+    pub inn: Option<Csr>,
+    /// Attribute columns, in schema order, aligned with out-positions.
+    pub columns: Vec<Column>,
+    /// Self-loops among the stored edges.
+    pub self_loops: u64,
+}
+
+impl EdgeStore {
+    /// Logical edge count: stored entries, with each undirected pair counted once.
+    pub fn logical_edges(&self, undirected: bool) -> u64 {
+        let stored = self.out.len() as u64;
+        if undirected { (stored + self.self_loops) / 2 } else { stored }
+    }
+}
+
+/// An immutable heterogeneous graph. `Send + Sync`; reads take no locks.
+#[derive(Debug)]
+pub struct Graph {
+    schema: Schema,
+    nodes: Vec<NodeStore>,
+    edges: Vec<EdgeStore>,
+}
+
+impl Graph {
+    /// Assembles a graph, checking that every part agrees with the schema
+    /// (counts, column kinds and lengths, topology sizes). Cheap: it does not
+    /// scan the arrays (see [`Graph::check_deep`]).
+    pub fn from_parts(schema: Schema, nodes: Vec<NodeStore>, edges: Vec<EdgeStore>) -> Result<Self> {
+        schema.validate()?;
+        if nodes.len() != schema.node_types.len() || edges.len() != schema.edge_types.len() {
+            return Err(Error::Invalid("schema and stores disagree on the number of types".into()));
+        }
+        for (t, n) in schema.node_types.iter().zip(&nodes) {
+            if n.ids.kind() != t.id_kind {
+                return Err(Error::Invalid(format!("node type `{}`: id kind differs from the schema", t.name)));
+            }
+            check_columns(&t.name, &t.attributes, &n.columns, n.ids.len())?;
+            if n.sets.len() != t.sets.len() {
+                return Err(Error::Invalid(format!("node type `{}`: node sets differ from the schema", t.name)));
+            }
+        }
+        let g = Graph { schema, nodes, edges };
+        for (i, (t, e)) in g.schema.edge_types.iter().zip(&g.edges).enumerate() {
+            let (ns, nd) = g.endpoint_counts(EdgeTypeId(i as u16));
+            if e.out.rows() != ns {
+                return Err(Error::Invalid(format!("edge type {}: out-topology has {} rows for {ns} source nodes", t.display_name(), e.out.rows())));
+            }
+            match (&e.inn, t.undirected) {
+                (None, true) => {}
+                (Some(inn), false) if inn.rows() == nd && inn.len() == e.out.len() => {}
+                _ => return Err(Error::Invalid(format!("edge type {}: in-topology does not match", t.display_name()))),
+            }
+            check_columns(&t.display_name(), &t.attributes, &e.columns, e.out.len())?;
+        }
+        Ok(g)
+    }
+
+    /// Scans every array and checks all invariants (sorted rows, indices in
+    /// range, id index order, column contents). Linear in the graph size.
+    pub fn check_deep(&self) -> std::result::Result<(), String> {
+        for (t, n) in self.schema.node_types.iter().zip(&self.nodes) {
+            n.ids.check().map_err(|m| format!("node type `{}` ids: {m}", t.name))?;
+            for (a, c) in t.attributes.iter().zip(&n.columns) {
+                c.check(n.ids.len()).map_err(|m| format!("node type `{}` attribute `{}`: {m}", t.name, a.name))?;
+            }
+            for (s, set) in t.sets.iter().zip(&n.sets) {
+                let v = set.as_slice();
+                if v.windows(2).any(|w| w[0] >= w[1]) || v.last().is_some_and(|&x| x as usize >= n.ids.len()) {
+                    return Err(format!("node type `{}` set `{s}`: not sorted, repeated or out of range", t.name));
+                }
+            }
+        }
+        for (i, (t, e)) in self.schema.edge_types.iter().zip(&self.edges).enumerate() {
+            let (_, nd) = self.endpoint_counts(EdgeTypeId(i as u16));
+            let ns = e.out.rows();
+            e.out.check(nd).map_err(|m| format!("edge type {} out-topology: {m}", t.display_name()))?;
+            if let Some(inn) = &e.inn {
+                inn.check(ns).map_err(|m| format!("edge type {} in-topology: {m}", t.display_name()))?;
+                if let Some(em) = &inn.edge {
+                    if em.as_slice().iter().any(|&p| p as usize >= e.out.len()) {
+                        return Err(format!("edge type {} in→out edge map out of range", t.display_name()));
+                    }
+                }
+            }
+            for (a, c) in t.attributes.iter().zip(&e.columns) {
+                c.check(e.out.len()).map_err(|m| format!("edge type {} attribute `{}`: {m}", t.display_name(), a.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The store of node type `t`.
+    pub fn nodes(&self, t: NodeTypeId) -> &NodeStore {
+        &self.nodes[t.0 as usize]
+    }
+
+    /// The store of edge type `e`.
+    pub fn edges(&self, e: EdgeTypeId) -> &EdgeStore {
+        &self.edges[e.0 as usize]
+    }
+
+    /// All node stores, in schema order.
+    pub fn node_stores(&self) -> &[NodeStore] {
+        &self.nodes
+    }
+
+    /// All edge stores, in schema order.
+    pub fn edge_stores(&self) -> &[EdgeStore] {
+        &self.edges
+    }
+
+    /// Number of nodes of type `t`.
+    pub fn node_count(&self, t: NodeTypeId) -> usize {
+        self.nodes(t).ids.len()
+    }
+
+    /// Source and destination node counts of edge type `e`.
+    pub fn endpoint_counts(&self, e: EdgeTypeId) -> (usize, usize) {
+        let s = &self.schema.edge_types[e.0 as usize];
+        let count = |name: &str| self.schema.node_type(name).map(|t| self.node_count(t)).unwrap_or(0);
+        (count(&s.src), count(&s.dst))
+    }
+
+    /// The topology to walk edge type `e` in direction `dir`.
+    pub fn topology(&self, e: EdgeTypeId, dir: Direction) -> &Csr {
+        let s = self.edges(e);
+        match dir {
+            Direction::Out => &s.out,
+            Direction::In => s.inn.as_ref().unwrap_or(&s.out),
+        }
+    }
+
+    /// Neighbours of `node` along edge type `e` in direction `dir`.
+    pub fn neighbors(&self, e: EdgeTypeId, dir: Direction, node: LocalIdx) -> &[u32] {
+        self.topology(e, dir).neighbors(node.get())
+    }
+
+    /// Attribute column `name` of node type `t`.
+    pub fn node_column(&self, t: NodeTypeId, name: &str) -> Result<&Column> {
+        let attrs = &self.schema.node_types[t.0 as usize].attributes;
+        let i = find_attr(attrs.iter().map(|a| a.name.as_str()), name)?;
+        Ok(&self.nodes(t).columns[i])
+    }
+
+    /// Attribute column `name` of edge type `e`.
+    pub fn edge_column(&self, e: EdgeTypeId, name: &str) -> Result<&Column> {
+        let attrs = &self.schema.edge_types[e.0 as usize].attributes;
+        let i = find_attr(attrs.iter().map(|a| a.name.as_str()), name)?;
+        Ok(&self.edges(e).columns[i])
+    }
+
+    /// Edge weights of type `e` by out-position, if it has a float `weight` column.
+    pub fn edge_weights(&self, e: EdgeTypeId) -> Option<&[f32]> {
+        match self.edge_column(e, reserved::WEIGHT) {
+            Ok(Column::Float(a)) => Some(a.as_slice()),
+            _ => None,
+        }
+    }
+
+    /// Node set `name` of type `t` (sorted local indices).
+    pub fn node_set(&self, t: NodeTypeId, name: &str) -> Result<&[u32]> {
+        let sets = &self.schema.node_types[t.0 as usize].sets;
+        let i = sets.iter().position(|s| s == name).ok_or_else(|| Error::Unknown {
+            what: "node set",
+            name: name.into(),
+            suggestion: closest(name, sets.iter().map(String::as_str)),
+        })?;
+        Ok(self.nodes(t).sets[i].as_slice())
+    }
+}
+
+fn find_attr<'a>(names: impl Iterator<Item = &'a str> + Clone, name: &str) -> Result<usize> {
+    names.clone().position(|n| n == name).ok_or_else(|| Error::Unknown {
+        what: "attribute",
+        name: name.into(),
+        suggestion: closest(name, names),
+    })
+}
+
+fn check_columns(owner: &str, attrs: &[crate::AttrSchema], cols: &[Column], rows: usize) -> Result<()> {
+    if attrs.len() != cols.len() {
+        return Err(Error::Invalid(format!("{owner}: {} columns for {} attributes", cols.len(), attrs.len())));
+    }
+    for (a, c) in attrs.iter().zip(cols) {
+        if c.kind() != a.kind {
+            return Err(Error::Invalid(format!("{owner}: attribute `{}` is {} but holds {}", a.name, a.kind.describe(), c.kind().describe())));
+        }
+        if c.rows() != rows {
+            return Err(Error::Invalid(format!("{owner}: attribute `{}` has {} rows, expected {rows}", a.name, c.rows())));
+        }
+    }
+    Ok(())
+}
