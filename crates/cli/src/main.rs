@@ -1,3 +1,264 @@
+//! `ferrograph`: the command-line front end. Parses arguments, sets up
+//! logging and progress bars, and calls the library crates; the only crate
+//! that uses `anyhow`.
+
+mod bench;
+mod info;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ferrograph_graph::snapshot::{self, WriteOptions};
+use ferrograph_io::generate::{rmat_graph, Planted, Rmat};
+
+/// ferrograph: heterogeneous graph store, sampler and GNN trainer.
+#[derive(Parser)]
+#[command(name = "ferrograph", version, about, propagate_version = true)]
+struct Cli {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Log progress details (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate the built-in planted-partition graph, snapshot it, reopen it and describe it.
+    Quickstart {
+        /// Where to put the snapshot.
+        #[arg(long, default_value = "out/quickstart")]
+        out: PathBuf,
+    },
+    /// Import tables described by a TOML config into a snapshot directory.
+    Import {
+        /// The import config (see configs/ for examples).
+        config: PathBuf,
+        /// Snapshot directory to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing snapshot.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Describe a snapshot: schema, counts, degree statistics, attributes, size.
+    Info {
+        /// Snapshot directory.
+        dir: PathBuf,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute every checksum and check every invariant of a snapshot.
+    Verify {
+        /// Snapshot directory.
+        dir: PathBuf,
+    },
+    /// Generate a synthetic graph into a snapshot.
+    #[command(subcommand)]
+    Generate(Generate),
+    /// Measurements (see bench/README.md).
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Args)]
+struct Output {
+    /// Snapshot directory to create.
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace an existing snapshot.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// R-MAT power-law graph (distinct directed edges, no self-loops, ids permuted).
+    Rmat {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 1 << 20)]
+        nodes: u64,
+        /// Number of edges.
+        #[arg(long, default_value_t = 10 << 20)]
+        edges: u64,
+        /// Quadrant probabilities (d = 1 - a - b - c).
+        #[arg(long, default_value_t = 0.55)]
+        a: f64,
+        #[arg(long, default_value_t = 0.15)]
+        b: f64,
+        #[arg(long, default_value_t = 0.15)]
+        c: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Planted-partition graph with class labels, noisy class-indicative features and splits.
+    Planted {
+        #[arg(long, default_value_t = 20_000)]
+        nodes: u64,
+        #[arg(long, default_value_t = 8)]
+        classes: u32,
+        #[arg(long, default_value_t = 10.0)]
+        avg_degree: f64,
+        /// Share of edges inside a class.
+        #[arg(long, default_value_t = 0.8)]
+        p_in: f64,
+        #[arg(long, default_value_t = 32)]
+        feature_dim: u32,
+        /// Feature noise standard deviation (class signal is 1.0).
+        #[arg(long, default_value_t = 1.5)]
+        noise: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Topology build from the peers' R-MAT arrays and import of the same edges as a graph-learn TSV.
+    Build {
+        /// The peers' data directory (holds rmat/src.npy, rmat/dst.npy).
+        #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
+        data: String,
+        /// Number of nodes of the R-MAT graph.
+        #[arg(long, default_value_t = 1_000_000)]
+        nodes: usize,
+        /// Thread counts to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        thread_counts: Vec<usize>,
+        /// Repetitions (median reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// TSV to import (default: the graph-learn peer's file, else one written from the arrays).
+        #[arg(long)]
+        tsv: Option<PathBuf>,
+    },
+    /// Open a snapshot and report time and resident memory before any access.
+    Open {
+        /// Snapshot directory.
+        dir: PathBuf,
+    },
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => std::env::var_os("HOME").map_or_else(|| PathBuf::from(p), |h| PathBuf::from(h).join(rest)),
+        None => PathBuf::from(p),
+    }
+}
+
+fn write_snapshot(g: &ferrograph_graph::Graph, out: &Path, force: bool, bars: &progress::Bars) -> Result<f64> {
+    let t = Instant::now();
+    snapshot::write_with(g, out, WriteOptions { force, progress: Some(bars) }).with_context(|| format!("writing snapshot {}", out.display()))?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let bars = progress::Bars::new();
+    match cli.command {
+        Command::Quickstart { out } => {
+            let t = Instant::now();
+            let g = Planted::default().graph()?;
+            write_snapshot(&g, &out, true, &bars)?;
+            let snap = snapshot::open(&out)?;
+            print!("{}", info::to_text(&out, &snap.manifest));
+            println!("quickstart: generated, wrote and reopened {} in {:.2}s", out.display(), t.elapsed().as_secs_f64());
+        }
+        Command::Import { config, out, force } => {
+            if out.exists() && !force {
+                anyhow::bail!("{}: already exists (use --force to replace it)", out.display());
+            }
+            let t = Instant::now();
+            let g = ferrograph_io::import_file(&config, &bars)?;
+            let read_s = t.elapsed().as_secs_f64();
+            let write_s = write_snapshot(&g, &out, force, &bars)?;
+            let counts: Vec<String> = g.schema().edge_types.iter().zip(g.edge_stores()).map(|(t, e)| format!("{} {}", t.relation, e.logical_edges(t.undirected))).collect();
+            eprintln!(
+                "imported {} in {read_s:.2}s, wrote in {write_s:.2}s (edges: {}; peak RSS {:.0} MiB)",
+                out.display(),
+                counts.join(", "),
+                bench::proc_status_mib("VmHWM")
+            );
+        }
+        Command::Info { dir, json } => {
+            let m = snapshot::read_manifest(&dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info::to_json(&dir, &m))?);
+            } else {
+                print!("{}", info::to_text(&dir, &m));
+            }
+        }
+        Command::Verify { dir } => {
+            let r = snapshot::verify(&dir, &bars)?;
+            println!("ok: {} files, {} verified", r.files, info::human_bytes(r.bytes));
+        }
+        Command::Generate(Generate::Rmat { nodes, edges, a, b, c, seed, output }) => {
+            let p = Rmat { nodes, edges, a, b, c, seed };
+            let t = Instant::now();
+            let sp = progress::spinner("generate R-MAT edges");
+            let (src, dst) = p.edges()?;
+            sp.finish_and_clear();
+            let gen_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let sp = progress::spinner("build CSR + CSC");
+            let g = rmat_graph(nodes as usize, src, dst)?;
+            sp.finish_and_clear();
+            let build_s = t.elapsed().as_secs_f64();
+            let write_s = write_snapshot(&g, &output.out, output.force, &bars)?;
+            let e = &g.edge_stores()[0];
+            let topo = e.out.offsets.byte_len() + e.out.targets.byte_len() + e.inn.as_ref().map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
+            println!(
+                "RESULT {}",
+                serde_json::json!({
+                    "nodes": nodes, "edges": e.out.len(), "generate_s": gen_s, "build_s": build_s, "write_s": write_s,
+                    "topology_bytes_per_edge": topo as f64 / e.out.len() as f64,
+                    "peak_rss_mib": bench::proc_status_mib("VmHWM"), "out": output.out.display().to_string(),
+                })
+            );
+        }
+        Command::Generate(Generate::Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, output }) => {
+            let p = Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, ..Planted::default() };
+            let g = p.graph()?;
+            write_snapshot(&g, &output.out, output.force, &bars)?;
+            eprintln!("wrote {}", output.out.display());
+        }
+        Command::Bench(Bench::Build { data, nodes, thread_counts, reps, tsv }) => {
+            bench::build(&expand_home(&data), nodes, &thread_counts, reps.max(1), tsv)?;
+        }
+        Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
+    }
+    Ok(())
+}
+
 fn main() {
-    println!("Hello, world!");
+    let cli = Cli::parse();
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    if let Some(t) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(t).build_global() {
+            eprintln!("error: cannot start {t} threads: {e}");
+            std::process::exit(2);
+        }
+    }
+    if let Err(e) = run(cli) {
+        // One line: the cause chain joined by ": ".
+        let msg = format!("{e:#}").replace('\n', " ");
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    }
 }

@@ -10,12 +10,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system error on a file, with the file named.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, not chained, so it is said once).
+        cause: std::io::Error,
     },
     /// A snapshot file whose content does not match the manifest or its own format.
     #[error("{}: {message}", path.display())]
@@ -58,7 +58,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), cause: source }
     }
     pub(crate) fn corrupt(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Corrupt { path: path.into(), message: message.into() }

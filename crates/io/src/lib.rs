@@ -1,14 +1,20 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Importers and generators: from the user's files (graph-learn tables,
+//! CSV/TSV, SNAP edge lists, NPY/NPZ, Parquet) or from a seeded generator to a
+//! [`ferrograph_graph::Graph`], described by one TOML import config.
+//!
+//! Every error names the file and, where the format has them, the line and
+//! column (or config field) of the problem; see [`Error`].
+#![warn(missing_docs)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod config;
+mod error;
+pub mod generate;
+pub mod import;
+pub mod npy;
+pub mod parquet_table;
+pub mod table;
+pub mod text;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use config::ImportConfig;
+pub use error::{Error, Result};
+pub use import::{import, import_file};

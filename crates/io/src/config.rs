@@ -1,0 +1,429 @@
+//! The TOML import config: which files hold which node and edge types.
+//!
+//! ```toml
+//! [[nodes]]
+//! type = "paper"
+//! file = "nodes.csv"                  # relative to this config file
+//! id = "id"
+//! columns = [{ name = "label", type = "int" }, { name = "split", type = "string" }]
+//! features = [{ name = "feat", file = "features.npy" }]
+//!
+//! [[edges]]
+//! src_type = "paper"
+//! relation = "cites"
+//! dst_type = "paper"
+//! file = "edges.csv"
+//! src = "src"
+//! dst = "dst"
+//!
+//! [[node_sets]]
+//! type = "paper"
+//! name = "train"
+//! column = "split"
+//! value = "train"
+//! ```
+//! See `configs/` in the repository for one config per bundled dataset and
+//! `docs/import.md` for every field.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// File formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// Comma-separated with a header row (quoting allowed).
+    Csv,
+    /// Tab-separated with a header row.
+    Tsv,
+    /// graph-learn / AliGraph tables: tab-separated, typed header `name:type`.
+    Graphlearn,
+    /// SNAP edge list: `#` comments, whitespace-separated, no header; plain or `.gz`.
+    Snap,
+    /// Apache Parquet.
+    Parquet,
+    /// NumPy `.npy` arrays.
+    Npy,
+}
+
+impl Format {
+    /// Guesses the format from a file name.
+    pub fn from_path(p: &Path) -> Option<Format> {
+        let name = p.file_name()?.to_string_lossy().to_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        Some(match Path::new(name).extension()?.to_str()? {
+            "csv" => Format::Csv,
+            "tsv" => Format::Tsv,
+            "txt" => Format::Snap,
+            "parquet" | "pq" => Format::Parquet,
+            "npy" => Format::Npy,
+            _ => return None,
+        })
+    }
+}
+
+/// Value types of a column taken from a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// 64-bit integer.
+    Int,
+    /// 32-bit float.
+    Float,
+    /// Categorical string (optionally hashed into `buckets`).
+    String,
+    /// Fixed-length float vector written in one field, values separated by `delimiter`.
+    FloatVector,
+}
+
+/// Node id type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdType {
+    /// 64-bit integers.
+    #[default]
+    Int,
+    /// Strings.
+    String,
+}
+
+/// One attribute column taken from a table.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Attribute name in the graph.
+    pub name: String,
+    /// Column in the file (default: `name`).
+    pub source: Option<String>,
+    /// Value type.
+    #[serde(rename = "type")]
+    pub ty: ValueType,
+    /// For strings: hash into this many buckets instead of keeping a dictionary.
+    pub buckets: Option<u32>,
+    /// For float vectors: the length.
+    pub dim: Option<u32>,
+    /// For float vectors: the separator inside the field (default `:`).
+    pub delimiter: Option<String>,
+}
+
+/// graph-learn's attribute decoder: one string column holding several
+/// attributes joined by a delimiter (`attr_types` in graph-learn's `Decoder`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesSpec {
+    /// The column holding the joined attributes (graph-learn: `attributes` or `feature`).
+    pub column: String,
+    /// The separator (default `:`).
+    #[serde(default = "colon")]
+    pub delimiter: String,
+    /// The attributes, in order. A `float_vector` of `dim` d takes d values.
+    pub fields: Vec<ColumnSpec>,
+}
+
+fn colon() -> String {
+    ":".into()
+}
+
+/// A feature file aligned row by row with a node or edge table.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureFile {
+    /// Attribute name in the graph.
+    pub name: String,
+    /// `.npy` (1-D int → int, 1-D float → float, 2-D float → float_vector) or
+    /// scipy `.npz` CSR (→ sparse).
+    pub file: PathBuf,
+    /// Read a 1-D array as this type (`int` turns whole-number floats, such
+    /// as labels saved as float64, into integers; anything else is an error).
+    #[serde(rename = "type")]
+    pub ty: Option<ValueType>,
+}
+
+/// Options shared by text tables.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextOptions {
+    /// Field separator: one character, or "whitespace".
+    pub delimiter: Option<String>,
+    /// Honour double quotes (CSV default: true; others: false).
+    pub quoting: Option<bool>,
+    /// First line is a header (default true except for SNAP).
+    pub header: Option<bool>,
+    /// Column names when there is no header.
+    pub names: Option<Vec<String>>,
+    /// Lines starting with this character are skipped (SNAP default `#`).
+    pub comment: Option<String>,
+}
+
+/// A node type and where its nodes come from.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTable {
+    /// Node type name.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Table file; absent for `count`-declared types and for types whose
+    /// nodes come only from edges (`create_nodes`).
+    pub file: Option<PathBuf>,
+    /// Format (default: from the file extension; graph-learn tables have none, say `graphlearn`).
+    pub format: Option<Format>,
+    /// Id column (default `id`).
+    pub id: Option<String>,
+    /// Id type (default `int`).
+    #[serde(default)]
+    pub id_type: IdType,
+    /// Declares `count` nodes with ids `0..count` and no table.
+    pub count: Option<u64>,
+    /// Attribute columns to take from the table.
+    #[serde(default)]
+    pub columns: Vec<ColumnSpec>,
+    /// graph-learn attribute decoder.
+    pub attributes: Option<AttributesSpec>,
+    /// Feature files aligned with the rows.
+    #[serde(default)]
+    pub features: Vec<FeatureFile>,
+    /// Text options.
+    #[serde(default, flatten)]
+    pub text: TextOptions,
+}
+
+/// An edge type and where its edges come from.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeTable {
+    /// Source node type.
+    pub src_type: String,
+    /// Relation name.
+    pub relation: String,
+    /// Destination node type.
+    pub dst_type: String,
+    /// Table file (for NPY: a `[2, E]` or `[E, 2]` integer array).
+    pub file: Option<PathBuf>,
+    /// NPY: 1-D source ids.
+    pub src_file: Option<PathBuf>,
+    /// NPY: 1-D destination ids.
+    pub dst_file: Option<PathBuf>,
+    /// Format (default: from the extension).
+    pub format: Option<Format>,
+    /// Source id column (default `src_id` for graph-learn, `src` otherwise; SNAP: first field).
+    pub src: Option<String>,
+    /// Destination id column (default `dst_id` / `dst`; SNAP: second field).
+    pub dst: Option<String>,
+    /// Weight column (float). graph-learn tables use `weight` automatically.
+    pub weight: Option<String>,
+    /// Label column (int).
+    pub label: Option<String>,
+    /// Timestamp column (int).
+    pub timestamp: Option<String>,
+    /// Other attribute columns.
+    #[serde(default)]
+    pub columns: Vec<ColumnSpec>,
+    /// graph-learn attribute decoder.
+    pub attributes: Option<AttributesSpec>,
+    /// Feature files aligned with the edge rows.
+    #[serde(default)]
+    pub features: Vec<FeatureFile>,
+    /// Store both directions (same source and destination type).
+    #[serde(default)]
+    pub undirected: bool,
+    /// Drop repeated edges.
+    #[serde(default)]
+    pub dedup: bool,
+    /// Name of the reverse relation (default `rev_<relation>`).
+    pub reverse: Option<String>,
+    /// Endpoint ids missing from the node tables become new nodes (plain edge lists).
+    #[serde(default)]
+    pub create_nodes: bool,
+    /// Added to integer endpoint ids before lookup (`-1` for 1-based files).
+    #[serde(default)]
+    pub id_offset: i64,
+    /// Text options.
+    #[serde(default, flatten)]
+    pub text: TextOptions,
+}
+
+/// A named node set (train/val/test split), from a table of ids or from a column value.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSetSpec {
+    /// Node type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Set name.
+    pub name: String,
+    /// File of ids (graph-learn table, CSV, SNAP-like text, or 1-D NPY).
+    pub file: Option<PathBuf>,
+    /// Format of `file`.
+    pub format: Option<Format>,
+    /// Id column in `file` (default `id`).
+    pub id: Option<String>,
+    /// Alternatively: a string or int attribute of the node type...
+    pub column: Option<String>,
+    /// ...and the value that puts a node in the set.
+    pub value: Option<String>,
+    /// Text options for `file`.
+    #[serde(default, flatten)]
+    pub text: TextOptions,
+}
+
+/// A whole import config.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// Node types.
+    #[serde(default)]
+    pub nodes: Vec<NodeTable>,
+    /// Edge types.
+    #[serde(default)]
+    pub edges: Vec<EdgeTable>,
+    /// Node sets.
+    #[serde(default)]
+    pub node_sets: Vec<NodeSetSpec>,
+    /// The config file (for error messages); set by [`ImportConfig::load`].
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Directory relative paths are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl ImportConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, path, &base)
+    }
+
+    /// Parses and validates config text; `path` names it in errors and
+    /// relative file names are resolved against `base_dir`.
+    pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Self> {
+        let mut c: ImportConfig = toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            let at = e.span().map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                let col = s.start - text[..s.start.min(text.len())].rfind('\n').map_or(0, |p| p + 1) + 1;
+                format!("line {line}, column {col}")
+            });
+            Error::config(path, at.unwrap_or_else(|| "(syntax)".into()), message)
+        })?;
+        c.path = path.to_path_buf();
+        c.base_dir = base_dir.to_path_buf();
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Resolves a file name from the config.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
+    }
+
+    fn err(&self, field: String, message: impl Into<String>) -> Error {
+        Error::config(&self.path, field, message)
+    }
+
+    fn check_type(&self, field: String, name: &str) -> Result<()> {
+        if self.nodes.iter().any(|n| n.ty == name) {
+            return Ok(());
+        }
+        let hint = ferrograph_graph::error_closest(name, self.nodes.iter().map(|n| n.ty.as_str()))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| "; declare it in a [[nodes]] section".into());
+        Err(self.err(field, format!("unknown node type `{name}`{hint}")))
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.nodes.is_empty() {
+            return Err(self.err("nodes".into(), "no node types are declared"));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let f = |x: &str| format!("nodes[{i}].{x}");
+            if n.ty.trim().is_empty() {
+                return Err(self.err(f("type"), "is empty"));
+            }
+            if self.nodes[..i].iter().any(|m| m.ty == n.ty) {
+                return Err(self.err(f("type"), format!("node type `{}` is declared twice", n.ty)));
+            }
+            if n.file.is_some() && n.count.is_some() {
+                return Err(self.err(f("count"), "give either `file` or `count`, not both"));
+            }
+            if n.file.is_none() && (!n.columns.is_empty() || n.attributes.is_some()) {
+                return Err(self.err(f("columns"), "columns need a `file` to read them from"));
+            }
+            if n.count.is_some() && n.id_type == IdType::String {
+                return Err(self.err(f("id_type"), "`count` declares integer ids 0..count"));
+            }
+            if let Some(file) = &n.file {
+                let fmt = n.format.or_else(|| Format::from_path(file));
+                match fmt {
+                    None => return Err(self.err(f("format"), format!("cannot tell the format of {}; set `format`", file.display()))),
+                    Some(Format::Npy) => return Err(self.err(f("format"), "a node table cannot be NPY; use `count` and `features`")),
+                    _ => {}
+                }
+            }
+            if !n.features.is_empty() && n.file.is_none() && n.count.is_none() {
+                return Err(self.err(f("features"), "feature files need a node table or a `count`"));
+            }
+            self.check_columns(&n.columns, n.attributes.as_ref(), &f(""))?;
+        }
+        for (i, e) in self.edges.iter().enumerate() {
+            let f = |x: &str| format!("edges[{i}].{x}");
+            self.check_type(f("src_type"), &e.src_type)?;
+            self.check_type(f("dst_type"), &e.dst_type)?;
+            if e.relation.trim().is_empty() {
+                return Err(self.err(f("relation"), "is empty"));
+            }
+            let fmt = e.format.or_else(|| e.file.as_deref().or(e.src_file.as_deref()).and_then(Format::from_path));
+            match (fmt, &e.file, &e.src_file, &e.dst_file) {
+                (None, _, _, _) => return Err(self.err(f("format"), "cannot tell the format; set `format`")),
+                (Some(Format::Npy), None, Some(_), Some(_)) | (Some(Format::Npy), Some(_), None, None) => {}
+                (Some(Format::Npy), _, _, _) => {
+                    return Err(self.err(f("file"), "NPY edges need `file` ([2, E] array) or both `src_file` and `dst_file`"));
+                }
+                (Some(_), Some(_), None, None) => {}
+                (Some(_), _, _, _) => return Err(self.err(f("file"), "give the edge table as `file`")),
+            }
+            if e.undirected && e.src_type != e.dst_type {
+                return Err(self.err(
+                    f("undirected"),
+                    format!("`{}` joins two node types; leave it directed and walk its reverse relation", e.relation),
+                ));
+            }
+            self.check_columns(&e.columns, e.attributes.as_ref(), &f(""))?;
+        }
+        for (i, s) in self.node_sets.iter().enumerate() {
+            let f = |x: &str| format!("node_sets[{i}].{x}");
+            self.check_type(f("type"), &s.ty)?;
+            match (&s.file, &s.column, &s.value) {
+                (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                _ => return Err(self.err(f("file"), "give either `file`, or `column` and `value`")),
+            }
+            if self.node_sets[..i].iter().any(|o| o.ty == s.ty && o.name == s.name) {
+                return Err(self.err(f("name"), format!("set `{}` of `{}` is declared twice", s.name, s.ty)));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_columns(&self, cols: &[ColumnSpec], attrs: Option<&AttributesSpec>, prefix: &str) -> Result<()> {
+        let all = cols.iter().map(|c| (c, "columns")).chain(attrs.into_iter().flat_map(|a| a.fields.iter().map(|c| (c, "attributes.fields"))));
+        for (j, (c, group)) in all.enumerate() {
+            let field = format!("{prefix}{group}[{j}]");
+            match c.ty {
+                ValueType::FloatVector if c.dim.unwrap_or(0) == 0 => {
+                    return Err(self.err(field + ".dim", "a float_vector needs `dim` > 0"));
+                }
+                ValueType::String => {}
+                _ if c.buckets.is_some() => return Err(self.err(field + ".buckets", "only string columns are hashed into buckets")),
+                _ => {}
+            }
+            if c.buckets == Some(0) {
+                return Err(self.err(field + ".buckets", "must be > 0"));
+            }
+        }
+        Ok(())
+    }
+}
