@@ -66,7 +66,11 @@ pub struct DuplicateId {
 impl NodeIds {
     /// Integer ids in local order. Returns `Dense` when the ids are exactly `0..n` in order.
     pub fn from_ints(ids: Vec<i64>) -> Result<Self, DuplicateId> {
-        if ids.par_iter().enumerate().all(|(i, &x)| x == i as i64) {
+        let identity = ids.par_chunks(1 << 16).enumerate().all(|(c, chunk)| {
+            let base = (c << 16) as i64;
+            chunk.iter().enumerate().all(|(i, &x)| x == base + i as i64)
+        });
+        if identity {
             return Ok(NodeIds::Dense(ids.len() as u32));
         }
         let mut sorted: Vec<u32> = (0..ids.len() as u32).collect();

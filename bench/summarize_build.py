@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Medians of the RESULT lines written by build_vs_peers.sh, and ferrograph's ratios."""
+import json, os, statistics, sys
+from collections import defaultdict
+
+out = sys.argv[1]
+runs = defaultdict(list)
+for name in sorted(os.listdir(out)):
+    if not name.endswith('.log'):
+        continue
+    for line in open(os.path.join(out, name)):
+        if line.startswith('RESULT '):
+            r = json.loads(line[7:])
+            key = (r.get('peer') or r.get('system'), r.get('threads'))
+            runs[key].append(r)
+
+def med(rs, k):
+    v = [r[k] for r in rs if r.get(k) is not None]
+    return statistics.median(v) if v else None
+
+rows = {}
+for (sys_, t), rs in sorted(runs.items(), key=lambda x: (x[0][0], x[0][1])):
+    build = med(rs, 'build_s') if sys_ != 'graph-learn' else None
+    tsv = med(rs, 'tsv_import_s') if sys_ == 'ferrograph' else (med(rs, 'build_s') if sys_ == 'graph-learn' else None)
+    rows[(sys_, t)] = dict(build=build, tsv=tsv, n=len(rs), rss=med(rs, 'build_rss_delta_mb'), bpe=med(rs, 'build_bytes_per_edge'))
+
+print('| system | threads | build from arrays s | TSV import s | runs | bytes/edge |')
+print('|---|---|---|---|---|---|')
+for (s, t), v in rows.items():
+    f = lambda x: '–' if x is None else f'{x:.3f}'
+    print(f"| {s} | {t} | {f(v['build'])} | {f(v['tsv'])} | {v['n']} | {v['bpe'] if v['bpe'] else '–'} |")
+print()
+for (s, t), v in rows.items():
+    if s != 'ferrograph':
+        continue
+    for peer in ('dgl', 'pyg', 'glt'):
+        p = rows.get((peer, t))
+        if p and p['build'] and v['build']:
+            print(f'build, {t} thread(s): ferrograph is {p["build"] / v["build"]:.1f}x faster than {peer}')
+    gl = rows.get(('graph-learn', 1))
+    if gl and gl['tsv'] and v['tsv']:
+        print(f'TSV import, ferrograph {t} thread(s) vs graph-learn 1 thread: {gl["tsv"] / v["tsv"]:.1f}x faster')
