@@ -4,20 +4,38 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use ferrograph_graph::snapshot;
-use ferrograph_graph::topology::{build_topology_from, BuildOptions};
+use ferrograph_graph::topology::{BuildOptions, build_topology_from};
 use ferrograph_io::config::{EdgeTable, Format, ImportConfig, NodeTable, TextOptions};
 use ferrograph_io::npy::{self, NpyData};
-use rayon::prelude::*;
 use serde_json::json;
 
 /// A field of /proc/self/status in MiB (VmRSS, VmHWM).
 pub fn proc_status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Minor page faults of this process so far (/proc/self/stat field 10).
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            s.rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(7)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 fn load_ids(path: &Path) -> Result<Vec<i64>> {
@@ -89,10 +107,21 @@ fn write_tsv(path: &Path, src: &[i64], dst: &[i64]) -> Result<()> {
 }
 
 /// Build speed from the peers' arrays and from a graph-learn TSV.
-pub fn build(data: &Path, nodes: usize, threads: &[usize], reps: usize, tsv: Option<PathBuf>) -> Result<()> {
+pub fn build(
+    data: &Path,
+    nodes: usize,
+    threads: &[usize],
+    reps: usize,
+    tsv: Option<PathBuf>,
+) -> Result<()> {
     let src_path = data.join("rmat/src.npy");
     let t = Instant::now();
-    let src = load_ids(&src_path).with_context(|| format!("run ../shared/bench/peers/gen_data.py first ({})", src_path.display()))?;
+    let src = load_ids(&src_path).with_context(|| {
+        format!(
+            "run ../shared/bench/peers/gen_data.py first ({})",
+            src_path.display()
+        )
+    })?;
     let dst = load_ids(&data.join("rmat/dst.npy"))?;
     let load_s = t.elapsed().as_secs_f64();
     let e = src.len();
@@ -115,28 +144,38 @@ pub fn build(data: &Path, nodes: usize, threads: &[usize], reps: usize, tsv: Opt
     let tsv_bytes = std::fs::metadata(&tsv)?.len();
     for &t in threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
-        let (build_s, bytes_per_edge, tsv_s, tsv_edges) = pool.install(|| -> Result<(f64, f64, f64, usize)> {
-            let mut times = Vec::new();
-            let mut bpe = 0.0;
-            for _ in 0..reps {
-                let t0 = Instant::now();
-                let b = build_topology_from(nodes, nodes, &src, &dst, BuildOptions::default())?;
-                times.push(t0.elapsed().as_secs_f64());
-                tracing::info!(secs = t0.elapsed().as_secs_f64(), "build rep");
-                let inn = b.inn.as_ref().map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
-                bpe = (b.out.offsets.byte_len() + b.out.targets.byte_len() + inn) as f64 / e as f64;
-            }
-            let cfg = edge_list_config(&tsv);
-            let mut tsv_times = Vec::new();
-            let mut tsv_edges = 0;
-            for _ in 0..reps.min(3) {
-                let t0 = Instant::now();
-                let g = ferrograph_io::import(&cfg, &ferrograph_graph::progress::NoProgress)?;
-                tsv_times.push(t0.elapsed().as_secs_f64());
-                tsv_edges = g.edge_stores()[0].out.len();
-            }
-            Ok((median(times), bpe, median(tsv_times), tsv_edges))
-        })?;
+        let (build_s, bytes_per_edge, tsv_s, tsv_edges) =
+            pool.install(|| -> Result<(f64, f64, f64, usize)> {
+                let mut times = Vec::new();
+                let mut bpe = 0.0;
+                for _ in 0..reps {
+                    let f0 = minor_faults();
+                    let t0 = Instant::now();
+                    let b = build_topology_from(nodes, nodes, &src, &dst, BuildOptions::default())?;
+                    times.push(t0.elapsed().as_secs_f64());
+                    tracing::info!(
+                        secs = t0.elapsed().as_secs_f64(),
+                        minor_faults = minor_faults() - f0,
+                        "build rep"
+                    );
+                    let inn = b
+                        .inn
+                        .as_ref()
+                        .map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
+                    bpe = (b.out.offsets.byte_len() + b.out.targets.byte_len() + inn) as f64
+                        / e as f64;
+                }
+                let cfg = edge_list_config(&tsv);
+                let mut tsv_times = Vec::new();
+                let mut tsv_edges = 0;
+                for _ in 0..reps.min(3) {
+                    let t0 = Instant::now();
+                    let g = ferrograph_io::import(&cfg, &ferrograph_graph::progress::NoProgress)?;
+                    tsv_times.push(t0.elapsed().as_secs_f64());
+                    tsv_edges = g.edge_stores()[0].out.len();
+                }
+                Ok((median(times), bpe, median(tsv_times), tsv_edges))
+            })?;
         let r = json!({
             "system": "ferrograph",
             "threads": t,
@@ -172,11 +211,17 @@ pub fn open(dir: &Path) -> Result<()> {
         .manifest
         .files
         .iter()
-        .filter(|f| f.path.starts_with("edges/") && (f.path.contains("/out.") || f.path.contains("/in.")))
+        .filter(|f| {
+            f.path.starts_with("edges/") && (f.path.contains("/out.") || f.path.contains("/in."))
+        })
         .map(|f| f.len)
         .sum();
     // One access to show the mapping is live: degree of the first node.
-    let first_degree = snap.graph.edge_stores().first().map(|e| if e.out.rows() > 0 { e.out.degree(0) } else { 0 });
+    let first_degree = snap
+        .graph
+        .edge_stores()
+        .first()
+        .map(|e| if e.out.rows() > 0 { e.out.degree(0) } else { 0 });
     let r = json!({
         "snapshot": dir.display().to_string(),
         "open_ms": open_ms,

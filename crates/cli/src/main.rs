@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ferrograph_graph::snapshot::{self, WriteOptions};
-use ferrograph_io::generate::{rmat_graph, Planted, Rmat};
+use ferrograph_io::generate::{Planted, Rmat, rmat_graph};
 
 /// ferrograph: heterogeneous graph store, sampler and GNN trainer.
 #[derive(Parser)]
@@ -152,14 +152,28 @@ enum Bench {
 
 fn expand_home(p: &str) -> PathBuf {
     match p.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME").map_or_else(|| PathBuf::from(p), |h| PathBuf::from(h).join(rest)),
+        Some(rest) => std::env::var_os("HOME")
+            .map_or_else(|| PathBuf::from(p), |h| PathBuf::from(h).join(rest)),
         None => PathBuf::from(p),
     }
 }
 
-fn write_snapshot(g: &ferrograph_graph::Graph, out: &Path, force: bool, bars: &progress::Bars) -> Result<f64> {
+fn write_snapshot(
+    g: &ferrograph_graph::Graph,
+    out: &Path,
+    force: bool,
+    bars: &progress::Bars,
+) -> Result<f64> {
     let t = Instant::now();
-    snapshot::write_with(g, out, WriteOptions { force, progress: Some(bars) }).with_context(|| format!("writing snapshot {}", out.display()))?;
+    snapshot::write_with(
+        g,
+        out,
+        WriteOptions {
+            force,
+            progress: Some(bars),
+        },
+    )
+    .with_context(|| format!("writing snapshot {}", out.display()))?;
     Ok(t.elapsed().as_secs_f64())
 }
 
@@ -172,17 +186,30 @@ fn run(cli: Cli) -> Result<()> {
             write_snapshot(&g, &out, true, &bars)?;
             let snap = snapshot::open(&out)?;
             print!("{}", info::to_text(&out, &snap.manifest));
-            println!("quickstart: generated, wrote and reopened {} in {:.2}s", out.display(), t.elapsed().as_secs_f64());
+            println!(
+                "quickstart: generated, wrote and reopened {} in {:.2}s",
+                out.display(),
+                t.elapsed().as_secs_f64()
+            );
         }
         Command::Import { config, out, force } => {
             if out.exists() && !force {
-                anyhow::bail!("{}: already exists (use --force to replace it)", out.display());
+                anyhow::bail!(
+                    "{}: already exists (use --force to replace it)",
+                    out.display()
+                );
             }
             let t = Instant::now();
             let g = ferrograph_io::import_file(&config, &bars)?;
             let read_s = t.elapsed().as_secs_f64();
             let write_s = write_snapshot(&g, &out, force, &bars)?;
-            let counts: Vec<String> = g.schema().edge_types.iter().zip(g.edge_stores()).map(|(t, e)| format!("{} {}", t.relation, e.logical_edges(t.undirected))).collect();
+            let counts: Vec<String> = g
+                .schema()
+                .edge_types
+                .iter()
+                .zip(g.edge_stores())
+                .map(|(t, e)| format!("{} {}", t.relation, e.logical_edges(t.undirected)))
+                .collect();
             eprintln!(
                 "imported {} in {read_s:.2}s, wrote in {write_s:.2}s (edges: {}; peak RSS {:.0} MiB)",
                 out.display(),
@@ -193,17 +220,39 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { dir, json } => {
             let m = snapshot::read_manifest(&dir)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&info::to_json(&dir, &m))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&info::to_json(&dir, &m))?
+                );
             } else {
                 print!("{}", info::to_text(&dir, &m));
             }
         }
         Command::Verify { dir } => {
             let r = snapshot::verify(&dir, &bars)?;
-            println!("ok: {} files, {} verified", r.files, info::human_bytes(r.bytes));
+            println!(
+                "ok: {} files, {} verified",
+                r.files,
+                info::human_bytes(r.bytes)
+            );
         }
-        Command::Generate(Generate::Rmat { nodes, edges, a, b, c, seed, output }) => {
-            let p = Rmat { nodes, edges, a, b, c, seed };
+        Command::Generate(Generate::Rmat {
+            nodes,
+            edges,
+            a,
+            b,
+            c,
+            seed,
+            output,
+        }) => {
+            let p = Rmat {
+                nodes,
+                edges,
+                a,
+                b,
+                c,
+                seed,
+            };
             let t = Instant::now();
             let sp = progress::spinner("generate R-MAT edges");
             let (src, dst) = p.edges()?;
@@ -216,7 +265,11 @@ fn run(cli: Cli) -> Result<()> {
             let build_s = t.elapsed().as_secs_f64();
             let write_s = write_snapshot(&g, &output.out, output.force, &bars)?;
             let e = &g.edge_stores()[0];
-            let topo = e.out.offsets.byte_len() + e.out.targets.byte_len() + e.inn.as_ref().map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
+            let topo = e.out.offsets.byte_len()
+                + e.out.targets.byte_len()
+                + e.inn
+                    .as_ref()
+                    .map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
             println!(
                 "RESULT {}",
                 serde_json::json!({
@@ -226,13 +279,37 @@ fn run(cli: Cli) -> Result<()> {
                 })
             );
         }
-        Command::Generate(Generate::Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, output }) => {
-            let p = Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, ..Planted::default() };
+        Command::Generate(Generate::Planted {
+            nodes,
+            classes,
+            avg_degree,
+            p_in,
+            feature_dim,
+            noise,
+            seed,
+            output,
+        }) => {
+            let p = Planted {
+                nodes,
+                classes,
+                avg_degree,
+                p_in,
+                feature_dim,
+                noise,
+                seed,
+                ..Planted::default()
+            };
             let g = p.graph()?;
             write_snapshot(&g, &output.out, output.force, &bars)?;
             eprintln!("wrote {}", output.out.display());
         }
-        Command::Bench(Bench::Build { data, nodes, thread_counts, reps, tsv }) => {
+        Command::Bench(Bench::Build {
+            data,
+            nodes,
+            thread_counts,
+            reps,
+            tsv,
+        }) => {
             bench::build(&expand_home(&data), nodes, &thread_counts, reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
@@ -247,13 +324,19 @@ fn main() {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    if let Some(t) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(t).build_global() {
-            eprintln!("error: cannot start {t} threads: {e}");
-            std::process::exit(2);
-        }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(t) = cli.threads
+        && let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+    {
+        eprintln!("error: cannot start {t} threads: {e}");
+        std::process::exit(2);
     }
     if let Err(e) = run(cli) {
         // One line: the cause chain joined by ": ".

@@ -81,7 +81,7 @@ impl<T: Pod> Array<T> {
         if end > map.len() {
             return None;
         }
-        if len > 0 && (map.as_ptr() as usize + offset) % std::mem::align_of::<T>() != 0 {
+        if len > 0 && !(map.as_ptr() as usize + offset).is_multiple_of(std::mem::align_of::<T>()) {
             return None;
         }
         Some(Array::Mapped { map, offset, len })
@@ -134,7 +134,10 @@ impl StringArray {
             bytes.extend_from_slice(s.as_ref().as_bytes());
             offsets.push(bytes.len() as u64);
         }
-        StringArray { offsets: offsets.into(), bytes: bytes.into() }
+        StringArray {
+            offsets: offsets.into(),
+            bytes: bytes.into(),
+        }
     }
 
     /// Number of strings.

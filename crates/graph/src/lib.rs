@@ -30,7 +30,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod topology;
 
-pub use error::{closest as error_closest, Error, Result};
+pub use error::{Error, Result, closest as error_closest};
 pub use graph::{EdgeStore, Graph, NodeStore};
 pub use ids::{Direction, EdgePos, EdgeTypeId, GlobalId, LocalIdx, NodeTypeId};
 pub use schema::{AttrKind, AttrSchema, EdgeTypeSchema, IdKind, NodeTypeSchema, Schema};

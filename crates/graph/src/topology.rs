@@ -101,12 +101,14 @@ impl Csr {
             row.windows(2).any(|w| w[0] > w[1]) || row.iter().any(|&x| x as usize >= targets_bound)
         });
         if let Some(r) = bad_row {
-            return Err(format!("row {r} is out of order or points past the last node"));
+            return Err(format!(
+                "row {r} is out of order or points past the last node"
+            ));
         }
-        if let Some(e) = &self.edge {
-            if e.len() != t.len() {
-                return Err("edge map length differs from the targets".into());
-            }
+        if let Some(e) = &self.edge
+            && e.len() != t.len()
+        {
+            return Err("edge map length differs from the targets".into());
         }
         Ok(())
     }
@@ -177,7 +179,11 @@ impl<T: EdgeIndex> Pairs for Flat<'_, T> {
     }
     fn for_each(&self, range: Range<usize>, mut f: impl FnMut(u32, u32, usize)) {
         for i in range {
-            f(self.keys[i].index() as u32, self.values[i].index() as u32, i);
+            f(
+                self.keys[i].index() as u32,
+                self.values[i].index() as u32,
+                i,
+            );
         }
     }
 }
@@ -206,15 +212,25 @@ impl EdgeIndex for i64 {
 fn check_range<T: EdgeIndex>(what: &str, v: &[T], n: usize) -> Result<()> {
     // A vectorisable max per chunk first; the position only on failure
     // (rayon's per-item `position_first` costs ~10 ns an element).
-    let max = v.par_chunks(1 << 16).map(|c| c.iter().map(|x| x.index()).max().unwrap_or(0)).max().unwrap_or(0);
+    let max = v
+        .par_chunks(1 << 16)
+        .map(|c| c.iter().map(|x| x.index()).max().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
     if v.is_empty() || max < n as u64 {
         return Ok(());
     }
     match v.iter().position(|&x| x.index() >= n as u64) {
         Some(i) => {
             let shown = v[i].index();
-            let shown = if shown == u64::MAX { "negative".to_string() } else { shown.to_string() };
-            Err(Error::Invalid(format!("edge {i}: {what} index {shown} out of range (< {n})")))
+            let shown = if shown == u64::MAX {
+                "negative".to_string()
+            } else {
+                shown.to_string()
+            };
+            Err(Error::Invalid(format!(
+                "edge {i}: {what} index {shown} out of range (< {n})"
+            )))
         }
         None => Ok(()),
     }
@@ -235,7 +251,14 @@ impl Pairs for Grouped<'_> {
         let mut start = 0usize;
         for c in 1..=n {
             let goal = total * c as u64 / n as u64;
-            let end = if c == n { rows } else { self.offsets.partition_point(|&o| o < goal).min(rows).max(start) };
+            let end = if c == n {
+                rows
+            } else {
+                self.offsets
+                    .partition_point(|&o| o < goal)
+                    .min(rows)
+                    .max(start)
+            };
             out.push(start..end);
             start = end;
         }
@@ -303,14 +326,106 @@ struct Sorted {
     offsets: Vec<u64>,
     values: Vec<u32>,
     payload: Option<Vec<u32>>,
+    /// Groups `k` holding value `k` (self-loops), when asked for.
+    diagonal: u64,
 }
 
-/// Keys per bucket so that a bucket's entries (about `total / buckets`,
-/// 8 bytes each) stay in L2 while they are counted and placed.
+/// Reusable temporaries of the two passes of one build.
+#[derive(Default)]
+struct Scratch {
+    narrow: Vec<u32>,
+    wide: Vec<u64>,
+    payload: Vec<u32>,
+}
+
+/// A pair packed for the partition step: the key's low bits (its place
+/// inside its bucket) and the value. `u32` when both fit, halving the
+/// memory traffic of the two streaming steps; `u64` otherwise.
+trait Packed: Copy + Send + Sync + 'static {
+    fn pack(low: u32, value: u32, value_bits: u32) -> Self;
+    fn low(self, value_bits: u32) -> usize;
+    fn value(self, value_bits: u32) -> u32;
+    fn buffer(s: &mut Scratch) -> &mut Vec<Self>;
+}
+
+impl Packed for u32 {
+    #[inline]
+    fn pack(low: u32, value: u32, value_bits: u32) -> Self {
+        (low << value_bits) | value
+    }
+    #[inline]
+    fn low(self, value_bits: u32) -> usize {
+        (self >> value_bits) as usize
+    }
+    #[inline]
+    fn value(self, value_bits: u32) -> u32 {
+        self & ((1u32 << value_bits) - 1)
+    }
+    fn buffer(s: &mut Scratch) -> &mut Vec<Self> {
+        &mut s.narrow
+    }
+}
+
+impl Packed for u64 {
+    #[inline]
+    fn pack(low: u32, value: u32, _: u32) -> Self {
+        (u64::from(low) << 32) | u64::from(value)
+    }
+    #[inline]
+    fn low(self, _: u32) -> usize {
+        (self >> 32) as usize
+    }
+    #[inline]
+    fn value(self, _: u32) -> u32 {
+        self as u32
+    }
+    fn buffer(s: &mut Scratch) -> &mut Vec<Self> {
+        &mut s.wide
+    }
+}
+
+/// Keys per bucket so that a bucket's entries (about `total / buckets`)
+/// stay in L2 while they are counted and placed.
 fn bucket_shift(total: usize, num_keys: usize) -> u32 {
     let buckets = (total / 16_384).clamp(1, 1 << 14).next_power_of_two();
     let keys_per_bucket = num_keys.div_ceil(buckets).max(1);
     keys_per_bucket.next_power_of_two().trailing_zeros()
+}
+
+/// Sorts a row; most rows of real graphs hold a handful of entries, where
+/// an inline insertion sort beats the general sort's setup.
+#[inline]
+fn sort_small<T: Ord + Copy>(row: &mut [T]) {
+    if row.len() > 24 {
+        row.sort_unstable();
+        return;
+    }
+    for i in 1..row.len() {
+        let x = row[i];
+        let mut j = i;
+        while j > 0 && row[j - 1] > x {
+            row[j] = row[j - 1];
+            j -= 1;
+        }
+        row[j] = x;
+    }
+}
+
+fn bits_for(n: usize) -> u32 {
+    usize::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// What one counting sort is asked to do.
+struct SortJob<'a> {
+    total: usize,
+    num_keys: usize,
+    /// Values are below this bound.
+    num_values: usize,
+    payload: Payload<'a>,
+    /// Sort each group by (value, payload) once placed.
+    sort_rows: bool,
+    /// Count groups `k` that hold value `k` (needs `sort_rows`).
+    diagonal: bool,
 }
 
 /// Stable sort of `pairs` by key into `num_keys` groups, in two
@@ -319,13 +434,37 @@ fn bucket_shift(total: usize, num_keys: usize) -> u32 {
 ///    (a few thousand sequential write streams; chunks in parallel, each
 ///    with its own cursors, so the partition is stable);
 /// 2. place: each bucket (a key range small enough for L2) is counted and
-///    scattered into its own slice of the output, buckets in parallel.
-/// With `sort_rows`, each group is then sorted by (value, payload).
-fn counting_sort<P: Pairs>(pairs: &P, total: usize, num_keys: usize, payload: Payload<'_>, sort_rows: bool, scratch: &mut Vec<u64>) -> Sorted {
+///    scattered into its own slice of the output, buckets in parallel, and
+///    with `sort_rows` each group is sorted while still in cache.
+fn counting_sort<P: Pairs>(pairs: &P, job: SortJob<'_>, scratch: &mut Scratch) -> Sorted {
+    let shift = bucket_shift(job.total, job.num_keys);
+    let value_bits = bits_for(job.num_values).max(1);
+    if shift + value_bits <= 32 {
+        sort_packed::<u32, P>(pairs, job, shift, value_bits, scratch)
+    } else {
+        sort_packed::<u64, P>(pairs, job, shift, value_bits, scratch)
+    }
+}
+
+fn sort_packed<W: Packed, P: Pairs>(
+    pairs: &P,
+    job: SortJob<'_>,
+    shift: u32,
+    value_bits: u32,
+    scratch: &mut Scratch,
+) -> Sorted {
+    let SortJob {
+        total,
+        num_keys,
+        payload,
+        sort_rows,
+        diagonal,
+        ..
+    } = job;
     let threads = rayon::current_num_threads().max(1);
     let chunks = pairs.chunks(threads);
-    let shift = bucket_shift(total, num_keys);
     let nb = (num_keys >> shift) + 1;
+    let mask = (1u32 << shift) - 1;
     let with_payload = payload.present();
     // 1a. Bucket sizes per chunk.
     let mut cursors: Vec<Vec<usize>> = chunks
@@ -347,56 +486,61 @@ fn counting_sort<P: Pairs>(pairs: &P, total: usize, num_keys: usize, payload: Pa
         }
     }
     bucket_start[nb] = run;
-    // 1b. Partition (key, value) packed in a u64, plus the payload.
-    if scratch.capacity() < total {
-        *scratch = big_vec(total);
+    // 1b. Partition.
+    if W::buffer(scratch).capacity() < total {
+        *W::buffer(scratch) = big_vec(total);
     }
-    let tmp = scratch;
-    tmp.clear();
-    let mut tmp_pay: Vec<u32> = big_vec(if with_payload { total } else { 0 });
-    let tptr = SharedMut(tmp.as_mut_ptr());
-    let pptr = SharedMut(tmp_pay.as_mut_ptr());
-    chunks.par_iter().zip(cursors.par_iter_mut()).for_each(|(r, cur)| {
-        pairs.for_each(r.clone(), |k, v, pos| {
-            let b = (k >> shift) as usize;
-            let slot = cur[b];
-            cur[b] += 1;
-            // SAFETY: each (chunk, bucket) owns the slots between its cursor start
-            // and the next one (prefix sums above); every slot is written once.
-            unsafe {
-                tptr.write(slot, (u64::from(k) << 32) | u64::from(v));
-                if with_payload {
-                    pptr.write(slot, payload.get(pos));
+    if with_payload && scratch.payload.capacity() < total {
+        scratch.payload = big_vec(total);
+    }
+    let tptr = SharedMut(W::buffer(scratch).as_mut_ptr());
+    let pptr = SharedMut(scratch.payload.as_mut_ptr());
+    chunks
+        .par_iter()
+        .zip(cursors.par_iter_mut())
+        .for_each(|(r, cur)| {
+            pairs.for_each(r.clone(), |k, v, pos| {
+                let b = (k >> shift) as usize;
+                let slot = cur[b];
+                cur[b] += 1;
+                // SAFETY: each (chunk, bucket) owns the slots between its cursor start
+                // and the next one (prefix sums above), all below `total`, within
+                // the capacity reserved above; every slot is written once.
+                unsafe {
+                    tptr.write(slot, W::pack(k & mask, v, value_bits));
+                    if with_payload {
+                        pptr.write(slot, payload.get(pos));
+                    }
                 }
-            }
+            });
         });
-    });
-    // SAFETY: the cursors cover exactly `0..total`, all written above.
-    unsafe {
-        tmp.set_len(total);
-        if with_payload {
-            tmp_pay.set_len(total);
-        }
-    }
     drop(cursors);
+    // SAFETY: slots 0..total were all written in step 1b (capacity >= total).
+    let tmp: &[W] = unsafe { std::slice::from_raw_parts(tptr.0, total) };
+    let tmp_pay: &[u32] = if with_payload {
+        unsafe { std::slice::from_raw_parts(pptr.0, total) }
+    } else {
+        &[]
+    };
     // 2. Place each bucket into its own output range.
     let mut offsets: Vec<u64> = big_vec(num_keys + 1);
     let mut values: Vec<u32> = big_vec(total);
     let mut pay_out: Vec<u32> = big_vec(if with_payload { total } else { 0 });
-    {
-        let optr = SharedMut(offsets.as_mut_ptr());
-        let vptr = SharedMut(values.as_mut_ptr());
-        let qptr = SharedMut(pay_out.as_mut_ptr());
-        (0..nb).into_par_iter().for_each(|b| {
+    let optr = SharedMut(offsets.as_mut_ptr());
+    let vptr = SharedMut(values.as_mut_ptr());
+    let qptr = SharedMut(pay_out.as_mut_ptr());
+    let diag: u64 = (0..nb)
+        .into_par_iter()
+        .map(|b| {
             let (lo, hi) = (bucket_start[b], bucket_start[b + 1]);
             let k0 = b << shift;
             let k1 = ((b + 1) << shift).min(num_keys);
             if k0 >= num_keys {
-                return;
+                return 0;
             }
             let mut count = vec![0usize; k1 - k0];
             for &x in &tmp[lo..hi] {
-                count[(x >> 32) as usize - k0] += 1;
+                count[x.low(value_bits)] += 1;
             }
             let mut run = lo;
             for (i, c) in count.iter_mut().enumerate() {
@@ -408,48 +552,59 @@ fn counting_sort<P: Pairs>(pairs: &P, total: usize, num_keys: usize, payload: Pa
             }
             for i in lo..hi {
                 let x = tmp[i];
-                let k = (x >> 32) as usize - k0;
+                let k = x.low(value_bits);
                 let slot = count[k];
                 count[k] += 1;
                 // SAFETY: slots of this bucket lie in lo..hi, owned by this task.
                 unsafe {
-                    vptr.write(slot, x as u32);
+                    vptr.write(slot, x.value(value_bits));
                     if with_payload {
                         qptr.write(slot, tmp_pay[i]);
                     }
                 }
             }
-            if sort_rows {
-                // SAFETY: this task owns values[lo..hi] and pay_out[lo..hi].
-                let vals = unsafe { std::slice::from_raw_parts_mut(vptr.0.add(lo), hi - lo) };
-                if with_payload {
-                    let pays = unsafe { std::slice::from_raw_parts_mut(qptr.0.add(lo), hi - lo) };
-                    let mut scratch: Vec<u64> = Vec::new();
-                    let mut start = 0;
-                    for &end in &count {
-                        let end = end - lo;
-                        if end - start > 1 {
-                            scratch.clear();
-                            scratch.extend((start..end).map(|j| (u64::from(vals[j]) << 32) | u64::from(pays[j])));
-                            scratch.sort_unstable();
-                            for (j, x) in (start..end).zip(&scratch) {
-                                vals[j] = (x >> 32) as u32;
-                                pays[j] = *x as u32;
-                            }
+            if !sort_rows {
+                return 0;
+            }
+            // SAFETY: this task owns values[lo..hi] and pay_out[lo..hi], all written above.
+            let vals = unsafe { std::slice::from_raw_parts_mut(vptr.0.add(lo), hi - lo) };
+            let pays: &mut [u32] = if with_payload {
+                unsafe { std::slice::from_raw_parts_mut(qptr.0.add(lo), hi - lo) }
+            } else {
+                &mut []
+            };
+            let mut pairs_buf: Vec<u64> = Vec::new();
+            let mut diag = 0u64;
+            let mut start = 0;
+            for (i, &end) in count.iter().enumerate() {
+                let end = end - lo;
+                let row = &mut vals[start..end];
+                if row.len() > 1 {
+                    if with_payload {
+                        let p = &mut pays[start..end];
+                        pairs_buf.clear();
+                        pairs_buf.extend(
+                            row.iter()
+                                .zip(p.iter())
+                                .map(|(&v, &q)| (u64::from(v) << 32) | u64::from(q)),
+                        );
+                        sort_small(&mut pairs_buf);
+                        for ((v, q), x) in row.iter_mut().zip(p.iter_mut()).zip(&pairs_buf) {
+                            *v = (x >> 32) as u32;
+                            *q = *x as u32;
                         }
-                        start = end;
-                    }
-                } else {
-                    let mut start = 0;
-                    for &end in &count {
-                        let end = end - lo;
-                        vals[start..end].sort_unstable();
-                        start = end;
+                    } else {
+                        sort_small(row);
                     }
                 }
+                if diagonal && row.binary_search(&((k0 + i) as u32)).is_ok() {
+                    diag += 1;
+                }
+                start = end;
             }
-        });
-    }
+            diag
+        })
+        .sum();
     // SAFETY: every key below `num_keys` lies in exactly one bucket, which wrote
     // its offset; every slot of `values` and `pay_out` was written by the bucket
     // owning it; the last offset is written here.
@@ -461,7 +616,12 @@ fn counting_sort<P: Pairs>(pairs: &P, total: usize, num_keys: usize, payload: Pa
         }
     }
     offsets[num_keys] = total as u64;
-    Sorted { offsets, values, payload: with_payload.then_some(pay_out) }
+    Sorted {
+        offsets,
+        values,
+        payload: with_payload.then_some(pay_out),
+        diagonal: diag,
+    }
 }
 
 /// Removes repeated targets within each row (rows are sorted, so repeats are adjacent).
@@ -498,9 +658,19 @@ fn dedup_rows(s: &mut Sorted) {
 /// `src[i] → dst[i]` is input edge `i`; sources must be `< num_src` and
 /// destinations `< num_dst` (checked). The arrays are consumed so that their
 /// memory is released as soon as the first pass is done.
-pub fn build_topology(num_src: usize, num_dst: usize, mut src: Vec<u32>, mut dst: Vec<u32>, opts: BuildOptions) -> Result<Built> {
+pub fn build_topology(
+    num_src: usize,
+    num_dst: usize,
+    mut src: Vec<u32>,
+    mut dst: Vec<u32>,
+    opts: BuildOptions,
+) -> Result<Built> {
     if src.len() != dst.len() {
-        return Err(Error::Invalid(format!("{} sources but {} destinations", src.len(), dst.len())));
+        return Err(Error::Invalid(format!(
+            "{} sources but {} destinations",
+            src.len(),
+            dst.len()
+        )));
     }
     check_range("source", &src, num_src)?;
     check_range("destination", &dst, num_dst)?;
@@ -508,13 +678,22 @@ pub fn build_topology(num_src: usize, num_dst: usize, mut src: Vec<u32>, mut dst
     let mut input_ids: Option<Vec<u32>> = None;
     if opts.undirected {
         if num_src != num_dst {
-            return Err(Error::Invalid("an undirected edge type needs the same source and destination type".into()));
+            return Err(Error::Invalid(
+                "an undirected edge type needs the same source and destination type".into(),
+            ));
         }
         // Append the reverse of every non-loop edge.
-        let rev: Vec<(u32, u32, u32)> = (0..input_len).into_par_iter().filter(|&i| src[i] != dst[i]).map(|i| (dst[i], src[i], i as u32)).collect();
+        let rev: Vec<(u32, u32, u32)> = (0..input_len)
+            .into_par_iter()
+            .filter(|&i| src[i] != dst[i])
+            .map(|i| (dst[i], src[i], i as u32))
+            .collect();
         let total = input_len + rev.len();
         if total > u32::MAX as usize {
-            return Err(Error::Invalid(format!("{total} stored edges exceed the limit of {} per edge type", u32::MAX)));
+            return Err(Error::Invalid(format!(
+                "{total} stored edges exceed the limit of {} per edge type",
+                u32::MAX
+            )));
         }
         src.reserve_exact(rev.len());
         dst.reserve_exact(rev.len());
@@ -528,10 +707,21 @@ pub fn build_topology(num_src: usize, num_dst: usize, mut src: Vec<u32>, mut dst
             dst.push(d);
         }
     } else if input_len > u32::MAX as usize {
-        return Err(Error::Invalid(format!("{input_len} edges exceed the limit of {} per edge type", u32::MAX)));
+        return Err(Error::Invalid(format!(
+            "{input_len} edges exceed the limit of {} per edge type",
+            u32::MAX
+        )));
     }
-    let mut scratch = Vec::new();
-    let out = out_pass(num_src, &src, &dst, input_ids.as_deref(), opts, &mut scratch);
+    let mut scratch = Scratch::default();
+    let out = out_pass(
+        num_src,
+        num_dst,
+        &src,
+        &dst,
+        input_ids.as_deref(),
+        opts,
+        &mut scratch,
+    );
     drop(src);
     drop(dst);
     drop(input_ids);
@@ -541,9 +731,19 @@ pub fn build_topology(num_src: usize, num_dst: usize, mut src: Vec<u32>, mut dst
 /// Like [`build_topology`], reading borrowed endpoint arrays of any
 /// [`EdgeIndex`] type (e.g. `i64` from NumPy) without converting them first.
 /// Undirected types are converted and passed to [`build_topology`].
-pub fn build_topology_from<T: EdgeIndex>(num_src: usize, num_dst: usize, src: &[T], dst: &[T], opts: BuildOptions) -> Result<Built> {
+pub fn build_topology_from<T: EdgeIndex>(
+    num_src: usize,
+    num_dst: usize,
+    src: &[T],
+    dst: &[T],
+    opts: BuildOptions,
+) -> Result<Built> {
     if src.len() != dst.len() {
-        return Err(Error::Invalid(format!("{} sources but {} destinations", src.len(), dst.len())));
+        return Err(Error::Invalid(format!(
+            "{} sources but {} destinations",
+            src.len(),
+            dst.len()
+        )));
     }
     check_range("source", src, num_src)?;
     check_range("destination", dst, num_dst)?;
@@ -552,22 +752,51 @@ pub fn build_topology_from<T: EdgeIndex>(num_src: usize, num_dst: usize, src: &[
         return build_topology(num_src, num_dst, conv(src), conv(dst), opts);
     }
     if src.len() > u32::MAX as usize {
-        return Err(Error::Invalid(format!("{} edges exceed the limit of {} per edge type", src.len(), u32::MAX)));
+        return Err(Error::Invalid(format!(
+            "{} edges exceed the limit of {} per edge type",
+            src.len(),
+            u32::MAX
+        )));
     }
-    let mut scratch = Vec::new();
-    let out = out_pass(num_src, src, dst, None, opts, &mut scratch);
+    let mut scratch = Scratch::default();
+    let out = out_pass(num_src, num_dst, src, dst, None, opts, &mut scratch);
     Ok(finish(out, num_src, num_dst, opts, &mut scratch))
 }
 
 /// Pass 1: group by source, rows sorted by (destination, input edge).
-fn out_pass<T: EdgeIndex>(num_src: usize, src: &[T], dst: &[T], input_ids: Option<&[u32]>, opts: BuildOptions, scratch: &mut Vec<u64>) -> Sorted {
+fn out_pass<T: EdgeIndex>(
+    num_src: usize,
+    num_dst: usize,
+    src: &[T],
+    dst: &[T],
+    input_ids: Option<&[u32]>,
+    opts: BuildOptions,
+    scratch: &mut Scratch,
+) -> Sorted {
     let payload = match (input_ids, opts.edge_ids) {
         (Some(ids), _) => Payload::Slice(ids),
         (None, true) => Payload::Identity,
         (None, false) => Payload::None,
     };
     let t = std::time::Instant::now();
-    let out = counting_sort(&Flat { keys: src, values: dst }, src.len(), num_src, payload, true, scratch);
+    // Self-loops are counted while rows are in cache, except when dedup will
+    // change the rows afterwards (then `finish` counts them).
+    let job = SortJob {
+        total: src.len(),
+        num_keys: num_src,
+        num_values: num_dst,
+        payload,
+        sort_rows: true,
+        diagonal: num_src == num_dst && !opts.dedup,
+    };
+    let out = counting_sort(
+        &Flat {
+            keys: src,
+            values: dst,
+        },
+        job,
+        scratch,
+    );
     tracing::debug!(secs = t.elapsed().as_secs_f64(), "out-topology");
     out
 }
@@ -575,11 +804,19 @@ fn out_pass<T: EdgeIndex>(num_src: usize, src: &[T], dst: &[T], input_ids: Optio
 /// Dedup, self-loop count, and pass 2: group the CSR by destination;
 /// reading rows in source order makes every in-row sorted by source (the
 /// sort is stable).
-fn finish(mut out: Sorted, num_src: usize, num_dst: usize, opts: BuildOptions, scratch: &mut Vec<u64>) -> Built {
+fn finish(
+    mut out: Sorted,
+    num_src: usize,
+    num_dst: usize,
+    opts: BuildOptions,
+    scratch: &mut Scratch,
+) -> Built {
     if opts.dedup {
         dedup_rows(&mut out);
     }
-    let self_loops = if num_src == num_dst {
+    let self_loops = if num_src == num_dst && !opts.dedup {
+        out.diagonal
+    } else if num_src == num_dst {
         (0..num_src)
             .into_par_iter()
             .map(|r| {
@@ -593,14 +830,46 @@ fn finish(mut out: Sorted, num_src: usize, num_dst: usize, opts: BuildOptions, s
     let inn = if opts.undirected {
         None
     } else {
-        let payload = if opts.edge_ids { Payload::Identity } else { Payload::None };
+        let payload = if opts.edge_ids {
+            Payload::Identity
+        } else {
+            Payload::None
+        };
         let stored = out.values.len();
         let t = std::time::Instant::now();
-        let c = counting_sort(&Grouped { offsets: &out.offsets, targets: &out.values }, stored, num_dst, payload, false, scratch);
+        let job = SortJob {
+            total: stored,
+            num_keys: num_dst,
+            num_values: num_src,
+            payload,
+            sort_rows: false,
+            diagonal: false,
+        };
+        let c = counting_sort(
+            &Grouped {
+                offsets: &out.offsets,
+                targets: &out.values,
+            },
+            job,
+            scratch,
+        );
         tracing::debug!(secs = t.elapsed().as_secs_f64(), "in-topology");
-        Some(Csr { offsets: c.offsets.into(), targets: c.values.into(), edge: c.payload.map(Array::from) })
+        Some(Csr {
+            offsets: c.offsets.into(),
+            targets: c.values.into(),
+            edge: c.payload.map(Array::from),
+        })
     };
-    Built { out: Csr { offsets: out.offsets.into(), targets: out.values.into(), edge: None }, inn, input_edge: out.payload, self_loops }
+    Built {
+        out: Csr {
+            offsets: out.offsets.into(),
+            targets: out.values.into(),
+            edge: None,
+        },
+        inn,
+        input_edge: out.payload,
+        self_loops,
+    }
 }
 
 #[cfg(test)]
@@ -628,7 +897,17 @@ mod tests {
     fn csr_and_csc_match_naive() {
         let edges = vec![(0, 2), (2, 1), (0, 1), (3, 0), (2, 1), (1, 1), (0, 3)];
         let (s, d): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
-        let b = build_topology(4, 4, s, d, BuildOptions { edge_ids: true, ..Default::default() }).unwrap();
+        let b = build_topology(
+            4,
+            4,
+            s,
+            d,
+            BuildOptions {
+                edge_ids: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(rows(&b.out), naive(4, &edges, true));
         let inn = b.inn.as_ref().unwrap();
         assert_eq!(rows(inn), naive(4, &edges, false));
@@ -656,9 +935,20 @@ mod tests {
     #[test]
     fn undirected_dedup_counts_pairs_once() {
         // both directions listed, plus a self-loop and a repeat
-        let edges = vec![(0, 1), (1, 0), (1, 2), (2, 2), (1, 2)];
+        let edges = [(0, 1), (1, 0), (1, 2), (2, 2), (1, 2)];
         let (s, d): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
-        let b = build_topology(3, 3, s, d, BuildOptions { undirected: true, dedup: true, edge_ids: true }).unwrap();
+        let b = build_topology(
+            3,
+            3,
+            s,
+            d,
+            BuildOptions {
+                undirected: true,
+                dedup: true,
+                edge_ids: true,
+            },
+        )
+        .unwrap();
         assert!(b.inn.is_none());
         assert_eq!(rows(&b.out), vec![vec![1], vec![0, 2], vec![1, 2]]);
         assert_eq!(b.self_loops, 1);
@@ -682,10 +972,27 @@ mod tests {
         };
         let (s, d): (Vec<u32>, Vec<u32>) = (0..20_000).map(|_| (next(), next())).unzip();
         let run = |t: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap();
             pool.install(|| {
-                let b = build_topology(n as usize, n as usize, s.clone(), d.clone(), BuildOptions { edge_ids: true, ..Default::default() }).unwrap();
-                (b.out.targets.as_slice().to_vec(), b.input_edge.unwrap(), b.inn.unwrap().targets.as_slice().to_vec())
+                let b = build_topology(
+                    n as usize,
+                    n as usize,
+                    s.clone(),
+                    d.clone(),
+                    BuildOptions {
+                        edge_ids: true,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+                (
+                    b.out.targets.as_slice().to_vec(),
+                    b.input_edge.unwrap(),
+                    b.inn.unwrap().targets.as_slice().to_vec(),
+                )
             })
         };
         let one = run(1);

@@ -57,6 +57,18 @@ pub enum Error {
         /// What.
         message: String,
     },
+    /// A config file that is not valid TOML or has unknown fields.
+    #[error("{}:{line}:{column}: {message}", file.display())]
+    ConfigSyntax {
+        /// The config file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What.
+        message: String,
+    },
     /// A file that cannot be read.
     #[error("{}: {cause}", path.display())]
     Io {
@@ -72,12 +84,26 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), cause: source }
+        Error::Io {
+            path: path.into(),
+            cause: source,
+        }
     }
     pub(crate) fn input(at: Location, message: impl Into<String>) -> Self {
-        Error::Input { at, message: message.into() }
+        Error::Input {
+            at,
+            message: message.into(),
+        }
     }
-    pub(crate) fn config(file: impl Into<PathBuf>, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Config { file: file.into(), field: field.into(), message: message.into() }
+    pub(crate) fn config(
+        file: impl Into<PathBuf>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Config {
+            file: file.into(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

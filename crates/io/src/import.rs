@@ -19,15 +19,20 @@ use ferrograph_graph::column::Column;
 use ferrograph_graph::idmap::{ExternalId, NodeIds};
 use ferrograph_graph::progress::Progress;
 use ferrograph_graph::schema::reserved;
-use ferrograph_graph::topology::{build_topology, BuildOptions};
-use ferrograph_graph::{AttrSchema, EdgeStore, EdgeTypeSchema, Graph, NodeStore, NodeTypeSchema, Schema};
+use ferrograph_graph::topology::{BuildOptions, build_topology};
+use ferrograph_graph::{
+    AttrSchema, EdgeStore, EdgeTypeSchema, Graph, NodeStore, NodeTypeSchema, Schema,
+};
 
-use crate::config::{AttributesSpec, ColumnSpec, EdgeTable, FeatureFile, Format, IdType, ImportConfig, NodeSetSpec, TextOptions, ValueType};
+use crate::config::{
+    AttributesSpec, ColumnSpec, EdgeTable, FeatureFile, Format, IdType, ImportConfig, NodeSetSpec,
+    TextOptions, ValueType,
+};
 use crate::error::Location;
 use crate::npy::{self, NpyData};
 use crate::table::{Builder, Plan, Rows, Step, Target};
 use crate::text::{self, Delim, Dialect, Header, HeaderType, TextFile};
-use crate::{parquet_table, Error, Result};
+use crate::{Error, Result, parquet_table};
 
 /// Reads the config at `path` and imports the graph it describes.
 pub fn import_file(path: &Path, progress: &dyn Progress) -> Result<Graph> {
@@ -36,20 +41,35 @@ pub fn import_file(path: &Path, progress: &dyn Progress) -> Result<Graph> {
 
 /// Where the rows of a table came from, to name lines in later errors.
 enum Source {
-    Text { file: TextFile, dialect: Dialect, header: Header },
-    Binary { path: PathBuf },
+    Text {
+        file: TextFile,
+        dialect: Dialect,
+        header: Header,
+    },
+    Binary {
+        path: PathBuf,
+    },
 }
 
 impl Source {
     fn locate(&self, row: usize, column: &str) -> Location {
         match self {
-            Source::Text { file, dialect, header } => Location {
+            Source::Text {
+                file,
+                dialect,
+                header,
+            } => Location {
                 file: file.path.clone(),
                 line: text::line_of_row(file, dialect, header, row),
                 row: None,
                 column: Some(column.to_string()),
             },
-            Source::Binary { path } => Location { file: path.clone(), line: None, row: Some(row as u64), column: Some(column.to_string()) },
+            Source::Binary { path } => Location {
+                file: path.clone(),
+                line: None,
+                row: Some(row as u64),
+                column: Some(column.to_string()),
+            },
         }
     }
 }
@@ -116,17 +136,38 @@ fn dialect(format: Format, t: &TextOptions, cfg: &ImportConfig, field: &str) -> 
         Some("whitespace") => Delim::Whitespace,
         Some(d) if d.len() == 1 => Delim::Byte(d.as_bytes()[0]),
         Some("\\t") | Some("tab") => Delim::Byte(b'\t'),
-        Some(d) => return Err(Error::config(&cfg.path, format!("{field}.delimiter"), format!("`{d}` is not one character or \"whitespace\""))),
+        Some(d) => {
+            return Err(Error::config(
+                &cfg.path,
+                format!("{field}.delimiter"),
+                format!("`{d}` is not one character or \"whitespace\""),
+            ));
+        }
     };
     let comment = match t.comment.as_deref() {
         None => comment,
         Some(c) if c.len() == 1 => Some(c.as_bytes()[0]),
-        Some(c) => return Err(Error::config(&cfg.path, format!("{field}.comment"), format!("`{c}` is not one character"))),
+        Some(c) => {
+            return Err(Error::config(
+                &cfg.path,
+                format!("{field}.comment"),
+                format!("`{c}` is not one character"),
+            ));
+        }
     };
     if format == Format::Graphlearn && t.header == Some(false) {
-        return Err(Error::config(&cfg.path, format!("{field}.header"), "graph-learn tables always have a typed header"));
+        return Err(Error::config(
+            &cfg.path,
+            format!("{field}.header"),
+            "graph-learn tables always have a typed header",
+        ));
     }
-    Ok(Dialect { delim, quoting: t.quoting.unwrap_or(quoting), header: t.header.unwrap_or(header), comment })
+    Ok(Dialect {
+        delim,
+        quoting: t.quoting.unwrap_or(quoting),
+        header: t.header.unwrap_or(header),
+        comment,
+    })
 }
 
 /// Resolves column names to field indices and builds the parse plan.
@@ -142,46 +183,101 @@ struct PlanBuilder<'a> {
 impl<'a> PlanBuilder<'a> {
     fn new(file: &'a TextFile, header: &'a Header, names: Vec<String>, exact: bool) -> Self {
         let fields = exact.then_some(names.len());
-        PlanBuilder { file, header, names, plan: Plan { steps: Vec::new(), fields }, outputs: Vec::new() }
+        PlanBuilder {
+            file,
+            header,
+            names,
+            plan: Plan {
+                steps: Vec::new(),
+                fields,
+            },
+            outputs: Vec::new(),
+        }
     }
 
     fn index(&self, column: &str) -> Result<usize> {
         self.names.iter().position(|n| n == column).ok_or_else(|| {
-            let hint = ferrograph_graph::error_closest(column, self.names.iter().map(String::as_str))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
+            let hint =
+                ferrograph_graph::error_closest(column, self.names.iter().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
             let line = self.header.types.is_some() || !self.header.names.is_empty();
             Error::input(
-                Location { file: self.file.path.clone(), line: line.then_some(self.file.line_of(0).max(1)), row: None, column: Some(column.into()) },
-                format!("no such column (the table has: {}){hint}", self.names.join(", ")),
+                Location {
+                    file: self.file.path.clone(),
+                    line: line.then_some(self.file.line_of(0).max(1)),
+                    row: None,
+                    column: Some(column.into()),
+                },
+                format!(
+                    "no such column (the table has: {}){hint}",
+                    self.names.join(", ")
+                ),
             )
         })
     }
 
     /// Checks a graph-learn header type against what the config asks for.
     fn check_type(&self, idx: usize, target: &Target) -> Result<()> {
-        let Some(types) = &self.header.types else { return Ok(()) };
+        let Some(types) = &self.header.types else {
+            return Ok(());
+        };
         let ok = matches!(
             (types[idx], target),
             (HeaderType::Int, Target::Int)
                 | (HeaderType::Int | HeaderType::Float, Target::Float)
-                | (HeaderType::Str, Target::Str | Target::Hashed(_) | Target::Vector { .. })
+                | (
+                    HeaderType::Str,
+                    Target::Str | Target::Hashed(_) | Target::Vector { .. }
+                )
                 | (HeaderType::Int, Target::Str)
         );
         if ok {
             return Ok(());
         }
-        let header_line = text::line_of_row(self.file, &Dialect { delim: Delim::Byte(b'\t'), quoting: false, header: false, comment: None }, &Header { names: vec![], types: None, data_start: 0 }, 0);
+        let header_line = text::line_of_row(
+            self.file,
+            &Dialect {
+                delim: Delim::Byte(b'\t'),
+                quoting: false,
+                header: false,
+                comment: None,
+            },
+            &Header {
+                names: vec![],
+                types: None,
+                data_start: 0,
+            },
+            0,
+        );
         Err(Error::input(
-            Location { file: self.file.path.clone(), line: header_line, row: None, column: Some(self.names[idx].clone()) },
-            format!("the header declares {:?} but the config reads it as {target:?}", types[idx]),
+            Location {
+                file: self.file.path.clone(),
+                line: header_line,
+                row: None,
+                column: Some(self.names[idx].clone()),
+            },
+            format!(
+                "the header declares `{}:{}` but the config reads it as {}",
+                self.names[idx],
+                match types[idx] {
+                    HeaderType::Int => "int64",
+                    HeaderType::Float => "double",
+                    HeaderType::Str => "string",
+                },
+                target.describe()
+            ),
         ))
     }
 
     fn single(&mut self, column: &str, target: Target, out_name: &str) -> Result<()> {
         let field = self.index(column)?;
         self.check_type(field, &target)?;
-        self.plan.steps.push(Step::Single { field, name: column.to_string(), target });
+        self.plan.steps.push(Step::Single {
+            field,
+            name: column.to_string(),
+            target,
+        });
         self.outputs.push(out_name.to_string());
         Ok(())
     }
@@ -191,8 +287,14 @@ impl<'a> PlanBuilder<'a> {
         self.check_type(field, &Target::Str)?;
         let sep = spec.delimiter.bytes().next().unwrap_or(b':');
         let targets = spec.fields.iter().map(Target::from_spec).collect();
-        self.plan.steps.push(Step::Joined { field, name: spec.column.clone(), sep, targets });
-        self.outputs.extend(spec.fields.iter().map(|c| c.name.clone()));
+        self.plan.steps.push(Step::Joined {
+            field,
+            name: spec.column.clone(),
+            sep,
+            targets,
+        });
+        self.outputs
+            .extend(spec.fields.iter().map(|c| c.name.clone()));
         Ok(())
     }
 }
@@ -221,7 +323,11 @@ struct Parsed {
 
 impl Parsed {
     fn take(&mut self, name: &str) -> Builder {
-        let i = self.outputs.iter().position(|(n, _)| n == name).unwrap_or(0);
+        let i = self
+            .outputs
+            .iter()
+            .position(|(n, _)| n == name)
+            .unwrap_or(0);
         self.outputs.remove(i).1
     }
 }
@@ -244,7 +350,11 @@ struct TableRequest<'a> {
     default_names: &'a [&'a str],
 }
 
-fn read_table(cfg: &ImportConfig, req: TableRequest<'_>, progress: &dyn Progress) -> Result<Parsed> {
+fn read_table(
+    cfg: &ImportConfig,
+    req: TableRequest<'_>,
+    progress: &dyn Progress,
+) -> Result<Parsed> {
     let path = cfg.resolve(req.file);
     let started = Instant::now();
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -252,13 +362,30 @@ fn read_table(cfg: &ImportConfig, req: TableRequest<'_>, progress: &dyn Progress
     let parsed = if req.format == Format::Parquet {
         let mut wanted: Vec<(String, Target, String)> = req.keys.clone();
         wanted.extend(req.specials.iter().cloned());
-        wanted.extend(req.columns.iter().map(|c| (c.source.clone().unwrap_or_else(|| c.name.clone()), Target::from_spec(c), c.name.clone())));
+        wanted.extend(req.columns.iter().map(|c| {
+            (
+                c.source.clone().unwrap_or_else(|| c.name.clone()),
+                Target::from_spec(c),
+                c.name.clone(),
+            )
+        }));
         if req.attributes.is_some() {
-            return Err(Error::config(&cfg.path, format!("{}.attributes", req.field), "the graph-learn attribute decoder applies to text tables only"));
+            return Err(Error::config(
+                &cfg.path,
+                format!("{}.attributes", req.field),
+                "the graph-learn attribute decoder applies to text tables only",
+            ));
         }
-        let list: Vec<(String, Target)> = wanted.iter().map(|(c, t, _)| (c.clone(), t.clone())).collect();
+        let list: Vec<(String, Target)> = wanted
+            .iter()
+            .map(|(c, t, _)| (c.clone(), t.clone()))
+            .collect();
         let (builders, rows) = parquet_table::read_columns(&path, &list)?;
-        Parsed { outputs: wanted.into_iter().map(|w| w.2).zip(builders).collect(), rows, source: Source::Binary { path } }
+        Parsed {
+            outputs: wanted.into_iter().map(|w| w.2).zip(builders).collect(),
+            rows,
+            source: Source::Binary { path },
+        }
     } else {
         let graphlearn = req.format == Format::Graphlearn;
         let dialect = dialect(req.format, req.text, cfg, &req.field)?;
@@ -267,7 +394,10 @@ fn read_table(cfg: &ImportConfig, req: TableRequest<'_>, progress: &dyn Progress
         let names: Vec<String> = if dialect.header {
             header.names.clone()
         } else {
-            req.text.names.clone().unwrap_or_else(|| req.default_names.iter().map(|s| s.to_string()).collect())
+            req.text
+                .names
+                .clone()
+                .unwrap_or_else(|| req.default_names.iter().map(|s| s.to_string()).collect())
         };
         let exact = dialect.header || req.text.names.is_some();
         let mut pb = PlanBuilder::new(&file, &header, names, exact);
@@ -289,18 +419,27 @@ fn read_table(cfg: &ImportConfig, req: TableRequest<'_>, progress: &dyn Progress
             pb.joined(a)?;
             used.push(a.column.clone());
         }
-        if req.auto_columns && req.columns.is_empty() {
-            if let Some(types) = header.types.clone() {
-                for (i, n) in header.names.iter().enumerate() {
-                    if !used.contains(n) {
-                        pb.single(n, header_target(types[i]), n)?;
-                    }
+        if req.auto_columns
+            && req.columns.is_empty()
+            && let Some(types) = header.types.clone()
+        {
+            for (i, n) in header.names.iter().enumerate() {
+                if !used.contains(n) {
+                    pb.single(n, header_target(types[i]), n)?;
                 }
             }
         }
         let (plan, outputs) = (pb.plan, pb.outputs);
         let rows: Rows = text::parse(&file, &dialect, &header, &plan)?;
-        Parsed { outputs: outputs.into_iter().zip(rows.builders).collect(), rows: rows.rows, source: Source::Text { file, dialect, header } }
+        Parsed {
+            outputs: outputs.into_iter().zip(rows.builders).collect(),
+            rows: rows.rows,
+            source: Source::Text {
+                file,
+                dialect,
+                header,
+            },
+        }
     };
     step.inc(bytes);
     drop(step);
@@ -313,25 +452,55 @@ fn attr_columns(outputs: Vec<(String, Builder)>) -> Vec<(AttrSchema, Column)> {
         .into_iter()
         .map(|(name, b)| {
             let col = b.into_column();
-            (AttrSchema { name, kind: col.kind() }, col)
+            (
+                AttrSchema {
+                    name,
+                    kind: col.kind(),
+                },
+                col,
+            )
         })
         .collect()
 }
 
-fn feature_column(cfg: &ImportConfig, f: &FeatureFile, rows: usize, owner: &str) -> Result<(AttrSchema, Column)> {
+fn feature_column(
+    cfg: &ImportConfig,
+    f: &FeatureFile,
+    rows: usize,
+    owner: &str,
+) -> Result<(AttrSchema, Column)> {
     let path = cfg.resolve(&f.file);
     let is_npz = path.extension().is_some_and(|e| e == "npz");
     let col = if is_npz {
         let m = npy::read_npz_csr(&path)?;
-        Column::Sparse { dim: m.cols, indptr: m.indptr.into(), indices: m.indices.into(), values: m.values.into() }
+        Column::Sparse {
+            dim: m.cols,
+            indptr: m.indptr.into(),
+            indices: m.indices.into(),
+            values: m.values.into(),
+        }
     } else {
         let a = npy::read_npy(&path)?;
         match (a.shape.as_slice(), a.data) {
             ([_], NpyData::Int(v)) => Column::Int(v.into()),
             ([_], NpyData::Float(v)) => Column::Float(v.into()),
-            ([_, d], NpyData::Float(v)) => Column::Vector { dim: *d, data: v.into() },
-            ([_, d], NpyData::Int(v)) => Column::Vector { dim: *d, data: v.into_iter().map(|x| x as f32).collect::<Vec<_>>().into() },
-            (s, _) => return Err(Error::input(Location { file: path, ..Default::default() }, format!("shape {s:?} is not a 1-D or 2-D array"))),
+            ([_, d], NpyData::Float(v)) => Column::Vector {
+                dim: *d,
+                data: v.into(),
+            },
+            ([_, d], NpyData::Int(v)) => Column::Vector {
+                dim: *d,
+                data: v.into_iter().map(|x| x as f32).collect::<Vec<_>>().into(),
+            },
+            (s, _) => {
+                return Err(Error::input(
+                    Location {
+                        file: path,
+                        ..Default::default()
+                    },
+                    format!("shape {s:?} is not a 1-D or 2-D array"),
+                ));
+            }
         }
     };
     let col = match (f.ty, col) {
@@ -340,37 +509,90 @@ fn feature_column(cfg: &ImportConfig, f: &FeatureFile, rows: usize, owner: &str)
         (Some(ValueType::Int), Column::Float(a)) => {
             let v = a.as_slice();
             if let Some(r) = v.iter().position(|x| x.fract() != 0.0 || !x.is_finite()) {
-                return Err(Error::input(Location { file: path, row: Some(r as u64), ..Default::default() }, format!("{} is not a whole number", v[r])));
+                return Err(Error::input(
+                    Location {
+                        file: path,
+                        row: Some(r as u64),
+                        ..Default::default()
+                    },
+                    format!("{} is not a whole number", v[r]),
+                ));
             }
             Column::Int(v.iter().map(|&x| x as i64).collect::<Vec<_>>().into())
         }
-        (Some(ValueType::Float), Column::Int(a)) => Column::Float(a.as_slice().iter().map(|&x| x as f32).collect::<Vec<_>>().into()),
+        (Some(ValueType::Float), Column::Int(a)) => Column::Float(
+            a.as_slice()
+                .iter()
+                .map(|&x| x as f32)
+                .collect::<Vec<_>>()
+                .into(),
+        ),
         (Some(ValueType::Float), Column::Float(a)) => Column::Float(a),
         (Some(t), c) => {
-            return Err(Error::input(Location { file: path, ..Default::default() }, format!("a {} array cannot be read as {t:?}", c.kind().describe())));
+            return Err(Error::input(
+                Location {
+                    file: path,
+                    ..Default::default()
+                },
+                format!("a {} array cannot be read as {t:?}", c.kind().describe()),
+            ));
         }
     };
     if let Column::Vector { dim: 0, .. } = col {
-        return Err(Error::input(Location { file: path, ..Default::default() }, "feature vectors of width 0"));
+        return Err(Error::input(
+            Location {
+                file: path,
+                ..Default::default()
+            },
+            "feature vectors of width 0",
+        ));
     }
     if col.rows() != rows {
         return Err(Error::input(
-            Location { file: path, ..Default::default() },
-            format!("has {} rows but {owner} has {rows}; feature rows must align with the table rows", col.rows()),
+            Location {
+                file: path,
+                ..Default::default()
+            },
+            format!(
+                "has {} rows but {owner} has {rows}; feature rows must align with the table rows",
+                col.rows()
+            ),
         ));
     }
-    Ok((AttrSchema { name: f.name.clone(), kind: col.kind() }, col))
+    Ok((
+        AttrSchema {
+            name: f.name.clone(),
+            kind: col.kind(),
+        },
+        col,
+    ))
 }
 
 fn read_nodes(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Vec<NodeDraft>> {
     let mut drafts = Vec::new();
     for (i, n) in cfg.nodes.iter().enumerate() {
-        let mut d = NodeDraft { name: n.ty.clone(), id_type: n.id_type, ids: None, dense: None, source: None, attrs: Vec::new() };
+        let mut d = NodeDraft {
+            name: n.ty.clone(),
+            id_type: n.id_type,
+            ids: None,
+            dense: None,
+            source: None,
+            attrs: Vec::new(),
+        };
         if let Some(count) = n.count {
-            d.dense = Some(u32::try_from(count).map_err(|_| Error::config(&cfg.path, format!("nodes[{i}].count"), "at most 4294967295 nodes per type"))?);
+            d.dense = Some(u32::try_from(count).map_err(|_| {
+                Error::config(
+                    &cfg.path,
+                    format!("nodes[{i}].count"),
+                    "at most 4294967295 nodes per type",
+                )
+            })?);
         }
         if let Some(file) = &n.file {
-            let format = n.format.or_else(|| Format::from_path(file)).unwrap_or(Format::Csv);
+            let format = n
+                .format
+                .or_else(|| Format::from_path(file))
+                .unwrap_or(Format::Csv);
             let id_col = n.id.clone().unwrap_or_else(|| "id".into());
             let mut parsed = read_table(
                 cfg,
@@ -390,32 +612,66 @@ fn read_nodes(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Vec<NodeDra
             )?;
             let ids = RawIds::from_builder(parsed.take("\0id"));
             if ids.len() == 0 {
-                return Err(Error::input(Location { file: cfg.resolve(file), ..Default::default() }, "the node table has no rows"));
+                return Err(Error::input(
+                    Location {
+                        file: cfg.resolve(file),
+                        ..Default::default()
+                    },
+                    "the node table has no rows",
+                ));
             }
             d.attrs = attr_columns(std::mem::take(&mut parsed.outputs));
             d.ids = Some(ids);
             d.source = Some(parsed.source);
         }
-        let rows = d.ids.as_ref().map_or(d.dense.unwrap_or(0) as usize, RawIds::len);
+        let rows = d
+            .ids
+            .as_ref()
+            .map_or(d.dense.unwrap_or(0) as usize, RawIds::len);
         for f in &n.features {
-            d.attrs.push(feature_column(cfg, f, rows, &format!("node type `{}`", n.ty))?);
+            d.attrs.push(feature_column(
+                cfg,
+                f,
+                rows,
+                &format!("node type `{}`", n.ty),
+            )?);
         }
         drafts.push(d);
     }
     Ok(drafts)
 }
 
-fn read_edges(cfg: &ImportConfig, drafts: &[NodeDraft], progress: &dyn Progress) -> Result<Vec<EdgeDraft>> {
+fn read_edges(
+    cfg: &ImportConfig,
+    drafts: &[NodeDraft],
+    progress: &dyn Progress,
+) -> Result<Vec<EdgeDraft>> {
     let mut out = Vec::new();
     for (i, e) in cfg.edges.iter().enumerate() {
-        let id_of = |ty: &str| drafts.iter().find(|d| d.name == ty).map_or(IdType::Int, |d| d.id_type);
+        let id_of = |ty: &str| {
+            drafts
+                .iter()
+                .find(|d| d.name == ty)
+                .map_or(IdType::Int, |d| d.id_type)
+        };
         let (st, dt) = (id_target(id_of(&e.src_type)), id_target(id_of(&e.dst_type)));
-        let format = e.format.or_else(|| e.file.as_deref().or(e.src_file.as_deref()).and_then(Format::from_path)).unwrap_or(Format::Csv);
+        let format = e
+            .format
+            .or_else(|| {
+                e.file
+                    .as_deref()
+                    .or(e.src_file.as_deref())
+                    .and_then(Format::from_path)
+            })
+            .unwrap_or(Format::Csv);
         let schema = EdgeTypeSchema {
             relation: e.relation.clone(),
             src: e.src_type.clone(),
             dst: e.dst_type.clone(),
-            reverse: e.reverse.clone().unwrap_or_else(|| format!("rev_{}", e.relation)),
+            reverse: e
+                .reverse
+                .clone()
+                .unwrap_or_else(|| format!("rev_{}", e.relation)),
             undirected: e.undirected,
             attributes: Vec::new(),
         };
@@ -424,8 +680,12 @@ fn read_edges(cfg: &ImportConfig, drafts: &[NodeDraft], progress: &dyn Progress)
         } else {
             let gl = format == Format::Graphlearn;
             let (src_col, dst_col) = (
-                e.src.clone().unwrap_or_else(|| if gl { "src_id" } else { "src" }.into()),
-                e.dst.clone().unwrap_or_else(|| if gl { "dst_id" } else { "dst" }.into()),
+                e.src
+                    .clone()
+                    .unwrap_or_else(|| if gl { "src_id" } else { "src" }.into()),
+                e.dst
+                    .clone()
+                    .unwrap_or_else(|| if gl { "dst_id" } else { "dst" }.into()),
             );
             let mut specials = Vec::new();
             for (opt, target, name) in [
@@ -444,7 +704,10 @@ fn read_edges(cfg: &ImportConfig, drafts: &[NodeDraft], progress: &dyn Progress)
                     file: e.file.as_deref().unwrap_or(Path::new("")),
                     format,
                     text: &e.text,
-                    keys: vec![(src_col.clone(), st, "\0src".into()), (dst_col.clone(), dt, "\0dst".into())],
+                    keys: vec![
+                        (src_col.clone(), st, "\0src".into()),
+                        (dst_col.clone(), dt, "\0dst".into()),
+                    ],
                     columns: &e.columns,
                     specials,
                     attributes: e.attributes.as_ref(),
@@ -457,44 +720,83 @@ fn read_edges(cfg: &ImportConfig, drafts: &[NodeDraft], progress: &dyn Progress)
             let dst = RawIds::from_builder(parsed.take("\0dst"));
             if src.len() == 0 {
                 let file = cfg.resolve(e.file.as_deref().unwrap_or(Path::new("")));
-                return Err(Error::input(Location { file, ..Default::default() }, "the edge table has no rows"));
+                return Err(Error::input(
+                    Location {
+                        file,
+                        ..Default::default()
+                    },
+                    "the edge table has no rows",
+                ));
             }
             // graph-learn's weight/label/timestamp columns keep their meaning.
             let mut attrs = attr_columns(std::mem::take(&mut parsed.outputs));
             for (a, c) in attrs.iter_mut() {
-                if a.name == reserved::WEIGHT {
-                    if let Column::Int(v) = c {
-                        *c = Column::Float(v.as_slice().iter().map(|&x| x as f32).collect::<Vec<_>>().into());
-                        a.kind = c.kind();
-                    }
+                if a.name == reserved::WEIGHT
+                    && let Column::Int(v) = c
+                {
+                    *c = Column::Float(
+                        v.as_slice()
+                            .iter()
+                            .map(|&x| x as f32)
+                            .collect::<Vec<_>>()
+                            .into(),
+                    );
+                    a.kind = c.kind();
                 }
             }
-            EdgeDraft { schema, dedup: e.dedup, create_nodes: e.create_nodes, src, dst, src_col, dst_col, source: parsed.source, attrs }
+            EdgeDraft {
+                schema,
+                dedup: e.dedup,
+                create_nodes: e.create_nodes,
+                src,
+                dst,
+                src_col,
+                dst_col,
+                source: parsed.source,
+                attrs,
+            }
         };
         let mut draft = draft;
         if e.id_offset != 0 {
             for raw in [&mut draft.src, &mut draft.dst] {
                 if let RawIds::Int(v) = raw {
-                    v.par_iter_mut().for_each(|x| *x = x.saturating_add(e.id_offset));
+                    v.par_iter_mut()
+                        .for_each(|x| *x = x.saturating_add(e.id_offset));
                 }
             }
         }
         let rows = draft.src.len();
         for f in &e.features {
-            draft.attrs.push(feature_column(cfg, f, rows, &format!("edge table `{}`", e.relation))?);
+            draft.attrs.push(feature_column(
+                cfg,
+                f,
+                rows,
+                &format!("edge table `{}`", e.relation),
+            )?);
         }
         out.push(draft);
     }
     Ok(out)
 }
 
-fn read_npy_edges(cfg: &ImportConfig, e: &EdgeTable, i: usize, schema: EdgeTypeSchema) -> Result<EdgeDraft> {
+fn read_npy_edges(
+    cfg: &ImportConfig,
+    e: &EdgeTable,
+    i: usize,
+    schema: EdgeTypeSchema,
+) -> Result<EdgeDraft> {
     let ints = |p: &Path| -> Result<(PathBuf, Vec<usize>, Vec<i64>)> {
         let path = cfg.resolve(p);
         let a = npy::read_npy(&path)?;
         match a.data {
             NpyData::Int(v) => Ok((path, a.shape, v)),
-            NpyData::Float(_) => Err(Error::input(Location { file: path, ..Default::default() }, "edge endpoints must be an integer array")),
+            NpyData::Float(_) => Err(Error::input(
+                Location {
+                    file: path,
+                    ..Default::default()
+                },
+                "edge endpoints must be an integer array",
+            )),
         }
     };
     let (path, src, dst) = match (&e.file, &e.src_file, &e.dst_file) {
@@ -504,9 +806,21 @@ fn read_npy_edges(cfg: &ImportConfig, e: &EdgeTable, i: usize, schema: EdgeTypeS
                 [2, n] => (path, v[..*n].to_vec(), v[*n..].to_vec()),
                 [n, 2] => {
                     let _ = n;
-                    (path, v.iter().step_by(2).copied().collect(), v.iter().skip(1).step_by(2).copied().collect())
+                    (
+                        path,
+                        v.iter().step_by(2).copied().collect(),
+                        v.iter().skip(1).step_by(2).copied().collect(),
+                    )
                 }
-                s => return Err(Error::input(Location { file: path, ..Default::default() }, format!("shape {s:?}: expected [2, E] or [E, 2]"))),
+                s => {
+                    return Err(Error::input(
+                        Location {
+                            file: path,
+                            ..Default::default()
+                        },
+                        format!("shape {s:?}: expected [2, E] or [E, 2]"),
+                    ));
+                }
             }
         }
         (None, Some(s), Some(d)) => {
@@ -514,13 +828,26 @@ fn read_npy_edges(cfg: &ImportConfig, e: &EdgeTable, i: usize, schema: EdgeTypeS
             let (dpath, ds, dst) = ints(d)?;
             if ss.len() != 1 || ds.len() != 1 || src.len() != dst.len() {
                 return Err(Error::input(
-                    Location { file: dpath, ..Default::default() },
-                    format!("expected a 1-D array as long as {} ({} values), found shape {ds:?}", path.display(), src.len()),
+                    Location {
+                        file: dpath,
+                        ..Default::default()
+                    },
+                    format!(
+                        "expected a 1-D array as long as {} ({} values), found shape {ds:?}",
+                        path.display(),
+                        src.len()
+                    ),
                 ));
             }
             (path, src, dst)
         }
-        _ => return Err(Error::config(&cfg.path, format!("edges[{i}].file"), "NPY edges need `file` or `src_file` and `dst_file`")),
+        _ => {
+            return Err(Error::config(
+                &cfg.path,
+                format!("edges[{i}].file"),
+                "NPY edges need `file` or `src_file` and `dst_file`",
+            ));
+        }
     };
     Ok(EdgeDraft {
         schema,
@@ -538,26 +865,65 @@ fn read_npy_edges(cfg: &ImportConfig, e: &EdgeTable, i: usize, schema: EdgeTypeS
 /// Final ids of one node type plus a lookup for mapping endpoints.
 struct NodeIndex {
     ids: NodeIds,
+    /// Integer ids spanning a compact range: `table[id - base]` is the local
+    /// index (or `u32::MAX`). One array read per lookup instead of a hash probe.
+    table: Option<(i64, Vec<u32>)>,
     ints: Option<FxHashMap<i64, u32>>,
     strs: Option<FxHashMap<Box<str>, u32>>,
 }
 
 impl NodeIndex {
     fn new(ids: NodeIds) -> Self {
-        let (mut ints, mut strs) = (None, None);
+        let (mut table, mut ints, mut strs) = (None, None, None);
         match &ids {
             NodeIds::Dense(_) => {}
-            NodeIds::Int { ids, .. } => ints = Some(ids.as_slice().iter().enumerate().map(|(i, &x)| (x, i as u32)).collect()),
-            NodeIds::Str { ids, .. } => strs = Some((0..ids.len()).map(|i| (Box::from(ids.get(i)), i as u32)).collect()),
+            NodeIds::Int { ids, sorted } => {
+                let (v, s) = (ids.as_slice(), sorted.as_slice());
+                let (min, max) = (v[s[0] as usize], v[s[s.len() - 1] as usize]);
+                let span = max
+                    .checked_sub(min)
+                    .and_then(|d| usize::try_from(d).ok())
+                    .filter(|&d| d < v.len().saturating_mul(4) + (1 << 20));
+                match span {
+                    Some(span) => {
+                        let mut t = vec![u32::MAX; span + 1];
+                        for (i, &x) in v.iter().enumerate() {
+                            t[(x - min) as usize] = i as u32;
+                        }
+                        table = Some((min, t));
+                    }
+                    None => {
+                        ints = Some(v.iter().enumerate().map(|(i, &x)| (x, i as u32)).collect())
+                    }
+                }
+            }
+            NodeIds::Str { ids, .. } => {
+                strs = Some(
+                    (0..ids.len())
+                        .map(|i| (Box::from(ids.get(i)), i as u32))
+                        .collect(),
+                )
+            }
         }
-        NodeIndex { ids, ints, strs }
+        NodeIndex {
+            ids,
+            table,
+            ints,
+            strs,
+        }
     }
 
     #[inline]
     fn get_int(&self, x: i64) -> Option<u32> {
-        match (&self.ids, &self.ints) {
-            (NodeIds::Dense(n), _) => (x >= 0 && x < i64::from(*n)).then_some(x as u32),
-            (_, Some(m)) => m.get(&x).copied(),
+        match (&self.ids, &self.table, &self.ints) {
+            (NodeIds::Dense(n), _, _) => (x >= 0 && x < i64::from(*n)).then_some(x as u32),
+            (_, Some((base, t)), _) => x
+                .checked_sub(*base)
+                .and_then(|d| usize::try_from(d).ok())
+                .and_then(|d| t.get(d))
+                .copied()
+                .filter(|&i| i != u32::MAX),
+            (_, _, Some(m)) => m.get(&x).copied(),
             _ => None,
         }
     }
@@ -565,12 +931,20 @@ impl NodeIndex {
     fn map(&self, raw: &RawIds) -> std::result::Result<Vec<u32>, usize> {
         let missing = u32::MAX;
         let out: Vec<u32> = match raw {
-            RawIds::Int(v) => v.par_iter().map(|&x| self.get_int(x).unwrap_or(missing)).collect(),
+            RawIds::Int(v) => v
+                .par_iter()
+                .map(|&x| self.get_int(x).unwrap_or(missing))
+                .collect(),
             RawIds::Str(s) => (0..s.len())
                 .into_par_iter()
                 .map(|i| match &self.strs {
                     Some(m) => m.get(s.get(i)).copied().unwrap_or(missing),
-                    None => s.get(i).parse::<i64>().ok().and_then(|x| self.get_int(x)).unwrap_or(missing),
+                    None => s
+                        .get(i)
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|x| self.get_int(x))
+                        .unwrap_or(missing),
                 })
                 .collect(),
         };
@@ -583,27 +957,57 @@ impl NodeIndex {
 }
 
 fn duplicate_error(d: &NodeDraft, first: usize, second: usize, id: &ExternalId) -> Error {
-    let at = d.source.as_ref().map(|s| s.locate(second, "id")).unwrap_or_default();
+    let at = d
+        .source
+        .as_ref()
+        .map(|s| s.locate(second, "id"))
+        .unwrap_or_default();
     let first_at = d.source.as_ref().and_then(|s| match s.locate(first, "id") {
         Location { line: Some(l), .. } => Some(format!("line {l}")),
         Location { row: Some(r), .. } => Some(format!("row {r}")),
         _ => None,
     });
-    Error::input(at, format!("duplicate node id {id} of type `{}` (first seen at {})", d.name, first_at.unwrap_or_else(|| "an earlier row".into())))
+    Error::input(
+        at,
+        format!(
+            "duplicate node id {id} of type `{}` (first seen at {})",
+            d.name,
+            first_at.unwrap_or_else(|| "an earlier row".into())
+        ),
+    )
 }
 
-/// Ids of a node type that come only from edges, with the dense fast path.
-fn ids_from_edges(ints: Vec<i64>) -> NodeIds {
-    let (min, max) = ints.par_iter().fold(|| (i64::MAX, i64::MIN), |(a, b), &x| (a.min(x), b.max(x))).reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let dense_ok = min >= 0 && max < u32::MAX as i64 && (max as usize) < ints.len().saturating_mul(4) + (1 << 20);
+/// Ids of a node type that come only from edges (sorted), with a presence
+/// bitmap when the ids span a compact non-negative range.
+fn ids_from_edges(lists: &[&[i64]]) -> NodeIds {
+    let total: usize = lists.iter().map(|l| l.len()).sum();
+    let (min, max) = lists
+        .iter()
+        .map(|l| {
+            l.par_chunks(1 << 16)
+                .map(|c| {
+                    c.iter()
+                        .fold((i64::MAX, i64::MIN), |(a, b), &x| (a.min(x), b.max(x)))
+                })
+                .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)))
+        })
+        .fold((i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    let dense_ok =
+        min >= 0 && max < u32::MAX as i64 && (max as usize) < total.saturating_mul(4) + (1 << 20);
     let sorted: Vec<i64> = if dense_ok {
         let mut seen = vec![false; max as usize + 1];
-        for &x in &ints {
-            seen[x as usize] = true;
+        for l in lists {
+            for &x in *l {
+                seen[x as usize] = true;
+            }
         }
-        seen.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i as i64).collect()
+        seen.iter()
+            .enumerate()
+            .filter(|(_, s)| **s)
+            .map(|(i, _)| i as i64)
+            .collect()
     } else {
-        let mut v = ints;
+        let mut v: Vec<i64> = lists.concat();
         v.par_sort_unstable();
         v.dedup();
         v
@@ -628,8 +1032,13 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             .map(|(i, _)| i)
             .collect();
         let base = match (d.ids.take(), d.dense) {
-            (Some(RawIds::Int(v)), _) => Some(NodeIds::from_ints(v).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?),
-            (Some(RawIds::Str(s)), _) => Some(NodeIds::from_strings(s).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?),
+            (Some(RawIds::Int(v)), _) => Some(
+                NodeIds::from_ints(v).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?,
+            ),
+            (Some(RawIds::Str(s)), _) => Some(
+                NodeIds::from_strings(s)
+                    .map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?,
+            ),
             (None, Some(n)) => Some(NodeIds::Dense(n)),
             (None, None) => None,
         };
@@ -637,7 +1046,10 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             return Err(Error::config(
                 &cfg.path,
                 format!("nodes[{t}]"),
-                format!("node type `{}` has no nodes: give `file` or `count`, or set `create_nodes = true` on an edge table that uses it", d.name),
+                format!(
+                    "node type `{}` has no nodes: give `file` or `count`, or set `create_nodes = true` on an edge table that uses it",
+                    d.name
+                ),
             ));
         }
         let ids = if creators.is_empty() {
@@ -657,56 +1069,81 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             });
             match d.id_type {
                 IdType::Int => {
-                    let mut new_ids: Vec<i64> = Vec::new();
-                    for raw in endpoint_lists {
-                        let RawIds::Int(v) = raw else { continue };
-                        match &existing {
-                            Some(ex) => new_ids.par_extend(v.par_iter().copied().filter(|&x| ex.get_int(x).is_none())),
-                            None => new_ids.extend_from_slice(v),
-                        }
-                    }
+                    let lists: Vec<&[i64]> = endpoint_lists
+                        .filter_map(|raw| {
+                            if let RawIds::Int(v) = raw {
+                                Some(v.as_slice())
+                            } else {
+                                None
+                            }
+                        })
+                        .collect();
                     match existing {
-                        None => ids_from_edges(new_ids),
+                        None => ids_from_edges(&lists),
                         Some(ex) => {
+                            let mut new_ids: Vec<i64> = Vec::new();
+                            for v in &lists {
+                                new_ids.par_extend(
+                                    v.par_iter().copied().filter(|&x| ex.get_int(x).is_none()),
+                                );
+                            }
                             new_ids.par_sort_unstable();
                             new_ids.dedup();
-                            let mut all: Vec<i64> = (0..ex.ids.len()).map(|i| match ex.ids.external(ferrograph_graph::LocalIdx(i as u32)) {
-                                ExternalId::Int(x) => x,
-                                ExternalId::Str(_) => 0,
-                            }).collect();
+                            let mut all: Vec<i64> = (0..ex.ids.len())
+                                .map(|i| {
+                                    match ex.ids.external(ferrograph_graph::LocalIdx(i as u32)) {
+                                        ExternalId::Int(x) => x,
+                                        ExternalId::Str(_) => 0,
+                                    }
+                                })
+                                .collect();
                             all.extend(new_ids);
-                            NodeIds::from_ints(all).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
+                            NodeIds::from_ints(all)
+                                .map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
                         }
                     }
                 }
                 IdType::String => {
                     let mut all: Vec<String> = match &existing {
-                        Some(NodeIndex { ids: NodeIds::Str { ids, .. }, .. }) => (0..ids.len()).map(|i| ids.get(i).to_string()).collect(),
+                        Some(NodeIndex {
+                            ids: NodeIds::Str { ids, .. },
+                            ..
+                        }) => (0..ids.len()).map(|i| ids.get(i).to_string()).collect(),
                         _ => Vec::new(),
                     };
                     let known: std::collections::HashSet<String> = all.iter().cloned().collect();
                     let mut fresh: Vec<String> = Vec::new();
                     for raw in endpoint_lists {
                         if let RawIds::Str(s) = raw {
-                            fresh.extend((0..s.len()).map(|i| s.get(i)).filter(|x| !known.contains(*x)).map(str::to_string));
+                            fresh.extend(
+                                (0..s.len())
+                                    .map(|i| s.get(i))
+                                    .filter(|x| !known.contains(*x))
+                                    .map(str::to_string),
+                            );
                         }
                     }
                     fresh.par_sort_unstable();
                     fresh.dedup();
                     all.extend(fresh);
-                    NodeIds::from_strings(StringArray::from_strings(&all)).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
+                    NodeIds::from_strings(StringArray::from_strings(&all))
+                        .map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
                 }
             }
         };
         let rows_before = d.attrs.first().map(|(_, c)| c.rows());
-        if let Some(r) = rows_before {
-            if r != ids.len() {
-                return Err(Error::config(
-                    &cfg.path,
-                    format!("nodes[{t}]"),
-                    format!("node type `{}` has attributes for {r} nodes but edges created {} more; list every node in its table", d.name, ids.len() - r),
-                ));
-            }
+        if let Some(r) = rows_before
+            && r != ids.len()
+        {
+            return Err(Error::config(
+                &cfg.path,
+                format!("nodes[{t}]"),
+                format!(
+                    "node type `{}` has attributes for {r} nodes but edges created {} more; list every node in its table",
+                    d.name,
+                    ids.len() - r
+                ),
+            ));
         }
         index.push(NodeIndex::new(ids));
     }
@@ -723,17 +1160,32 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
                 format!(
                     "node id {} is not a `{ty}` node{}",
                     raw.show(i),
-                    if e.create_nodes { "" } else { " (set `create_nodes = true` to add nodes from edges)" }
+                    if e.create_nodes {
+                        ""
+                    } else {
+                        " (set `create_nodes = true` to add nodes from edges)"
+                    }
                 ),
             )
         };
-        let src = index[si].map(&e.src).map_err(|i| unknown(i, &e.src, &e.src_col, &e.schema.src))?;
-        let dst = index[di].map(&e.dst).map_err(|i| unknown(i, &e.dst, &e.dst_col, &e.schema.dst))?;
+        let src = index[si]
+            .map(&e.src)
+            .map_err(|i| unknown(i, &e.src, &e.src_col, &e.schema.src))?;
+        let dst = index[di]
+            .map(&e.dst)
+            .map_err(|i| unknown(i, &e.dst, &e.dst_col, &e.schema.dst))?;
         drop(e.src);
         drop(e.dst);
         let t = Instant::now();
-        let step = progress.start(&format!("build {}", e.schema.display_name()), src.len() as u64);
-        let opts = BuildOptions { undirected: e.schema.undirected, dedup: e.dedup, edge_ids: !e.attrs.is_empty() };
+        let step = progress.start(
+            &format!("build {}", e.schema.display_name()),
+            src.len() as u64,
+        );
+        let opts = BuildOptions {
+            undirected: e.schema.undirected,
+            dedup: e.dedup,
+            edge_ids: !e.attrs.is_empty(),
+        };
         let built = build_topology(index[si].ids.len(), index[di].ids.len(), src, dst, opts)?;
         step.inc(built.out.len() as u64);
         drop(step);
@@ -747,7 +1199,12 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             });
             schema.attributes.push(a);
         }
-        edge_stores.push(EdgeStore { out: built.out, inn: built.inn, columns, self_loops: built.self_loops });
+        edge_stores.push(EdgeStore {
+            out: built.out,
+            inn: built.inn,
+            columns,
+            self_loops: built.self_loops,
+        });
         edge_schemas.push(schema);
     }
 
@@ -763,40 +1220,111 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
     let mut node_stores = Vec::new();
     for ((d, idx), sets) in nodes.into_iter().zip(index).zip(sets) {
         let (attrs, columns): (Vec<_>, Vec<_>) = d.attrs.into_iter().unzip();
-        node_schemas.push(NodeTypeSchema { name: d.name, id_kind: idx.ids.kind(), attributes: attrs, sets: sets.iter().map(|s| s.0.clone()).collect() });
-        node_stores.push(NodeStore { ids: idx.ids, columns, sets: sets.into_iter().map(|s| s.1.into()).collect() });
+        node_schemas.push(NodeTypeSchema {
+            name: d.name,
+            id_kind: idx.ids.kind(),
+            attributes: attrs,
+            sets: sets.iter().map(|s| s.0.clone()).collect(),
+        });
+        node_stores.push(NodeStore {
+            ids: idx.ids,
+            columns,
+            sets: sets.into_iter().map(|s| s.1.into()).collect(),
+        });
     }
-    let schema = Schema { node_types: node_schemas, edge_types: edge_schemas };
+    let schema = Schema {
+        node_types: node_schemas,
+        edge_types: edge_schemas,
+    };
     let g = Graph::from_parts(schema, node_stores, edge_stores)?;
     tracing::info!(secs = started.elapsed().as_secs_f64(), "import done");
     Ok(g)
 }
 
-fn read_node_set(cfg: &ImportConfig, i: usize, s: &NodeSetSpec, d: &NodeDraft, idx: &NodeIndex, progress: &dyn Progress) -> Result<Vec<u32>> {
+fn read_node_set(
+    cfg: &ImportConfig,
+    i: usize,
+    s: &NodeSetSpec,
+    d: &NodeDraft,
+    idx: &NodeIndex,
+    progress: &dyn Progress,
+) -> Result<Vec<u32>> {
     let mut members: Vec<u32> = if let (Some(column), Some(value)) = (&s.column, &s.value) {
-        let pos = d.attrs.iter().position(|(a, _)| &a.name == column).ok_or_else(|| {
-            let hint = ferrograph_graph::error_closest(column, d.attrs.iter().map(|(a, _)| a.name.as_str())).map(|x| format!("; did you mean `{x}`?")).unwrap_or_default();
-            Error::config(&cfg.path, format!("node_sets[{i}].column"), format!("node type `{}` has no attribute `{column}`{hint}", d.name))
-        })?;
+        let pos = d
+            .attrs
+            .iter()
+            .position(|(a, _)| &a.name == column)
+            .ok_or_else(|| {
+                let hint = ferrograph_graph::error_closest(
+                    column,
+                    d.attrs.iter().map(|(a, _)| a.name.as_str()),
+                )
+                .map(|x| format!("; did you mean `{x}`?"))
+                .unwrap_or_default();
+                Error::config(
+                    &cfg.path,
+                    format!("node_sets[{i}].column"),
+                    format!("node type `{}` has no attribute `{column}`{hint}", d.name),
+                )
+            })?;
         match &d.attrs[pos].1 {
-            Column::Categorical { codes, dict } => match (0..dict.len()).find(|&k| dict.get(k) == value) {
-                Some(k) => codes.as_slice().iter().enumerate().filter(|(_, c)| **c as usize == k).map(|(r, _)| r as u32).collect(),
-                None => Vec::new(),
-            },
-            Column::Int(v) => {
-                let want: i64 = value.parse().map_err(|_| Error::config(&cfg.path, format!("node_sets[{i}].value"), format!("`{value}` is not an integer")))?;
-                v.as_slice().iter().enumerate().filter(|(_, x)| **x == want).map(|(r, _)| r as u32).collect()
+            Column::Categorical { codes, dict } => {
+                match (0..dict.len()).find(|&k| dict.get(k) == value) {
+                    Some(k) => codes
+                        .as_slice()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| **c as usize == k)
+                        .map(|(r, _)| r as u32)
+                        .collect(),
+                    None => Vec::new(),
+                }
             }
-            _ => return Err(Error::config(&cfg.path, format!("node_sets[{i}].column"), "sets are taken from string or int attributes")),
+            Column::Int(v) => {
+                let want: i64 = value.parse().map_err(|_| {
+                    Error::config(
+                        &cfg.path,
+                        format!("node_sets[{i}].value"),
+                        format!("`{value}` is not an integer"),
+                    )
+                })?;
+                v.as_slice()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| **x == want)
+                    .map(|(r, _)| r as u32)
+                    .collect()
+            }
+            _ => {
+                return Err(Error::config(
+                    &cfg.path,
+                    format!("node_sets[{i}].column"),
+                    "sets are taken from string or int attributes",
+                ));
+            }
         }
     } else {
         let file = s.file.as_deref().unwrap_or(Path::new(""));
-        let format = s.format.or_else(|| Format::from_path(file)).unwrap_or(Format::Csv);
+        let format = s
+            .format
+            .or_else(|| Format::from_path(file))
+            .unwrap_or(Format::Csv);
         let (raw, source) = if format == Format::Npy {
             let path = cfg.resolve(file);
             match npy::read_npy(&path)? {
-                npy::NpyArray { data: NpyData::Int(v), shape } if shape.len() == 1 => (RawIds::Int(v), Source::Binary { path }),
-                _ => return Err(Error::input(Location { file: path, ..Default::default() }, "a node set must be a 1-D integer array")),
+                npy::NpyArray {
+                    data: NpyData::Int(v),
+                    shape,
+                } if shape.len() == 1 => (RawIds::Int(v), Source::Binary { path }),
+                _ => {
+                    return Err(Error::input(
+                        Location {
+                            file: path,
+                            ..Default::default()
+                        },
+                        "a node set must be a 1-D integer array",
+                    ));
+                }
             }
         } else {
             let id_col = s.id.clone().unwrap_or_else(|| "id".into());
@@ -818,7 +1346,12 @@ fn read_node_set(cfg: &ImportConfig, i: usize, s: &NodeSetSpec, d: &NodeDraft, i
             )?;
             (RawIds::from_builder(p.take("\0id")), p.source)
         };
-        idx.map(&raw).map_err(|r| Error::input(source.locate(r, "id"), format!("node id {} is not a `{}` node", raw.show(r), d.name)))?
+        idx.map(&raw).map_err(|r| {
+            Error::input(
+                source.locate(r, "id"),
+                format!("node id {} is not a `{}` node", raw.show(r), d.name),
+            )
+        })?
     };
     members.par_sort_unstable();
     members.dedup();
