@@ -305,7 +305,10 @@ pub fn big_vec<T>(len: usize) -> Vec<T> {
 #[cfg(target_os = "linux")]
 fn advise_huge(addr: usize, bytes: usize) {
     const HUGE: usize = 2 << 20;
-    if bytes < 2 * HUGE {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if bytes < 2 * HUGE
+        || *OFF.get_or_init(|| std::env::var_os("FERROGRAPH_NO_HUGEPAGES").is_some())
+    {
         return;
     }
     let start = addr.next_multiple_of(HUGE);
