@@ -236,3 +236,82 @@ pub fn open(dir: &Path) -> Result<()> {
     println!("RESULT {r}");
     Ok(())
 }
+
+/// Two-hop in-neighbour sampling on the peers' R-MAT graph and seeds:
+/// fan-outs [15, 10], 100 batches of 1,024 seeds after 2 warm-up batches,
+/// output re-indexed message-flow blocks (the peers' `sample` task).
+pub fn sample(
+    data: &Path,
+    nodes: usize,
+    threads: &[usize],
+    reps: usize,
+    strategy: &str,
+) -> Result<()> {
+    use ferrograph_sample::{NeighborSampler, Relation, Strategy, neighbor::Hop};
+    let strategy = match strategy {
+        "random" => Strategy::Random,
+        "random_without_replacement" => Strategy::RandomWithoutReplacement,
+        other => bail!("unknown strategy `{other}` (random, random_without_replacement)"),
+    };
+    let src = load_ids(&data.join("rmat/src.npy"))
+        .with_context(|| "run ../shared/bench/peers/gen_data.py first")?;
+    let dst = load_ids(&data.join("rmat/dst.npy"))?;
+    let seeds = load_ids(&data.join("rmat/seeds.npy"))?;
+    let to_u32 = |v: &[i64]| -> Result<Vec<u32>> {
+        v.iter()
+            .map(|&x| {
+                u32::try_from(x)
+                    .ok()
+                    .filter(|&y| (y as usize) < nodes)
+                    .with_context(|| format!("node id {x} outside 0..{nodes}"))
+            })
+            .collect()
+    };
+    let g = ferrograph_io::generate::rmat_graph(nodes, to_u32(&src)?, to_u32(&dst)?)?;
+    drop((src, dst));
+    let seeds = to_u32(&seeds)?;
+    let rel = Relation::resolve(&g, "rev_edge")?;
+    let sampler = NeighborSampler::new(
+        vec![
+            Hop {
+                relation: rel,
+                fanout: 15,
+            },
+            Hop {
+                relation: rel,
+                fanout: 10,
+            },
+        ],
+        strategy,
+    )?;
+    let warm: Vec<u32> = seeds.iter().rev().take(2048).copied().collect();
+    for &t in threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
+        let (secs, edges, sampled_nodes) = pool.install(|| -> Result<(f64, usize, usize)> {
+            sampler.sample_batches(&g, &warm, 1024, 1)?;
+            let mut times = Vec::new();
+            let (mut edges, mut sampled_nodes) = (0, 0);
+            for rep in 0..reps {
+                let t0 = Instant::now();
+                let out = sampler.sample_batches(&g, &seeds, 1024, rep as u64)?;
+                times.push(t0.elapsed().as_secs_f64());
+                edges = out.iter().map(|o| o.row.len()).sum();
+                sampled_nodes = out.iter().map(|o| o.node.len()).sum();
+            }
+            Ok((median(times), edges, sampled_nodes))
+        })?;
+        let r = json!({
+            "system": "ferrograph",
+            "threads": t,
+            "batches": seeds.len().div_ceil(1024),
+            "sample_s": secs,
+            "seeds_per_s": seeds.len() as f64 / secs,
+            "edges_per_s": edges as f64 / secs,
+            "sampled_edges": edges,
+            "sampled_nodes": sampled_nodes,
+            "peak_rss_mb": proc_status_mib("VmHWM"),
+        });
+        println!("RESULT {r}");
+    }
+    Ok(())
+}

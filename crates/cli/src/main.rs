@@ -143,6 +143,24 @@ enum Bench {
         #[arg(long)]
         tsv: Option<PathBuf>,
     },
+    /// Two-hop [15, 10] in-neighbour sampling on the peers' R-MAT graph and seeds.
+    Sample {
+        /// The peers' data directory (holds rmat/src.npy, dst.npy, seeds.npy).
+        #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
+        data: String,
+        /// Number of nodes of the R-MAT graph.
+        #[arg(long, default_value_t = 1_000_000)]
+        nodes: usize,
+        /// Thread counts to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        thread_counts: Vec<usize>,
+        /// Repetitions (median reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// `random_without_replacement` (as DGL and PyG) or `random`.
+        #[arg(long, default_value = "random_without_replacement")]
+        strategy: String,
+    },
     /// Open a snapshot and report time and resident memory before any access.
     Open {
         /// Snapshot directory.
@@ -313,6 +331,21 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&data), nodes, &thread_counts, reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
+        Command::Bench(Bench::Sample {
+            data,
+            nodes,
+            thread_counts,
+            reps,
+            strategy,
+        }) => {
+            bench::sample(
+                &expand_home(&data),
+                nodes,
+                &thread_counts,
+                reps.max(1),
+                &strategy,
+            )?;
+        }
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Medians of the RESULT lines written by build_vs_peers.sh, and ferrograph's ratios."""
+"""Medians of the RESULT lines written by vs_peers.sh, and ferrograph's ratios."""
 import json, os, statistics, sys
 from collections import defaultdict
 
-out = sys.argv[1]
+task, out = sys.argv[1], sys.argv[2]
 runs = defaultdict(list)
 for name in sorted(os.listdir(out)):
     if not name.endswith('.log'):
@@ -17,6 +17,21 @@ for name in sorted(os.listdir(out)):
 def med(rs, k):
     v = [r[k] for r in rs if r.get(k) is not None]
     return statistics.median(v) if v else None
+
+if task == 'sample':
+    print('| system | threads | seeds/s | sampled edges/s | runs |')
+    print('|---|---|---|---|---|')
+    table = {k: (med(rs, 'seeds_per_s'), med(rs, 'edges_per_s'), len(rs)) for k, rs in sorted(runs.items(), key=lambda x: (x[0][0], x[0][1]))}
+    for (s, t), (sps, eps, n) in table.items():
+        print(f'| {s} | {t} | {sps:,.0f} | {eps / 1e6:.2f} M | {n} |' if sps and eps else f'| {s} | {t} | – | – | {n} |')
+    print()
+    for (s, t), (sps, eps, _) in table.items():
+        if s != 'ferrograph':
+            continue
+        peers = {p: v for (p, pt), v in table.items() if pt == t and p != 'ferrograph' and v[0]}
+        for p, (psps, peps, _) in peers.items():
+            print(f'sample, {t} thread(s): ferrograph {sps / psps:.1f}x the seeds/s and {eps / peps:.1f}x the edges/s of {p}')
+    sys.exit(0)
 
 rows = {}
 for (sys_, t), rs in sorted(runs.items(), key=lambda x: (x[0][0], x[0][1])):

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Graph build speed, side by side with the peers, in one run on this machine.
+# ferrograph side by side with the peers, in one run on this machine.
 #
-#   bench/build_vs_peers.sh            # REPS=3 THREADS="1 2" PEERS="dgl pyg glt gl"
+#   bench/vs_peers.sh build            # graph build from arrays, and TSV import
+#   bench/vs_peers.sh sample           # 2-hop [15, 10] in-neighbour sampling
+#   (REPS=3 THREADS="1 2" PEERS="dgl pyg glt gl")
 #
 # Needs ../shared/bench/peers/setup.sh to have run once (it installs the peers
 # under $PEERS_HOME, default ~/.cache/ferrograph-peers). Each peer builds the
@@ -17,7 +19,9 @@ ROOT=${PEERS_HOME:-$HOME/.cache/ferrograph-peers}
 REPS=${REPS:-3}
 THREADS=${THREADS:-"1 2"}
 PEERS=${PEERS:-"dgl pyg glt gl"}
-OUT=${OUT:-$ROOT/results/build-$(date +%Y%m%d-%H%M%S)}
+TASK=${1:-build}
+case $TASK in build|sample) ;; *) echo "usage: $0 build|sample" >&2; exit 2;; esac
+OUT=${OUT:-$ROOT/results/$TASK-$(date +%Y%m%d-%H%M%S)}
 [ -x "$ROOT/venv-glt/bin/python" ] || { echo "run $PEERS_DIR/setup.sh first" >&2; exit 2; }
 mkdir -p "$OUT" "$ROOT/data"
 "$ROOT/venv-glt/bin/python" "$PEERS_DIR/gen_data.py" >/dev/null
@@ -30,13 +34,17 @@ for r in $(seq 1 "$REPS"); do
       [ "$p" = gl ] && [ "$t" != 1 ] && continue
       echo "rep $r: $p threads=$t" >&2
       (cd "$ROOT/data" && OMP_NUM_THREADS=$t MKL_NUM_THREADS=$t OMP_WAIT_POLICY=PASSIVE DGLBACKEND=pytorch \
-        timeout 900 "$(py "$p")" "$PEERS_DIR/peer_$p.py" --threads "$t" --tasks build) > "$OUT/$p-t$t-r$r.log" 2>&1 \
+        timeout 900 "$(py "$p")" "$PEERS_DIR/peer_$p.py" --threads "$t" --tasks "$TASK") > "$OUT/$p-t$t-r$r.log" 2>&1 \
         || echo "  [warn] $p threads=$t exited non-zero (see $OUT/$p-t$t-r$r.log)" >&2
     done
   done
-  TSV=$ROOT/data/gl/edges_rev.tsv
-  [ -f "$TSV" ] || TSV=
   echo "rep $r: ferrograph" >&2
-  "$FG" bench build --data "$ROOT/data" --reps 1 --thread-counts "$(echo $THREADS | tr ' ' ,)" ${TSV:+--tsv "$TSV"} > "$OUT/ferrograph-r$r.log" 2>&1
+  if [ "$TASK" = build ]; then
+    TSV=$ROOT/data/gl/edges_rev.tsv
+    [ -f "$TSV" ] || TSV=
+    "$FG" bench build --data "$ROOT/data" --reps 1 --thread-counts "$(echo $THREADS | tr ' ' ,)" ${TSV:+--tsv "$TSV"} > "$OUT/ferrograph-r$r.log" 2>&1
+  else
+    "$FG" bench sample --data "$ROOT/data" --reps 1 --thread-counts "$(echo $THREADS | tr ' ' ,)" > "$OUT/ferrograph-r$r.log" 2>&1
+  fi
 done
-python3 "$HERE/summarize_build.py" "$OUT" | tee "$OUT/table.md"
+python3 "$HERE/summarize.py" "$TASK" "$OUT" | tee "$OUT/table.md"

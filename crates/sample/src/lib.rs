@@ -1,0 +1,34 @@
+//! Sampling over a ferrograph graph (AliGraph's second layer). This first
+//! part holds multi-hop neighbour sampling into re-indexed message-flow
+//! blocks, deterministic for a seed whatever the thread count.
+//!
+//! Design:
+//! - Samplers read the graph through [`access::NeighborAccess`], whose unit
+//!   of work is a whole batch of nodes for one relation, so that a remote,
+//!   partitioned graph can answer it with one request per server per hop.
+//! - Randomness is derived per (seed, batch, hop, position of the node in
+//!   the hop's input), never from a shared stream, so results do not depend
+//!   on thread count, scheduling, or how a graph is partitioned.
+#![warn(missing_docs)]
+
+pub mod access;
+pub mod neighbor;
+pub mod rng;
+
+pub use access::{NeighborAccess, Relation, Sampled, Strategy};
+pub use neighbor::{NeighborSampler, SamplerOutput};
+
+/// Errors of the sampling crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A relation, node type or parameter the graph or sampler does not accept.
+    #[error("{0}")]
+    Invalid(String),
+    /// An error from the graph store (unknown names, with suggestions).
+    #[error(transparent)]
+    Graph(#[from] ferrograph_graph::Error),
+}
+
+/// Result alias of the sampling crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

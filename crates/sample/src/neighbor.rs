@@ -1,0 +1,450 @@
+//! Multi-hop neighbour sampling into re-indexed message-flow blocks.
+//!
+//! # Output ([`SamplerOutput`], PyG's `SamplerOutput` convention)
+//! - `node`: the sampled nodes, each once: the seeds first (in order,
+//!   duplicates merged), then the nodes first reached at hop 1, then hop 2, …
+//!   `num_sampled_nodes[h]` says how many came at hop `h` (`h = 0`: seeds).
+//! - `row`, `col`: one sampled edge per position, as local indices into
+//!   `node`: `node[row[i]]` is a neighbour sampled for `node[col[i]]`
+//!   (messages flow `row → col`). Edges are grouped by hop,
+//!   `num_sampled_edges[h]` of them for hop `h + 1`.
+//! - Hop `h + 1` expands exactly the nodes first reached at hop `h`
+//!   (PyG/GLT semantics): a node is expanded once, so its sampled
+//!   neighbourhood is the same in every layer that needs it.
+//!
+//! Invariants (tested): every `row`/`col` is `< node.len()`; for hop `h + 1`,
+//! `col` lies in the block of hop `h`; `node[row[i]]` is a neighbour of
+//! `node[col[i]]` along that hop's relation.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use ferrograph_graph::NodeTypeId;
+
+use crate::access::{NeighborAccess, Relation, Sampled, Strategy};
+use crate::rng::derive;
+use crate::{Error, Result};
+
+/// One hop: a relation and a fan-out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop {
+    /// The relation walked.
+    pub relation: Relation,
+    /// Neighbours per node.
+    pub fanout: usize,
+}
+
+/// A multi-hop neighbour sampler over one node type (homogeneous paths;
+/// typed, per-node-type blocks arrive with heterogeneous sampling).
+#[derive(Clone, Debug)]
+pub struct NeighborSampler {
+    hops: Vec<Hop>,
+    strategy: Strategy,
+    node_type: NodeTypeId,
+}
+
+/// The re-indexed sample of one batch; see the module docs for invariants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SamplerOutput {
+    /// Sampled nodes (local indices of the node type), seeds first.
+    pub node: Vec<u32>,
+    /// Source (neighbour) of each sampled edge, as an index into `node`.
+    pub row: Vec<u32>,
+    /// Destination (expanded node) of each sampled edge, as an index into `node`.
+    pub col: Vec<u32>,
+    /// Nodes added per hop (`[0]`: distinct seeds).
+    pub num_sampled_nodes: Vec<usize>,
+    /// Edges sampled per hop.
+    pub num_sampled_edges: Vec<usize>,
+    /// Position in `node` of each seed as given.
+    pub seed_index: Vec<u32>,
+}
+
+/// Per-thread map from node to position in the batch's `node` list: two
+/// arrays indexed by node with an epoch stamp, so starting a batch is O(1)
+/// and a lookup is one (usually cached) array read instead of a hash probe.
+#[derive(Default)]
+struct Remap {
+    stamp: Vec<u32>,
+    local: Vec<u32>,
+    epoch: u32,
+}
+
+impl Remap {
+    fn begin(&mut self, n: usize) {
+        if self.stamp.len() < n {
+            self.stamp.resize(n, 0);
+            self.local.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.epoch = 1;
+        }
+    }
+
+    #[inline]
+    fn get_or_insert(&mut self, v: u32, node: &mut Vec<u32>) -> u32 {
+        let i = v as usize;
+        if self.stamp[i] == self.epoch {
+            return self.local[i];
+        }
+        self.stamp[i] = self.epoch;
+        let l = node.len() as u32;
+        self.local[i] = l;
+        node.push(v);
+        l
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<(Remap, Sampled)> = RefCell::new((Remap::default(), Sampled::default()));
+}
+
+impl NeighborSampler {
+    /// A sampler for `hops`, all walking node type `node_type` (checked).
+    pub fn new(hops: Vec<Hop>, strategy: Strategy) -> Result<Self> {
+        let first = hops
+            .first()
+            .ok_or_else(|| Error::Invalid("a neighbour sampler needs at least one hop".into()))?;
+        let node_type = first.relation.from;
+        for (i, h) in hops.iter().enumerate() {
+            if h.relation.from != node_type || h.relation.to != node_type {
+                return Err(Error::Invalid(format!(
+                    "hop {}: the relation changes node type; this sampler walks one node type (heterogeneous blocks come with typed sampling)",
+                    i + 1
+                )));
+            }
+            if h.fanout == 0 && strategy != Strategy::Full {
+                return Err(Error::Invalid(format!(
+                    "hop {}: fan-out must be at least 1",
+                    i + 1
+                )));
+            }
+        }
+        Ok(NeighborSampler {
+            hops,
+            strategy,
+            node_type,
+        })
+    }
+
+    /// Samples one batch of `seeds` with randomness from `seed`.
+    pub fn sample<G: NeighborAccess + ?Sized>(
+        &self,
+        g: &G,
+        seeds: &[u32],
+        seed: u64,
+    ) -> Result<SamplerOutput> {
+        let n = g.node_count(self.node_type);
+        if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
+            return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n}")));
+        }
+        SCRATCH.with(|cell| {
+            let (remap, sampled) = &mut *cell.borrow_mut();
+            remap.begin(n);
+            let mut out = SamplerOutput::default();
+            out.seed_index = seeds
+                .iter()
+                .map(|&s| remap.get_or_insert(s, &mut out.node))
+                .collect();
+            out.num_sampled_nodes.push(out.node.len());
+            let mut frontier = 0..out.node.len();
+            for (h, hop) in self.hops.iter().enumerate() {
+                sampled.clear();
+                let expand = &out.node[frontier.clone()];
+                g.sample_neighbors(
+                    hop.relation,
+                    expand,
+                    hop.fanout,
+                    self.strategy,
+                    derive(seed, h as u64),
+                    sampled,
+                )?;
+                let before_nodes = out.node.len();
+                let before_edges = out.row.len();
+                out.row.reserve(sampled.neighbors.len());
+                out.col.reserve(sampled.neighbors.len());
+                for (j, w) in sampled.offsets.windows(2).enumerate() {
+                    let dst = (frontier.start + j) as u32;
+                    for &v in &sampled.neighbors[w[0] as usize..w[1] as usize] {
+                        let src = remap.get_or_insert(v, &mut out.node);
+                        out.row.push(src);
+                        out.col.push(dst);
+                    }
+                }
+                out.num_sampled_nodes.push(out.node.len() - before_nodes);
+                out.num_sampled_edges.push(out.row.len() - before_edges);
+                frontier = before_nodes..out.node.len();
+            }
+            Ok(out)
+        })
+    }
+
+    /// Samples every batch of `batch_size` consecutive seeds, in parallel;
+    /// batch `b` draws from `derive(seed, b)`, so the result is identical for
+    /// any thread count.
+    pub fn sample_batches<G: NeighborAccess + ?Sized>(
+        &self,
+        g: &G,
+        seeds: &[u32],
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Vec<SamplerOutput>> {
+        if batch_size == 0 {
+            return Err(Error::Invalid("batch size must be at least 1".into()));
+        }
+        seeds
+            .par_chunks(batch_size)
+            .enumerate()
+            .map(|(b, s)| self.sample(g, s, derive(seed, b as u64)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrograph_graph::idmap::NodeIds;
+    use ferrograph_graph::topology::{BuildOptions, build_topology};
+    use ferrograph_graph::{
+        Direction, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema, Schema,
+    };
+
+    fn graph(n: usize, edges: &[(u32, u32)]) -> Graph {
+        let (s, d): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
+        let b = build_topology(n, n, s, d, BuildOptions::default()).unwrap();
+        let schema = Schema {
+            node_types: vec![NodeTypeSchema {
+                name: "n".into(),
+                id_kind: IdKind::Dense,
+                attributes: vec![],
+                sets: vec![],
+            }],
+            edge_types: vec![EdgeTypeSchema {
+                relation: "e".into(),
+                src: "n".into(),
+                dst: "n".into(),
+                reverse: "rev_e".into(),
+                undirected: false,
+                attributes: vec![],
+            }],
+        };
+        Graph::from_parts(
+            schema,
+            vec![NodeStore {
+                ids: NodeIds::Dense(n as u32),
+                columns: vec![],
+                sets: vec![],
+            }],
+            vec![EdgeStore {
+                out: b.out,
+                inn: b.inn,
+                columns: vec![],
+                self_loops: b.self_loops,
+            }],
+        )
+        .unwrap()
+    }
+
+    fn rel(g: &Graph, name: &str) -> Relation {
+        Relation::resolve(g, name).unwrap()
+    }
+
+    #[test]
+    fn blocks_are_reindexed_and_point_at_real_neighbours() {
+        let mut edges = Vec::new();
+        for u in 0..200u32 {
+            for k in 1..=(u % 23) {
+                edges.push(((u * 7 + k * 13) % 200, u));
+            }
+        }
+        let g = graph(200, &edges);
+        let r = rel(&g, "rev_e");
+        let s = NeighborSampler::new(
+            vec![
+                Hop {
+                    relation: r,
+                    fanout: 5,
+                },
+                Hop {
+                    relation: r,
+                    fanout: 3,
+                },
+            ],
+            Strategy::RandomWithoutReplacement,
+        )
+        .unwrap();
+        let out = s.sample(&g, &[3, 17, 3, 150], 9).unwrap();
+        assert_eq!(out.num_sampled_nodes[0], 3, "duplicate seed merged");
+        assert_eq!(out.seed_index, vec![0, 1, 0, 2]);
+        let mut seen = out.node.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), out.node.len(), "each node once");
+        let mut start_e = 0;
+        let mut block = 0..out.num_sampled_nodes[0];
+        for (h, &ne) in out.num_sampled_edges.iter().enumerate() {
+            for i in start_e..start_e + ne {
+                let (src, dst) = (out.node[out.row[i] as usize], out.node[out.col[i] as usize]);
+                assert!(
+                    block.contains(&(out.col[i] as usize)),
+                    "hop {h} expands its frontier"
+                );
+                assert!(
+                    g.neighbors(r.edge_type, Direction::In, ferrograph_graph::LocalIdx(dst))
+                        .contains(&src)
+                );
+            }
+            start_e += ne;
+            let end = block.end;
+            block = end..end + out.num_sampled_nodes[h + 1];
+        }
+        // fan-out respected, and no repeats without replacement
+        for d in 0..out.num_sampled_nodes[0] as u32 {
+            let mut mine: Vec<u32> = (0..out.num_sampled_edges[0])
+                .filter(|&i| out.col[i] == d)
+                .map(|i| out.row[i])
+                .collect();
+            assert!(mine.len() <= 5);
+            mine.sort_unstable();
+            mine.dedup();
+            assert_eq!(
+                mine.len(),
+                (0..out.num_sampled_edges[0])
+                    .filter(|&i| out.col[i] == d)
+                    .count()
+            );
+        }
+    }
+
+    #[test]
+    fn without_replacement_is_uniform_over_neighbours() {
+        // node 0 has 10 in-neighbours; draw 3 of them many times (chi-square, 9 dof)
+        let edges: Vec<(u32, u32)> = (1..=10).map(|u| (u, 0)).collect();
+        let g = graph(11, &edges);
+        let s = NeighborSampler::new(
+            vec![Hop {
+                relation: rel(&g, "rev_e"),
+                fanout: 3,
+            }],
+            Strategy::RandomWithoutReplacement,
+        )
+        .unwrap();
+        let mut counts = [0f64; 11];
+        let trials = 20_000;
+        for t in 0..trials {
+            let out = s.sample(&g, &[0], t).unwrap();
+            assert_eq!(out.row.len(), 3);
+            for &r in &out.row {
+                counts[out.node[r as usize] as usize] += 1.0;
+            }
+        }
+        let expect = trials as f64 * 3.0 / 10.0;
+        let chi2: f64 = counts[1..]
+            .iter()
+            .map(|c| (c - expect).powi(2) / expect)
+            .sum();
+        assert!(
+            chi2 < 27.88,
+            "chi-square {chi2} (p = 0.001 bound for 9 dof)"
+        );
+    }
+
+    #[test]
+    fn with_replacement_draws_fanout_and_full_takes_all() {
+        let edges: Vec<(u32, u32)> = (1..=4).map(|u| (u, 0)).collect();
+        let g = graph(5, &edges);
+        let r = rel(&g, "rev_e");
+        let out = NeighborSampler::new(
+            vec![Hop {
+                relation: r,
+                fanout: 9,
+            }],
+            Strategy::Random,
+        )
+        .unwrap()
+        .sample(&g, &[0, 1], 1)
+        .unwrap();
+        assert_eq!(
+            out.num_sampled_edges,
+            vec![9],
+            "node 1 has no in-neighbours"
+        );
+        let out = NeighborSampler::new(
+            vec![Hop {
+                relation: r,
+                fanout: 1,
+            }],
+            Strategy::Full,
+        )
+        .unwrap()
+        .sample(&g, &[0], 1)
+        .unwrap();
+        assert_eq!(out.num_sampled_edges, vec![4]);
+    }
+
+    #[test]
+    fn same_seed_same_batches_for_any_thread_count() {
+        let mut x = 1u64;
+        let edges: Vec<(u32, u32)> = (0..30_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (((x >> 33) % 3000) as u32, ((x >> 13) % 3000) as u32)
+            })
+            .collect();
+        let g = graph(3000, &edges);
+        let r = rel(&g, "rev_e");
+        let s = NeighborSampler::new(
+            vec![
+                Hop {
+                    relation: r,
+                    fanout: 15,
+                },
+                Hop {
+                    relation: r,
+                    fanout: 10,
+                },
+            ],
+            Strategy::RandomWithoutReplacement,
+        )
+        .unwrap();
+        let seeds: Vec<u32> = (0..3000).rev().collect();
+        let run = |t| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| s.sample_batches(&g, &seeds, 256, 5).unwrap())
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(8));
+        assert_ne!(
+            one,
+            s.sample_batches(&g, &seeds, 256, 6).unwrap(),
+            "another seed differs"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_seeds_and_type_changes() {
+        let g = graph(3, &[(0, 1)]);
+        let s = NeighborSampler::new(
+            vec![Hop {
+                relation: rel(&g, "e"),
+                fanout: 2,
+            }],
+            Strategy::Random,
+        )
+        .unwrap();
+        assert!(
+            s.sample(&g, &[7], 0)
+                .unwrap_err()
+                .to_string()
+                .contains("outside 0..3")
+        );
+        assert!(NeighborSampler::new(vec![], Strategy::Random).is_err());
+    }
+}
