@@ -247,7 +247,7 @@ pub fn sample(
     reps: usize,
     strategy: &str,
 ) -> Result<()> {
-    use ferrograph_sample::{NeighborSampler, Relation, Strategy, neighbor::Hop};
+    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, neighbor::Hop};
     let strategy = match strategy {
         "random" => Strategy::Random,
         "random_without_replacement" => Strategy::RandomWithoutReplacement,
@@ -285,6 +285,7 @@ pub fn sample(
         strategy,
     )?;
     let warm: Vec<u32> = seeds.iter().rev().take(2048).copied().collect();
+    let g = LocalGraph::new(&g);
     for &t in threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
         let (secs, edges, sampled_nodes) = pool.install(|| -> Result<(f64, usize, usize)> {

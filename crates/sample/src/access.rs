@@ -1,6 +1,10 @@
 //! How samplers reach the graph: a small capability trait over whole
-//! batches, implemented here for the in-process [`Graph`] (RAM or
-//! memory-mapped snapshot).
+//! batches, implemented here by [`LocalGraph`] for the in-process [`Graph`]
+//! (RAM or memory-mapped snapshot).
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
 
 use ferrograph_graph::topology::Csr;
 use ferrograph_graph::{Direction, EdgeTypeId, Graph, NodeTypeId};
@@ -50,6 +54,25 @@ pub enum Strategy {
     RandomWithoutReplacement,
     /// Every neighbour (`k` ignored).
     Full,
+    /// `k` draws with probability proportional to the edge weight (with
+    /// replacement; rows whose weights are all zero are drawn uniformly).
+    EdgeWeight,
+    /// The `min(k, degree)` heaviest edges (ties: smaller neighbour first).
+    TopK,
+}
+
+impl Strategy {
+    /// Parses a strategy name as used by graph-learn and the query language.
+    pub fn parse(name: &str) -> Option<Strategy> {
+        Some(match name {
+            "random" => Strategy::Random,
+            "random_without_replacement" => Strategy::RandomWithoutReplacement,
+            "full" => Strategy::Full,
+            "edge_weight" => Strategy::EdgeWeight,
+            "topk" => Strategy::TopK,
+            _ => return None,
+        })
+    }
 }
 
 /// Neighbours sampled for a batch of nodes: node `i` of the request got
@@ -90,9 +113,122 @@ pub trait NeighborAccess: Sync {
     ) -> Result<()>;
 }
 
-impl NeighborAccess for Graph {
+/// The in-process graph (in RAM or a memory-mapped snapshot) with the
+/// per-relation tables that weighted strategies build once and reuse:
+/// cumulative weights per row (`edge_weight`) and rows ordered by weight
+/// (`topk`).
+pub struct LocalGraph<'g> {
+    graph: &'g Graph,
+    /// Per edge type, per direction (out, in).
+    caches: Vec<[RelCache; 2]>,
+}
+
+#[derive(Default)]
+struct RelCache {
+    cdf: OnceLock<Result<Vec<f32>, String>>,
+    by_weight: OnceLock<Result<Vec<u32>, String>>,
+}
+
+impl<'g> LocalGraph<'g> {
+    /// Wraps a graph; tables are built on first use.
+    pub fn new(graph: &'g Graph) -> Self {
+        let caches = (0..graph.schema().edge_types.len())
+            .map(|_| Default::default())
+            .collect();
+        LocalGraph { graph, caches }
+    }
+
+    /// The wrapped graph.
+    pub fn graph(&self) -> &'g Graph {
+        self.graph
+    }
+
+    fn cache(&self, rel: Relation) -> &RelCache {
+        &self.caches[rel.edge_type.0 as usize][usize::from(rel.direction == Direction::In)]
+    }
+
+    /// Edge weights aligned with the positions of the walked topology.
+    pub fn walked_weights(&self, rel: Relation) -> Result<Vec<f32>> {
+        let g = self.graph;
+        let name = || g.schema().edge_types[rel.edge_type.0 as usize].display_name();
+        let w = g.edge_weights(rel.edge_type).ok_or_else(|| {
+            Error::Invalid(format!(
+                "edge type {} has no float `weight` attribute",
+                name()
+            ))
+        })?;
+        let csr = g.topology(rel.edge_type, rel.direction);
+        let walked: Vec<f32> = match (&csr.edge, rel.direction) {
+            (Some(map), Direction::In) => {
+                map.as_slice().par_iter().map(|&p| w[p as usize]).collect()
+            }
+            _ => w.to_vec(),
+        };
+        if let Some(p) = walked.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+            return Err(Error::Invalid(format!(
+                "edge type {}: weight {} at edge position {p} is negative or not finite",
+                name(),
+                walked[p]
+            )));
+        }
+        Ok(walked)
+    }
+
+    /// Cumulative weights within each row of the walked topology.
+    fn cdf(&self, rel: Relation) -> Result<&[f32]> {
+        let r = self.cache(rel).cdf.get_or_init(|| {
+            let w = self.walked_weights(rel).map_err(|e| e.to_string())?;
+            let csr = self.graph.topology(rel.edge_type, rel.direction);
+            let off = csr.offsets.as_slice();
+            let mut cdf = w;
+            // Rows are disjoint slices: prefix sums in parallel, row by row.
+            let mut rows: Vec<&mut [f32]> = Vec::with_capacity(csr.rows());
+            let mut rest = cdf.as_mut_slice();
+            for r in 0..csr.rows() {
+                let (row, tail) = rest.split_at_mut((off[r + 1] - off[r]) as usize);
+                rows.push(row);
+                rest = tail;
+            }
+            rows.into_par_iter().for_each(|row| {
+                let mut acc = 0f32;
+                for x in row.iter_mut() {
+                    acc += *x;
+                    *x = acc;
+                }
+            });
+            Ok(cdf)
+        });
+        r.as_deref().map_err(|e| Error::Invalid(e.clone()))
+    }
+
+    /// For each row, its positions (relative to the row start) by weight,
+    /// heaviest first; ties keep the smaller neighbour first.
+    fn by_weight(&self, rel: Relation) -> Result<&[u32]> {
+        let r = self.cache(rel).by_weight.get_or_init(|| {
+            let w = self.walked_weights(rel).map_err(|e| e.to_string())?;
+            let csr = self.graph.topology(rel.edge_type, rel.direction);
+            let off = csr.offsets.as_slice();
+            let mut order: Vec<u32> = (0..csr.len()).map(|p| p as u32).collect();
+            let mut rows: Vec<(usize, &mut [u32])> = Vec::with_capacity(csr.rows());
+            let mut rest = order.as_mut_slice();
+            for r in 0..csr.rows() {
+                let (row, tail) = rest.split_at_mut((off[r + 1] - off[r]) as usize);
+                rows.push((off[r] as usize, row));
+                rest = tail;
+            }
+            rows.into_par_iter().for_each(|(base, row)| {
+                row.sort_by(|&a, &b| w[b as usize].total_cmp(&w[a as usize]).then(a.cmp(&b)));
+                row.iter_mut().for_each(|p| *p -= base as u32);
+            });
+            Ok(order)
+        });
+        r.as_deref().map_err(|e| Error::Invalid(e.clone()))
+    }
+}
+
+impl NeighborAccess for LocalGraph<'_> {
     fn node_count(&self, t: NodeTypeId) -> usize {
-        Graph::node_count(self, t)
+        self.graph.node_count(t)
     }
 
     fn sample_neighbors(
@@ -104,7 +240,7 @@ impl NeighborAccess for Graph {
         seed: u64,
         out: &mut Sampled,
     ) -> Result<()> {
-        let csr = self.topology(rel.edge_type, rel.direction);
+        let csr = self.graph.topology(rel.edge_type, rel.direction);
         if out.offsets.is_empty() {
             out.offsets.push(out.neighbors.len() as u32);
         }
@@ -112,9 +248,20 @@ impl NeighborAccess for Graph {
         if let Some(&bad) = nodes.iter().find(|&&u| u as usize >= rows) {
             return Err(Error::Invalid(format!("node {bad} is outside 0..{rows}")));
         }
-        sample_csr(csr, nodes, k, strategy, seed, out);
+        let tables = match strategy {
+            Strategy::EdgeWeight => Tables::Cdf(self.cdf(rel)?),
+            Strategy::TopK => Tables::ByWeight(self.by_weight(rel)?),
+            _ => Tables::None,
+        };
+        sample_csr(csr, nodes, k, strategy, tables, seed, out);
         Ok(())
     }
+}
+
+enum Tables<'a> {
+    None,
+    Cdf(&'a [f32]),
+    ByWeight(&'a [u32]),
 }
 
 /// How far ahead the row offsets are prefetched: a random row costs a DRAM
@@ -143,6 +290,7 @@ fn sample_csr(
     nodes: &[u32],
     k: usize,
     strategy: Strategy,
+    tables: Tables<'_>,
     seed: u64,
     out: &mut Sampled,
 ) {
@@ -182,6 +330,34 @@ fn sample_csr(
                 let mut rng = SplitMix::new(derive(seed, i as u64));
                 out.neighbors
                     .extend((0..k).map(|_| row[rng.below(d as u64) as usize]));
+            }
+            Strategy::EdgeWeight => {
+                let mut rng = SplitMix::new(derive(seed, i as u64));
+                let cdf = match &tables {
+                    Tables::Cdf(c) => &c[lo..hi],
+                    _ => &[][..],
+                };
+                let total = cdf.last().copied().unwrap_or(0.0);
+                for _ in 0..k {
+                    let p = if total > 0.0 {
+                        // 53 random bits → uniform in [0, total); the first position whose
+                        // cumulative weight exceeds it is drawn with probability w / total.
+                        let x =
+                            (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * f64::from(total);
+                        cdf.partition_point(|&c| f64::from(c) <= x).min(d - 1)
+                    } else {
+                        rng.below(d as u64) as usize
+                    };
+                    out.neighbors.push(row[p]);
+                }
+            }
+            Strategy::TopK => {
+                let order = match &tables {
+                    Tables::ByWeight(o) => &o[lo..hi],
+                    _ => &[][..],
+                };
+                out.neighbors
+                    .extend(order.iter().take(k).map(|&p| row[p as usize]));
             }
         }
         out.offsets.push(out.neighbors.len() as u32);

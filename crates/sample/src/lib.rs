@@ -1,6 +1,9 @@
-//! Sampling over a ferrograph graph (AliGraph's second layer). This first
-//! part holds multi-hop neighbour sampling into re-indexed message-flow
-//! blocks, deterministic for a seed whatever the thread count.
+//! Sampling over a ferrograph graph (AliGraph's second layer): multi-hop
+//! neighbour sampling into re-indexed message-flow blocks (`random`,
+//! `random_without_replacement`, `full`, `edge_weight`, `topk`), negative
+//! sampling (`random`, `in_degree`, strict), and random walks (DeepWalk,
+//! node2vec, metapaths), all deterministic for a seed whatever the thread
+//! count.
 //!
 //! Design:
 //! - Samplers read the graph through [`access::NeighborAccess`], whose unit
@@ -12,10 +15,12 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod negative;
 pub mod neighbor;
 pub mod rng;
+pub mod walk;
 
-pub use access::{NeighborAccess, Relation, Sampled, Strategy};
+pub use access::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
 pub use neighbor::{NeighborSampler, SamplerOutput};
 
 /// Errors of the sampling crate.

@@ -206,6 +206,7 @@ impl NeighborSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::LocalGraph;
     use ferrograph_graph::idmap::NodeIds;
     use ferrograph_graph::topology::{BuildOptions, build_topology};
     use ferrograph_graph::{
@@ -276,7 +277,7 @@ mod tests {
             Strategy::RandomWithoutReplacement,
         )
         .unwrap();
-        let out = s.sample(&g, &[3, 17, 3, 150], 9).unwrap();
+        let out = s.sample(&LocalGraph::new(&g), &[3, 17, 3, 150], 9).unwrap();
         assert_eq!(out.num_sampled_nodes[0], 3, "duplicate seed merged");
         assert_eq!(out.seed_index, vec![0, 1, 0, 2]);
         let mut seen = out.node.clone();
@@ -335,7 +336,7 @@ mod tests {
         let mut counts = [0f64; 11];
         let trials = 20_000;
         for t in 0..trials {
-            let out = s.sample(&g, &[0], t).unwrap();
+            let out = s.sample(&LocalGraph::new(&g), &[0], t).unwrap();
             assert_eq!(out.row.len(), 3);
             for &r in &out.row {
                 counts[out.node[r as usize] as usize] += 1.0;
@@ -365,7 +366,7 @@ mod tests {
             Strategy::Random,
         )
         .unwrap()
-        .sample(&g, &[0, 1], 1)
+        .sample(&LocalGraph::new(&g), &[0, 1], 1)
         .unwrap();
         assert_eq!(
             out.num_sampled_edges,
@@ -380,7 +381,7 @@ mod tests {
             Strategy::Full,
         )
         .unwrap()
-        .sample(&g, &[0], 1)
+        .sample(&LocalGraph::new(&g), &[0], 1)
         .unwrap();
         assert_eq!(out.num_sampled_edges, vec![4]);
     }
@@ -416,14 +417,18 @@ mod tests {
                 .num_threads(t)
                 .build()
                 .unwrap()
-                .install(|| s.sample_batches(&g, &seeds, 256, 5).unwrap())
+                .install(|| {
+                    s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 5)
+                        .unwrap()
+                })
         };
         let one = run(1);
         assert_eq!(one, run(2));
         assert_eq!(one, run(8));
         assert_ne!(
             one,
-            s.sample_batches(&g, &seeds, 256, 6).unwrap(),
+            s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 6)
+                .unwrap(),
             "another seed differs"
         );
     }
@@ -440,7 +445,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            s.sample(&g, &[7], 0)
+            s.sample(&LocalGraph::new(&g), &[7], 0)
                 .unwrap_err()
                 .to_string()
                 .contains("outside 0..3")

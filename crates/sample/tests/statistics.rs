@@ -1,0 +1,407 @@
+//! Statistical checks of the samplers (fixed seeds; chi-square thresholds at
+//! p = 0.001, so a wrong distribution fails and a right one passes with
+//! certainty for these seeds).
+
+use ferrograph_graph::column::Column;
+use ferrograph_graph::idmap::NodeIds;
+use ferrograph_graph::topology::{BuildOptions, build_topology};
+use ferrograph_graph::{
+    AttrKind, AttrSchema, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema,
+    Schema,
+};
+use ferrograph_sample::negative::{NegativeSampler, NegativeStrategy};
+use ferrograph_sample::neighbor::Hop;
+use ferrograph_sample::walk::{PAD, Walker};
+use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
+
+/// Node types `types` (name, count); edge types (src, rel, dst, edges, weights, undirected).
+type EdgeSpec<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Vec<(u32, u32)>,
+    Option<Vec<f32>>,
+    bool,
+);
+
+fn graph(types: &[(&str, usize)], edges: Vec<EdgeSpec<'_>>) -> Graph {
+    let count = |name: &str| types.iter().find(|t| t.0 == name).unwrap().1;
+    let mut schemas = Vec::new();
+    let mut stores = Vec::new();
+    for (src, rel, dst, list, weights, undirected) in edges {
+        let (s, d): (Vec<u32>, Vec<u32>) = list.iter().copied().unzip();
+        let b = build_topology(
+            count(src),
+            count(dst),
+            s,
+            d,
+            BuildOptions {
+                undirected,
+                dedup: false,
+                edge_ids: weights.is_some(),
+            },
+        )
+        .unwrap();
+        let (attributes, columns) = match weights {
+            Some(w) => (
+                vec![AttrSchema {
+                    name: "weight".into(),
+                    kind: AttrKind::Float,
+                }],
+                vec![Column::Float(w.into()).permute(b.input_edge.as_ref().unwrap())],
+            ),
+            None => (vec![], vec![]),
+        };
+        schemas.push(EdgeTypeSchema {
+            relation: rel.into(),
+            src: src.into(),
+            dst: dst.into(),
+            reverse: format!("rev_{rel}"),
+            undirected,
+            attributes,
+        });
+        stores.push(EdgeStore {
+            out: b.out,
+            inn: b.inn,
+            columns,
+            self_loops: b.self_loops,
+        });
+    }
+    let schema = Schema {
+        node_types: types
+            .iter()
+            .map(|(n, _)| NodeTypeSchema {
+                name: n.to_string(),
+                id_kind: IdKind::Dense,
+                attributes: vec![],
+                sets: vec![],
+            })
+            .collect(),
+        edge_types: schemas,
+    };
+    let nodes = types
+        .iter()
+        .map(|(_, c)| NodeStore {
+            ids: NodeIds::Dense(*c as u32),
+            columns: vec![],
+            sets: vec![],
+        })
+        .collect();
+    Graph::from_parts(schema, nodes, stores).unwrap()
+}
+
+fn chi2(observed: &[f64], expected: &[f64]) -> f64 {
+    observed
+        .iter()
+        .zip(expected)
+        .map(|(o, e)| (o - e).powi(2) / e)
+        .sum()
+}
+
+/// p = 0.001 critical values of chi-square by degrees of freedom.
+fn critical(dof: usize) -> f64 {
+    [
+        0.0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
+    ][dof]
+}
+
+fn one_hop(
+    g: &Graph,
+    rel: &str,
+    seeds: &[u32],
+    k: usize,
+    strategy: Strategy,
+    seed: u64,
+) -> Vec<u32> {
+    let lg = LocalGraph::new(g);
+    let s = NeighborSampler::new(
+        vec![Hop {
+            relation: Relation::resolve(g, rel).unwrap(),
+            fanout: k,
+        }],
+        strategy,
+    )
+    .unwrap();
+    let out = s.sample(&lg, seeds, seed).unwrap();
+    out.row.iter().map(|&r| out.node[r as usize]).collect()
+}
+
+#[test]
+fn random_with_replacement_is_uniform() {
+    let g = graph(
+        &[("n", 7)],
+        vec![("n", "e", "n", (1..7).map(|v| (0, v)).collect(), None, false)],
+    );
+    let mut counts = [0f64; 7];
+    for t in 0..300 {
+        for v in one_hop(&g, "e", &[0], 100, Strategy::Random, t) {
+            counts[v as usize] += 1.0;
+        }
+    }
+    let x = chi2(&counts[1..], &[5000.0; 6]);
+    assert!(x < critical(5), "chi-square {x}");
+}
+
+#[test]
+fn edge_weight_draws_in_proportion_to_weight() {
+    let w = vec![1.0, 2.0, 3.0, 4.0, 5.0];
+    let g = graph(
+        &[("n", 6)],
+        vec![(
+            "n",
+            "e",
+            "n",
+            (1..6).map(|v| (0, v)).collect(),
+            Some(w.clone()),
+            false,
+        )],
+    );
+    let mut counts = [0f64; 6];
+    let trials = 600;
+    for t in 0..trials {
+        for v in one_hop(&g, "e", &[0], 50, Strategy::EdgeWeight, t) {
+            counts[v as usize] += 1.0;
+        }
+    }
+    let n = (trials * 50) as f64;
+    let expected: Vec<f64> = w.iter().map(|x| n * f64::from(*x) / 15.0).collect();
+    let x = chi2(&counts[1..], &expected);
+    assert!(x < critical(4), "chi-square {x}: {counts:?}");
+    // and through the reverse relation (the in→out edge map carries the weights)
+    let back = one_hop(&g, "rev_e", &[5], 10, Strategy::EdgeWeight, 1);
+    assert_eq!(back, vec![0; 10]);
+}
+
+#[test]
+fn topk_is_exact_with_ties_to_the_smaller_neighbour() {
+    let g = graph(
+        &[("n", 6)],
+        vec![(
+            "n",
+            "e",
+            "n",
+            (1..6).map(|v| (0, v)).collect(),
+            Some(vec![3.0, 9.0, 1.0, 9.0, 5.0]),
+            false,
+        )],
+    );
+    assert_eq!(one_hop(&g, "e", &[0], 3, Strategy::TopK, 0), vec![2, 4, 5]);
+    assert_eq!(
+        one_hop(&g, "e", &[0], 10, Strategy::TopK, 0),
+        vec![2, 4, 5, 1, 3]
+    );
+}
+
+#[test]
+fn weighted_strategies_refuse_unweighted_edges() {
+    let g = graph(
+        &[("n", 2)],
+        vec![("n", "e", "n", vec![(0, 1)], None, false)],
+    );
+    let lg = LocalGraph::new(&g);
+    let s = NeighborSampler::new(
+        vec![Hop {
+            relation: Relation::resolve(&g, "e").unwrap(),
+            fanout: 1,
+        }],
+        Strategy::EdgeWeight,
+    )
+    .unwrap();
+    let e = s.sample(&lg, &[0], 0).unwrap_err().to_string();
+    assert!(e.contains("no float `weight`"), "{e}");
+}
+
+#[test]
+fn in_degree_negatives_follow_degree_to_the_075() {
+    // destinations 1..=5 have in-degrees 1, 2, 4, 8, 16; node 0 has none.
+    let mut edges = Vec::new();
+    for (v, d) in [(1u32, 1u32), (2, 2), (3, 4), (4, 8), (5, 16)] {
+        for s in 0..d {
+            edges.push((6 + s, v));
+        }
+    }
+    let g = graph(&[("n", 22)], vec![("n", "e", "n", edges, None, false)]);
+    let lg = LocalGraph::new(&g);
+    let neg = NegativeSampler::new(
+        &lg,
+        Relation::resolve(&g, "e").unwrap(),
+        NegativeStrategy::InDegree,
+        false,
+    )
+    .unwrap();
+    let draws = neg
+        .sample(&(0..2000).map(|i| 6 + i % 16).collect::<Vec<u32>>(), 20, 3)
+        .unwrap();
+    let mut counts = [0f64; 6];
+    for v in draws {
+        assert!((1..=5).contains(&v), "node {v} has in-degree 0");
+        counts[v as usize] += 1.0;
+    }
+    let w: Vec<f64> = [1f64, 2., 4., 8., 16.]
+        .iter()
+        .map(|d| d.powf(0.75))
+        .collect();
+    let total: f64 = w.iter().sum();
+    let expected: Vec<f64> = w.iter().map(|x| 40_000.0 * x / total).collect();
+    let x = chi2(&counts[1..], &expected);
+    assert!(x < critical(4), "chi-square {x}: {counts:?}");
+}
+
+#[test]
+fn strict_negatives_are_never_neighbours() {
+    // node 0 links to 90 of 100 nodes
+    let g = graph(
+        &[("n", 100)],
+        vec![(
+            "n",
+            "e",
+            "n",
+            (1..91).map(|v| (0, v)).collect(),
+            None,
+            false,
+        )],
+    );
+    let lg = LocalGraph::new(&g);
+    let rel = Relation::resolve(&g, "e").unwrap();
+    let neg = NegativeSampler::new(&lg, rel, NegativeStrategy::Random, true).unwrap();
+    let draws = neg.sample(&[0; 200], 10, 9).unwrap();
+    assert!(
+        draws.iter().all(|&v| v == 0 || v > 90),
+        "a true neighbour was returned"
+    );
+    let loose = NegativeSampler::new(&lg, rel, NegativeStrategy::Random, false)
+        .unwrap()
+        .sample(&[0; 200], 10, 9)
+        .unwrap();
+    assert!(
+        loose.iter().any(|&v| (1..=90).contains(&v)),
+        "the non-strict sampler does draw neighbours"
+    );
+    // impossible strictness is an error, not a hang
+    let full = graph(
+        &[("n", 3)],
+        vec![("n", "e", "n", vec![(0, 0), (0, 1), (0, 2)], None, false)],
+    );
+    let lg = LocalGraph::new(&full);
+    let e = NegativeSampler::new(
+        &lg,
+        Relation::resolve(&full, "e").unwrap(),
+        NegativeStrategy::Random,
+        true,
+    )
+    .unwrap()
+    .sample(&[0], 1, 0);
+    assert!(e.unwrap_err().to_string().contains("no strict negative"));
+}
+
+#[test]
+fn node2vec_matches_exact_transition_probabilities() {
+    // undirected: 0-1, 0-2, 1-2, 1-3, 1-4
+    let g = graph(
+        &[("n", 5)],
+        vec![(
+            "n",
+            "e",
+            "n",
+            vec![(0, 1), (0, 2), (1, 2), (1, 3), (1, 4)],
+            None,
+            true,
+        )],
+    );
+    let lg = LocalGraph::new(&g);
+    let (p, q) = (0.5, 2.0);
+    let w = Walker::node2vec(Relation::resolve(&g, "e").unwrap(), 2, p, q).unwrap();
+    let walks = w.walks(&lg, &vec![0; 40_000], 11).unwrap();
+    let (mut first, mut second) = ([0f64; 5], [0f64; 5]);
+    for walk in walks.chunks(3) {
+        first[walk[1] as usize] += 1.0;
+        if walk[1] == 1 {
+            second[walk[2] as usize] += 1.0;
+        }
+    }
+    // first order: uniform over N(0) = {1, 2}
+    assert!(
+        chi2(&first[1..3], &[20_000.0, 20_000.0]) < critical(1),
+        "{first:?}"
+    );
+    // second order from 0 -> 1 over N(1) = {0, 2, 3, 4}: 1/p (return), 1 (2 is also a neighbour of 0), 1/q, 1/q
+    let n: f64 = second.iter().sum();
+    let wts = [1.0 / p, 1.0, 1.0 / q, 1.0 / q];
+    let tot: f64 = wts.iter().sum();
+    let expected: Vec<f64> = wts.iter().map(|x| n * x / tot).collect();
+    let observed = [second[0], second[2], second[3], second[4]];
+    let x = chi2(&observed, &expected);
+    assert!(
+        x < critical(3),
+        "chi-square {x}: {observed:?} vs {expected:?}"
+    );
+}
+
+#[test]
+fn metapath_walks_follow_the_types_and_stop_at_dead_ends() {
+    // papers 0..4, authors 0..3; paper 3 has no author
+    let pa = vec![(0, 0), (0, 1), (1, 1), (2, 2), (1, 2)];
+    let g = graph(
+        &[("paper", 4), ("author", 3)],
+        vec![("paper", "written_by", "author", pa.clone(), None, false)],
+    );
+    let lg = LocalGraph::new(&g);
+    let rels = vec![
+        Relation::resolve(&g, "written_by").unwrap(),
+        Relation::resolve(&g, "rev_written_by").unwrap(),
+    ];
+    let w = Walker::metapath(rels, 6).unwrap();
+    let walks = w.walks(&lg, &[0, 1, 2, 3], 4).unwrap();
+    for walk in walks.chunks(7) {
+        for (step, pair) in walk.windows(2).enumerate() {
+            if pair[1] == PAD {
+                break;
+            }
+            let edge = if step % 2 == 0 {
+                (pair[0], pair[1])
+            } else {
+                (pair[1], pair[0])
+            };
+            assert!(
+                pa.contains(&edge),
+                "step {step} of {walk:?} is not a paper–author edge"
+            );
+        }
+    }
+    assert_eq!(
+        &walks[21..28],
+        &[3, PAD, PAD, PAD, PAD, PAD, PAD],
+        "paper 3 has no author"
+    );
+    // a metapath whose types do not chain is refused
+    let bad = vec![
+        Relation::resolve(&g, "written_by").unwrap(),
+        Relation::resolve(&g, "written_by").unwrap(),
+    ];
+    assert!(Walker::metapath(bad, 4).is_err());
+}
+
+#[test]
+fn walks_are_identical_for_any_thread_count() {
+    let mut x = 5u64;
+    let edges: Vec<(u32, u32)> = (0..5000)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (((x >> 33) % 500) as u32, ((x >> 13) % 500) as u32)
+        })
+        .collect();
+    let g = graph(&[("n", 500)], vec![("n", "e", "n", edges, None, true)]);
+    let lg = LocalGraph::new(&g);
+    let w = Walker::node2vec(Relation::resolve(&g, "e").unwrap(), 20, 0.25, 4.0).unwrap();
+    let starts: Vec<u32> = (0..500).collect();
+    let run = |t| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+            .install(|| w.walks(&lg, &starts, 1).unwrap())
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(8));
+}
