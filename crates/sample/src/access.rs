@@ -59,6 +59,12 @@ pub enum Strategy {
     EdgeWeight,
     /// The `min(k, degree)` heaviest edges (ties: smaller neighbour first).
     TopK,
+    /// Up to `k` distinct neighbours, uniformly, among edges whose
+    /// `timestamp` is strictly before the given time.
+    Before(i64),
+    /// The (up to) `k` latest edges strictly before the given time, latest
+    /// first (ties: smaller neighbour first).
+    MostRecent(i64),
 }
 
 impl Strategy {
@@ -127,6 +133,7 @@ pub struct LocalGraph<'g> {
 struct RelCache {
     cdf: OnceLock<Result<Vec<f32>, String>>,
     by_weight: OnceLock<Result<Vec<u32>, String>>,
+    time: OnceLock<Result<Vec<i64>, String>>,
 }
 
 impl<'g> LocalGraph<'g> {
@@ -172,6 +179,27 @@ impl<'g> LocalGraph<'g> {
             )));
         }
         Ok(walked)
+    }
+
+    /// Edge timestamps aligned with the positions of the walked topology.
+    fn times(&self, rel: Relation) -> Result<&[i64]> {
+        let r = self.cache(rel).time.get_or_init(|| {
+            let g = self.graph;
+            let name = g.schema().edge_types[rel.edge_type.0 as usize].display_name();
+            let ts =
+                match g.edge_column(rel.edge_type, ferrograph_graph::schema::reserved::TIMESTAMP) {
+                    Ok(ferrograph_graph::column::Column::Int(a)) => a.as_slice(),
+                    _ => return Err(format!("edge type {name} has no int `timestamp` attribute")),
+                };
+            let csr = g.topology(rel.edge_type, rel.direction);
+            Ok(match (&csr.edge, rel.direction) {
+                (Some(map), Direction::In) => {
+                    map.as_slice().par_iter().map(|&p| ts[p as usize]).collect()
+                }
+                _ => ts.to_vec(),
+            })
+        });
+        r.as_deref().map_err(|e| Error::Invalid(e.clone()))
     }
 
     /// Cumulative weights within each row of the walked topology.
@@ -251,6 +279,7 @@ impl NeighborAccess for LocalGraph<'_> {
         let tables = match strategy {
             Strategy::EdgeWeight => Tables::Cdf(self.cdf(rel)?),
             Strategy::TopK => Tables::ByWeight(self.by_weight(rel)?),
+            Strategy::Before(_) | Strategy::MostRecent(_) => Tables::Time(self.times(rel)?),
             _ => Tables::None,
         };
         sample_csr(csr, nodes, k, strategy, tables, seed, out);
@@ -262,6 +291,7 @@ enum Tables<'a> {
     None,
     Cdf(&'a [f32]),
     ByWeight(&'a [u32]),
+    Time(&'a [i64]),
 }
 
 /// How far ahead the row offsets are prefetched: a random row costs a DRAM
@@ -350,6 +380,31 @@ fn sample_csr(
                     };
                     out.neighbors.push(row[p]);
                 }
+            }
+            Strategy::Before(t) | Strategy::MostRecent(t) => {
+                let ts = match &tables {
+                    Tables::Time(x) => &x[lo..hi],
+                    _ => &[][..],
+                };
+                chosen.clear();
+                chosen.extend((0..d as u32).filter(|&p| ts[p as usize] < t));
+                if let Strategy::MostRecent(_) = strategy {
+                    chosen.sort_by(|&a, &b| ts[b as usize].cmp(&ts[a as usize]).then(a.cmp(&b)));
+                    chosen.truncate(k);
+                } else if chosen.len() > k {
+                    // Floyd's algorithm over the eligible positions.
+                    let mut rng = SplitMix::new(derive(seed, i as u64));
+                    let m = chosen.len();
+                    let mut pick: Vec<u32> = Vec::with_capacity(k);
+                    for j in (m - k)..m {
+                        let t = rng.below(j as u64 + 1) as u32;
+                        pick.push(if pick.contains(&t) { j as u32 } else { t });
+                    }
+                    let eligible = std::mem::take(&mut chosen);
+                    chosen.extend(pick.iter().map(|&x| eligible[x as usize]));
+                }
+                out.neighbors
+                    .extend(chosen.iter().map(|&p| row[p as usize]));
             }
             Strategy::TopK => {
                 let order = match &tables {

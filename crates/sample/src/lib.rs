@@ -15,9 +15,12 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod features;
+pub mod loader;
 pub mod negative;
 pub mod neighbor;
 pub mod rng;
+pub mod traverse;
 pub mod walk;
 
 pub use access::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};

@@ -405,3 +405,72 @@ fn walks_are_identical_for_any_thread_count() {
     assert_eq!(one, run(2));
     assert_eq!(one, run(8));
 }
+
+#[test]
+fn temporal_sampling_never_crosses_the_cut() {
+    // node 0 has 50 out-edges with timestamps 0..50 (edge to node i+1 at time i)
+    let edges: Vec<(u32, u32)> = (1..=50).map(|v| (0, v)).collect();
+    let mut g = graph(&[("n", 51)], vec![("n", "e", "n", edges, None, false)]);
+    // attach timestamps: rebuild with a timestamp column
+    let (s, d): (Vec<u32>, Vec<u32>) = (1..=50u32).map(|v| (0u32, v)).unzip();
+    let b = build_topology(
+        51,
+        51,
+        s,
+        d,
+        BuildOptions {
+            edge_ids: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let ts =
+        Column::Int((0..50i64).collect::<Vec<_>>().into()).permute(b.input_edge.as_ref().unwrap());
+    let mut schema = g.schema().clone();
+    schema.edge_types[0].attributes = vec![AttrSchema {
+        name: "timestamp".into(),
+        kind: AttrKind::Int,
+    }];
+    g = Graph::from_parts(
+        schema,
+        vec![NodeStore {
+            ids: NodeIds::Dense(51),
+            columns: vec![],
+            sets: vec![],
+        }],
+        vec![EdgeStore {
+            out: b.out,
+            inn: b.inn,
+            columns: vec![ts],
+            self_loops: 0,
+        }],
+    )
+    .unwrap();
+    let mut seen = [0u32; 51];
+    for t in 0..500 {
+        for v in one_hop(&g, "e", &[0], 5, Strategy::Before(20), t) {
+            assert!(v <= 20, "edge to {v} has timestamp {} >= 20", v - 1);
+            seen[v as usize] += 1;
+        }
+    }
+    assert!(
+        seen[1..=20].iter().all(|&c| c > 0),
+        "every eligible edge is drawn: {:?}",
+        &seen[1..=20]
+    );
+    assert_eq!(
+        one_hop(&g, "e", &[0], 3, Strategy::MostRecent(20), 0),
+        vec![20, 19, 18]
+    );
+    // the edge 0 -> 7 has timestamp 6: walked backwards it is found before 7, not before 6
+    assert_eq!(
+        one_hop(&g, "rev_e", &[7], 3, Strategy::MostRecent(7), 0),
+        vec![0],
+        "in-edges carry timestamps too"
+    );
+    assert!(
+        one_hop(&g, "rev_e", &[7], 3, Strategy::MostRecent(6), 0).is_empty(),
+        "an edge at the cut is excluded"
+    );
+    assert!(one_hop(&g, "e", &[0], 3, Strategy::Before(0), 0).is_empty());
+}
