@@ -55,6 +55,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one sampling query on a snapshot and print its first batch.
+    ///
+    /// Example: ferrograph sample out/cora 'g.V("paper").batch(4).alias("seed").outV("cites").sample(3).by("random").alias("hop1").values()'
+    Sample {
+        /// Snapshot directory.
+        dir: PathBuf,
+        /// The query, e.g. g.V("paper").batch(512).outV("cites").sample(10).by("random").values()
+        query: String,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print JSON (aliases with external ids and offsets).
+        #[arg(long)]
+        json: bool,
+    },
     /// Recompute every checksum and check every invariant of a snapshot.
     Verify {
         /// Snapshot directory.
@@ -244,6 +259,40 @@ fn run(cli: Cli) -> Result<()> {
                 );
             } else {
                 print!("{}", info::to_text(&dir, &m));
+            }
+        }
+        Command::Sample {
+            dir,
+            query,
+            seed,
+            json,
+        } => {
+            let plan = ferrograph_query::parse(&query).map_err(|e| anyhow::anyhow!("query {e}"))?;
+            let snap = snapshot::open(&dir)?;
+            let r = ferrograph_query::execute(&plan, &snap.graph, seed)
+                .map_err(|e| anyhow::anyhow!("query {e}"))?;
+            let j = r.to_json(&snap.graph);
+            if json {
+                println!("{}", serde_json::to_string(&j)?);
+            } else {
+                for a in j["aliases"].as_array().into_iter().flatten() {
+                    let ids = a["ids"].as_array().map_or(0, Vec::len);
+                    let shown: Vec<String> = a["ids"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .take(12)
+                        .map(|v| v.to_string())
+                        .collect();
+                    let more = if ids > 12 { ", …" } else { "" };
+                    println!(
+                        "{:<10} {:<10} {:>7} nodes  [{}{more}]",
+                        a["alias"].as_str().unwrap_or(""),
+                        a["type"].as_str().unwrap_or(""),
+                        ids,
+                        shown.join(", ")
+                    );
+                }
             }
         }
         Command::Verify { dir } => {

@@ -257,3 +257,46 @@ fn import_refuses_to_overwrite_without_force() {
     ]);
     assert_eq!(info(&out)["node_types"][0]["count"], 1005);
 }
+
+#[test]
+fn sample_runs_a_query_and_reports_bad_ones_by_column() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("cora");
+    import("cora-graphlearn.toml", &out);
+    let q = r#"g.V("paper", "train").batch(8).alias("seed").outV("cites").sample(4).by("random").alias("hop1").values()"#;
+    let j: Value = serde_json::from_str(&ok(&[
+        "sample",
+        out.to_str().unwrap(),
+        q,
+        "--seed",
+        "5",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j["aliases"][0]["ids"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        j["aliases"][1]["ids"].as_array().unwrap().len(),
+        32,
+        "train papers all have out-edges, 4 draws each"
+    );
+    let again: Value = serde_json::from_str(&ok(&[
+        "sample",
+        out.to_str().unwrap(),
+        q,
+        "--seed",
+        "5",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j, again, "deterministic for a seed");
+    let o = ferrograph(&[
+        "sample",
+        out.to_str().unwrap(),
+        r#"g.V("paper").outV("cite").sample(2).by("random")"#,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("column 19") && err.contains("did you mean `cites`?"),
+        "{err}"
+    );
+}

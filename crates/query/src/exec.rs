@@ -1,0 +1,220 @@
+//! Running a plan on a graph: the first batch of epoch 0, every aliased
+//! step's nodes with their external ids.
+
+use ferrograph_graph::idmap::ExternalId;
+use ferrograph_graph::{Direction, Graph, LocalIdx, NodeTypeId};
+use ferrograph_sample::negative::{NegativeSampler, NegativeStrategy};
+use ferrograph_sample::rng::derive;
+use ferrograph_sample::traverse::{Batches, EdgeBatches};
+use ferrograph_sample::walk::{PAD, Walker};
+use ferrograph_sample::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
+use serde_json::{Value, json};
+
+use crate::plan::{Name, Plan, Source, Step, StrategyName};
+use crate::{Error, Result};
+
+/// The nodes one step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasResult {
+    /// The alias (or `step<i>` when none was given).
+    pub alias: String,
+    /// Node type.
+    pub node_type: NodeTypeId,
+    /// Local indices.
+    pub nodes: Vec<u32>,
+    /// For hops, negatives and walks: node `i` of the previous step got
+    /// `nodes[offsets[i]..offsets[i + 1]]`.
+    pub offsets: Option<Vec<u32>>,
+}
+
+/// Everything a query returned for one batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    /// One entry per source and step, in order.
+    pub aliases: Vec<AliasResult>,
+}
+
+fn rel(g: &Graph, name: &Name, direction: Direction) -> Result<Relation> {
+    let mut r =
+        Relation::resolve(g, &name.text).map_err(|e| Error::at(name.column, e.to_string()))?;
+    if direction == Direction::In {
+        r.direction = if r.direction == Direction::Out {
+            Direction::In
+        } else {
+            Direction::Out
+        };
+        std::mem::swap(&mut r.from, &mut r.to);
+    }
+    Ok(r)
+}
+
+fn strategy(s: &StrategyName) -> Result<Strategy> {
+    match s {
+        StrategyName::Timed(n, t) if n.text == "before" => Ok(Strategy::Before(*t)),
+        StrategyName::Timed(n, t) if n.text == "most_recent" => Ok(Strategy::MostRecent(*t)),
+        StrategyName::Plain(n) | StrategyName::Timed(n, _) => Strategy::parse(&n.text)
+            .ok_or_else(|| Error::at(n.column, format!("unknown strategy `{}`", n.text))),
+    }
+}
+
+fn sample_err(e: ferrograph_sample::Error) -> Error {
+    Error::at(0, e.to_string())
+}
+
+/// Checks `plan` against `g` and runs its first batch with randomness from `seed`.
+pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
+    plan.check(g)?;
+    let lg = LocalGraph::new(g);
+    let mut aliases = Vec::new();
+    let name = |a: &Option<String>, i: usize| {
+        a.clone().unwrap_or_else(|| {
+            if i == 0 {
+                "source".into()
+            } else {
+                format!("step{i}")
+            }
+        })
+    };
+    let mut frontier: Vec<u32> = Vec::new();
+    let mut edges = None;
+    match &plan.source {
+        Source::Nodes { node_type, set } => {
+            let b = Batches::nodes(
+                g,
+                &node_type.text,
+                set.as_ref().map(|s| s.text.as_str()),
+                plan.batch,
+                plan.shuffle,
+                false,
+                seed,
+            )
+            .map_err(sample_err)?;
+            frontier = b.epoch(0).next().unwrap_or_default();
+            let t = g
+                .schema()
+                .node_type(&node_type.text)
+                .map_err(|e| Error::at(node_type.column, e.to_string()))?;
+            aliases.push(AliasResult {
+                alias: name(&plan.source_alias, 0),
+                node_type: t,
+                nodes: frontier.clone(),
+                offsets: None,
+            });
+        }
+        Source::Edges { relation } => {
+            let eb = EdgeBatches::new(g, &relation.text, plan.batch, plan.shuffle, false, seed)
+                .map_err(sample_err)?;
+            edges = Some((eb.epoch(g, 0).next().unwrap_or_default(), relation.clone()));
+        }
+    }
+    for (i, (step, alias)) in plan.steps.iter().enumerate() {
+        let step_seed = derive(seed, i as u64 + 1);
+        let (nodes, offsets, t) = match step {
+            Step::Endpoint { direction } => {
+                let (batch, r) = edges
+                    .as_ref()
+                    .ok_or_else(|| Error::at(0, "endpoints need g.E(...)"))?;
+                let rl = rel(g, r, Direction::Out)?;
+                let (nodes, t) = if *direction == Direction::Out {
+                    (batch.src.clone(), rl.from)
+                } else {
+                    (batch.dst.clone(), rl.to)
+                };
+                (nodes, None, t)
+            }
+            Step::Hop {
+                relation,
+                direction,
+                count,
+                strategy: s,
+            } => {
+                let r = rel(g, relation, *direction)?;
+                let mut out = Sampled::default();
+                lg.sample_neighbors(r, &frontier, *count, strategy(s)?, step_seed, &mut out)
+                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                (out.neighbors, Some(out.offsets), r.to)
+            }
+            Step::Negative {
+                relation,
+                direction,
+                count,
+                strategy: s,
+                strict,
+            } => {
+                let r = rel(g, relation, *direction)?;
+                let ns = match s {
+                    StrategyName::Plain(n) if n.text == "in_degree" => NegativeStrategy::InDegree,
+                    _ => NegativeStrategy::Random,
+                };
+                let neg = NegativeSampler::new(&lg, r, ns, *strict)
+                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let nodes = neg
+                    .sample(&frontier, *count, step_seed)
+                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let offsets = (0..=frontier.len() as u32)
+                    .map(|j| j * *count as u32)
+                    .collect();
+                (nodes, Some(offsets), r.to)
+            }
+            Step::Walk {
+                relation,
+                length,
+                p,
+                q,
+            } => {
+                let r = rel(g, relation, Direction::Out)?;
+                let w = Walker::node2vec(r, *length, *p, *q)
+                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let walks = w
+                    .walks(&lg, &frontier, step_seed)
+                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let mut nodes = Vec::new();
+                let mut offsets = vec![0u32];
+                for walk in walks.chunks(length + 1) {
+                    nodes.extend(walk.iter().copied().filter(|&x| x != PAD));
+                    offsets.push(nodes.len() as u32);
+                }
+                (nodes, Some(offsets), r.to)
+            }
+        };
+        frontier = nodes.clone();
+        aliases.push(AliasResult {
+            alias: name(alias, i + 1),
+            node_type: t,
+            nodes,
+            offsets,
+        });
+    }
+    Ok(QueryResult { aliases })
+}
+
+impl QueryResult {
+    /// As JSON: for each alias its node type, external ids and offsets.
+    pub fn to_json(&self, g: &Graph) -> Value {
+        let aliases: Vec<Value> = self
+            .aliases
+            .iter()
+            .map(|a| {
+                let ids = &g.nodes(a.node_type).ids;
+                let ext: Vec<Value> = a
+                    .nodes
+                    .iter()
+                    .map(|&n| match ids.external(LocalIdx(n)) {
+                        ExternalId::Int(i) => json!(i),
+                        ExternalId::Str(s) => json!(s),
+                    })
+                    .collect();
+                let mut v = json!({
+                    "alias": a.alias,
+                    "type": g.schema().node_types[a.node_type.0 as usize].name,
+                    "ids": ext,
+                });
+                if let Some(o) = &a.offsets {
+                    v["offsets"] = json!(o);
+                }
+                v
+            })
+            .collect();
+        json!({ "aliases": aliases })
+    }
+}

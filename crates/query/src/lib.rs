@@ -1,0 +1,45 @@
+//! The Gremlin-like sampling language of AliGraph, as a typed Rust builder
+//! ([`Query`]) and as text parsed once ([`parse`]) into the same [`Plan`]:
+//!
+//! ```text
+//! g.V("paper").batch(512).shuffle().alias("seed")
+//!  .outV("cites").sample(15).by("random").alias("hop1")
+//!  .outV("cites").sample(10).by("random").alias("hop2").values()
+//! g.E("buy").batch(256).alias("e").outV().alias("src")
+//!  .outNeg("buy").sample(5).by("in_degree").alias("neg").values()
+//! ```
+//! A plan is checked against a graph's schema ([`Plan::check`]) before it
+//! runs ([`execute`]); every error says where (the column in the text) and,
+//! for names, what was probably meant.
+#![warn(missing_docs)]
+
+mod exec;
+mod parse;
+mod plan;
+
+pub use exec::{AliasResult, QueryResult, execute};
+pub use parse::parse;
+pub use plan::{Plan, Query, Source, Step, StrategyName};
+
+/// A problem with a query, at a column of its text (1-based; 0 when the
+/// plan came from the builder).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if *column > 0 { format!("column {column}: ") } else { String::new() })]
+pub struct Error {
+    /// 1-based column in the query text, 0 for builder plans.
+    pub column: usize,
+    /// What is wrong, with a suggestion where one exists.
+    pub message: String,
+}
+
+impl Error {
+    pub(crate) fn at(column: usize, message: impl Into<String>) -> Self {
+        Error {
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// Result alias of the query crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,472 @@
+//! The plan a query compiles to, and the builder that makes one directly.
+
+use ferrograph_graph::error_closest;
+use ferrograph_graph::{Direction, Graph};
+
+use crate::{Error, Result};
+
+/// A name plus the column it was written at (0 from the builder). Equality
+/// ignores the column, so a parsed plan equals the same built plan.
+#[derive(Clone, Debug, Eq)]
+pub struct Name {
+    /// The name.
+    pub text: String,
+    /// 1-based column, 0 when built in code.
+    pub column: usize,
+}
+
+impl PartialEq for Name {
+    fn eq(&self, o: &Self) -> bool {
+        self.text == o.text
+    }
+}
+
+impl Name {
+    pub(crate) fn built(s: &str) -> Self {
+        Name {
+            text: s.to_string(),
+            column: 0,
+        }
+    }
+}
+
+/// Where batches come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `g.V("type")` or `g.V("type", "set")`: nodes of a type (or a node set).
+    Nodes {
+        /// Node type.
+        node_type: Name,
+        /// Optional node set (`train`, …).
+        set: Option<Name>,
+    },
+    /// `g.E("relation")`: edges of a type.
+    Edges {
+        /// Relation.
+        relation: Name,
+    },
+}
+
+/// Strategy names as written in `by(...)`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrategyName {
+    /// A neighbour or negative strategy without parameter.
+    Plain(Name),
+    /// `before` / `most_recent` with a timestamp.
+    Timed(Name, i64),
+}
+
+/// One step after the source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// `outV("rel")` / `inV("rel")`: sample neighbours along (against) a relation.
+    Hop {
+        /// The relation.
+        relation: Name,
+        /// `Out` for `outV`, `In` for `inV`.
+        direction: Direction,
+        /// `sample(k)`.
+        count: usize,
+        /// `by(...)`.
+        strategy: StrategyName,
+    },
+    /// `outV()` / `inV()` after `g.E(...)`: the source / destination endpoints.
+    Endpoint {
+        /// `Out`: sources, `In`: destinations.
+        direction: Direction,
+    },
+    /// `outNeg("rel")` / `inNeg("rel")`: negatives of the current nodes.
+    Negative {
+        /// The relation.
+        relation: Name,
+        /// `Out`: destinations that are not out-neighbours.
+        direction: Direction,
+        /// `sample(k)`.
+        count: usize,
+        /// `by("random" | "in_degree")`, optionally `"strict"` via `.strict()`.
+        strategy: StrategyName,
+        /// `.strict()`: never a true neighbour.
+        strict: bool,
+    },
+    /// `random_walk("rel", length, p, q)`.
+    Walk {
+        /// The relation.
+        relation: Name,
+        /// Steps.
+        length: usize,
+        /// node2vec return parameter.
+        p: f64,
+        /// node2vec in-out parameter.
+        q: f64,
+    },
+}
+
+/// A compiled query: the source, batching, and steps with their aliases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Where batches come from.
+    pub source: Source,
+    /// `batch(n)` (default 64).
+    pub batch: usize,
+    /// `shuffle()`.
+    pub shuffle: bool,
+    /// Alias of the source batch (`alias("seed")`).
+    pub source_alias: Option<String>,
+    /// Steps, each with its alias.
+    pub steps: Vec<(Step, Option<String>)>,
+}
+
+fn unknown(what: &str, name: &Name, known: &[&str]) -> Error {
+    let hint = error_closest(&name.text, known.iter().copied())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_else(|| {
+            if known.is_empty() {
+                String::new()
+            } else {
+                format!(" (known: {})", known.join(", "))
+            }
+        });
+    Error::at(name.column, format!("unknown {what} `{}`{hint}", name.text))
+}
+
+/// Neighbour strategies the language knows.
+pub const NEIGHBOR_STRATEGIES: [&str; 7] = [
+    "random",
+    "random_without_replacement",
+    "full",
+    "edge_weight",
+    "topk",
+    "before",
+    "most_recent",
+];
+/// Negative strategies the language knows.
+pub const NEGATIVE_STRATEGIES: [&str; 2] = ["random", "in_degree"];
+
+impl Plan {
+    /// Checks every name against `g`'s schema and that hops chain node
+    /// types; errors point at the offending name.
+    pub fn check(&self, g: &Graph) -> Result<()> {
+        let s = g.schema();
+        let types: Vec<&str> = s.node_types.iter().map(|t| t.name.as_str()).collect();
+        let rels: Vec<&str> = s
+            .edge_types
+            .iter()
+            .flat_map(|e| [e.relation.as_str(), e.reverse.as_str()])
+            .collect();
+        let relation = |n: &Name| {
+            s.relation(&n.text)
+                .map_err(|_| unknown("relation", n, &rels))
+        };
+        let mut current: Option<String> = match &self.source {
+            Source::Nodes { node_type, set } => {
+                let t = s
+                    .node_type(&node_type.text)
+                    .map_err(|_| unknown("node type", node_type, &types))?;
+                if let Some(set) = set {
+                    let sets: Vec<&str> = s.node_types[t.0 as usize]
+                        .sets
+                        .iter()
+                        .map(String::as_str)
+                        .collect();
+                    if !sets.contains(&set.text.as_str()) {
+                        let e = unknown("node set", set, &sets);
+                        return Err(Error::at(
+                            e.column,
+                            format!("{} for node type `{}`", e.message, node_type.text),
+                        ));
+                    }
+                }
+                Some(node_type.text.clone())
+            }
+            Source::Edges { relation: r } => {
+                let (_, dir) = relation(r)?;
+                if dir == Direction::In {
+                    return Err(Error::at(
+                        r.column,
+                        format!(
+                            "`{}` is a reverse relation; traverse edges by their relation name",
+                            r.text
+                        ),
+                    ));
+                }
+                None
+            }
+        };
+        let edge_rel = match &self.source {
+            Source::Edges { relation } => Some(relation),
+            Source::Nodes { .. } => None,
+        };
+        for (step, _) in &self.steps {
+            match step {
+                Step::Endpoint { direction } => {
+                    let r = edge_rel.ok_or_else(|| {
+                        Error::at(0, "outV() / inV() without a relation only follow g.E(...)")
+                    })?;
+                    let e = &s.edge_types[relation(r)?.0.0 as usize];
+                    current = Some(if *direction == Direction::Out {
+                        e.src.clone()
+                    } else {
+                        e.dst.clone()
+                    });
+                }
+                Step::Hop {
+                    relation: r,
+                    direction,
+                    strategy,
+                    ..
+                }
+                | Step::Negative {
+                    relation: r,
+                    direction,
+                    strategy,
+                    ..
+                } => {
+                    let (et, d) = relation(r)?;
+                    let e = &s.edge_types[et.0 as usize];
+                    let walk_out = (d == Direction::Out) == (*direction == Direction::Out);
+                    let (from, to) = if walk_out {
+                        (&e.src, &e.dst)
+                    } else {
+                        (&e.dst, &e.src)
+                    };
+                    let cur = current.as_ref().ok_or_else(|| {
+                        Error::at(
+                            r.column,
+                            "select endpoints with outV() or inV() before walking from edges",
+                        )
+                    })?;
+                    if cur != from {
+                        return Err(Error::at(
+                            r.column,
+                            format!(
+                                "`{}` starts from `{from}` nodes but the query is at `{cur}` nodes",
+                                r.text
+                            ),
+                        ));
+                    }
+                    let (name, known): (&Name, &[&str]) = match (step, strategy) {
+                        (Step::Hop { .. }, StrategyName::Plain(n) | StrategyName::Timed(n, _)) => {
+                            (n, &NEIGHBOR_STRATEGIES)
+                        }
+                        (_, StrategyName::Plain(n) | StrategyName::Timed(n, _)) => {
+                            (n, &NEGATIVE_STRATEGIES)
+                        }
+                    };
+                    if !known.contains(&name.text.as_str()) {
+                        return Err(unknown("strategy", name, known));
+                    }
+                    let timed = matches!(name.text.as_str(), "before" | "most_recent");
+                    if timed != matches!(strategy, StrategyName::Timed(..)) {
+                        return Err(Error::at(
+                            name.column,
+                            format!(
+                                "`{}` {}",
+                                name.text,
+                                if timed {
+                                    "needs a timestamp: by(\"before\", T)"
+                                } else {
+                                    "takes no timestamp"
+                                }
+                            ),
+                        ));
+                    }
+                    current = Some(to.clone());
+                }
+                Step::Walk {
+                    relation: r, p, q, ..
+                } => {
+                    let (et, _) = relation(r)?;
+                    let e = &s.edge_types[et.0 as usize];
+                    if e.src != e.dst {
+                        return Err(Error::at(
+                            r.column,
+                            format!(
+                                "random_walk needs a relation within one node type; `{}` joins `{}` and `{}`",
+                                r.text, e.src, e.dst
+                            ),
+                        ));
+                    }
+                    if !(*p > 0.0 && *q > 0.0) {
+                        return Err(Error::at(r.column, "random_walk needs p > 0 and q > 0"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The typed builder: the same vocabulary as the text form.
+#[derive(Clone, Debug)]
+pub struct Query {
+    plan: Plan,
+    pending: Option<Pending>,
+}
+
+#[derive(Clone, Debug)]
+enum Pending {
+    Hop(Name, Direction, Option<usize>),
+    Neg(Name, Direction, Option<usize>, bool),
+}
+
+impl Query {
+    fn from_source(source: Source) -> Self {
+        Query {
+            plan: Plan {
+                source,
+                batch: 64,
+                shuffle: false,
+                source_alias: None,
+                steps: Vec::new(),
+            },
+            pending: None,
+        }
+    }
+    /// `g.V("type")`.
+    pub fn v(node_type: &str) -> Self {
+        Self::from_source(Source::Nodes {
+            node_type: Name::built(node_type),
+            set: None,
+        })
+    }
+    /// `g.V("type", "set")`.
+    pub fn v_set(node_type: &str, set: &str) -> Self {
+        Self::from_source(Source::Nodes {
+            node_type: Name::built(node_type),
+            set: Some(Name::built(set)),
+        })
+    }
+    /// `g.E("relation")`.
+    pub fn e(relation: &str) -> Self {
+        Self::from_source(Source::Edges {
+            relation: Name::built(relation),
+        })
+    }
+    /// `.batch(n)`.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.plan.batch = n;
+        self
+    }
+    /// `.shuffle()`.
+    pub fn shuffle(mut self) -> Self {
+        self.plan.shuffle = true;
+        self
+    }
+    /// `.alias("name")` for the last step (or the source).
+    pub fn alias(mut self, a: &str) -> Self {
+        match self.plan.steps.last_mut() {
+            Some((_, alias)) => *alias = Some(a.to_string()),
+            None => self.plan.source_alias = Some(a.to_string()),
+        }
+        self
+    }
+    /// `.outV("relation")`.
+    pub fn out_v(mut self, relation: &str) -> Self {
+        self.pending = Some(Pending::Hop(Name::built(relation), Direction::Out, None));
+        self
+    }
+    /// `.inV("relation")`.
+    pub fn in_v(mut self, relation: &str) -> Self {
+        self.pending = Some(Pending::Hop(Name::built(relation), Direction::In, None));
+        self
+    }
+    /// `.outV()` after `g.E`: the sources.
+    pub fn src(mut self) -> Self {
+        self.plan.steps.push((
+            Step::Endpoint {
+                direction: Direction::Out,
+            },
+            None,
+        ));
+        self
+    }
+    /// `.inV()` after `g.E`: the destinations.
+    pub fn dst(mut self) -> Self {
+        self.plan.steps.push((
+            Step::Endpoint {
+                direction: Direction::In,
+            },
+            None,
+        ));
+        self
+    }
+    /// `.outNeg("relation")`.
+    pub fn out_neg(mut self, relation: &str) -> Self {
+        self.pending = Some(Pending::Neg(
+            Name::built(relation),
+            Direction::Out,
+            None,
+            false,
+        ));
+        self
+    }
+    /// `.sample(k)`.
+    pub fn sample(mut self, k: usize) -> Self {
+        match &mut self.pending {
+            Some(Pending::Hop(_, _, c)) | Some(Pending::Neg(_, _, c, _)) => *c = Some(k),
+            None => {}
+        }
+        self
+    }
+    /// `.strict()` on a negative step.
+    pub fn strict(mut self) -> Self {
+        if let Some(Pending::Neg(_, _, _, s)) = &mut self.pending {
+            *s = true;
+        }
+        self
+    }
+    /// `.by("strategy")`.
+    pub fn by(self, strategy: &str) -> Self {
+        self.finish(StrategyName::Plain(Name::built(strategy)))
+    }
+    /// `.by("before" | "most_recent", t)`.
+    pub fn by_time(self, strategy: &str, t: i64) -> Self {
+        self.finish(StrategyName::Timed(Name::built(strategy), t))
+    }
+    fn finish(mut self, strategy: StrategyName) -> Self {
+        match self.pending.take() {
+            Some(Pending::Hop(relation, direction, count)) => {
+                self.plan.steps.push((
+                    Step::Hop {
+                        relation,
+                        direction,
+                        count: count.unwrap_or(1),
+                        strategy,
+                    },
+                    None,
+                ));
+            }
+            Some(Pending::Neg(relation, direction, count, strict)) => {
+                self.plan.steps.push((
+                    Step::Negative {
+                        relation,
+                        direction,
+                        count: count.unwrap_or(1),
+                        strategy,
+                        strict,
+                    },
+                    None,
+                ));
+            }
+            None => {}
+        }
+        self
+    }
+    /// `.random_walk("relation", length, p, q)`.
+    pub fn random_walk(mut self, relation: &str, length: usize, p: f64, q: f64) -> Self {
+        self.plan.steps.push((
+            Step::Walk {
+                relation: Name::built(relation),
+                length,
+                p,
+                q,
+            },
+            None,
+        ));
+        self
+    }
+    /// `.values()`: the finished plan.
+    pub fn values(self) -> Plan {
+        self.plan
+    }
+}

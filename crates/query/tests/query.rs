@@ -1,0 +1,194 @@
+//! The sampling language: text and builder give identical plans, malformed
+//! queries give an error with the column, and plans run on Cora.
+
+use std::path::PathBuf;
+
+use ferrograph_graph::{Direction, Graph, LocalIdx};
+use ferrograph_query::{Query, execute, parse};
+
+fn cora() -> Graph {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    ferrograph_io::import_file(
+        &repo.join("configs/cora-graphlearn.toml"),
+        &ferrograph_graph::progress::NoProgress,
+    )
+    .expect("../shared/data must be beside the checkout")
+}
+
+#[test]
+fn text_and_builder_give_identical_plans() {
+    let pairs = [
+        (
+            r#"g.V("paper").batch(512).shuffle().alias("seed").outV("cites").sample(15).by("random").alias("hop1").outV("cites").sample(10).by("random").alias("hop2").values()"#,
+            Query::v("paper")
+                .batch(512)
+                .shuffle()
+                .alias("seed")
+                .out_v("cites")
+                .sample(15)
+                .by("random")
+                .alias("hop1")
+                .out_v("cites")
+                .sample(10)
+                .by("random")
+                .alias("hop2")
+                .values(),
+        ),
+        (
+            r#"g.E("cites").batch(256).alias("e").outV().alias("src").outNeg("cites").sample(5).by("in_degree").alias("neg").values()"#,
+            Query::e("cites")
+                .batch(256)
+                .alias("e")
+                .src()
+                .alias("src")
+                .out_neg("cites")
+                .sample(5)
+                .by("in_degree")
+                .alias("neg")
+                .values(),
+        ),
+        (
+            r#"g.V('paper', 'train').inV("cites").sample(3).by("edge_weight").outNeg("cites").sample(2).strict().by("random")"#,
+            Query::v_set("paper", "train")
+                .in_v("cites")
+                .sample(3)
+                .by("edge_weight")
+                .out_neg("cites")
+                .sample(2)
+                .strict()
+                .by("random")
+                .values(),
+        ),
+        (
+            r#"g.V("paper").batch(8).random_walk("cites", 10, 0.5, 2.0).alias("walks").values()"#,
+            Query::v("paper")
+                .batch(8)
+                .random_walk("cites", 10, 0.5, 2.0)
+                .alias("walks")
+                .values(),
+        ),
+        (
+            r#"g.V("paper").outV("cited_by").sample(4).by("most_recent", 1700000000).values()"#,
+            Query::v("paper")
+                .out_v("cited_by")
+                .sample(4)
+                .by_time("most_recent", 1_700_000_000)
+                .values(),
+        ),
+    ];
+    for (text, built) in pairs {
+        assert_eq!(parse(text).unwrap(), built, "{text}");
+    }
+}
+
+#[test]
+fn malformed_queries_name_the_column() {
+    let g = cora();
+    // (query, column, words that must appear)
+    let cases: &[(&str, usize, &str)] = &[
+        (r#"h.V("paper")"#, 1, "starts with `g.`"),
+        (r#"g.V(paper)"#, 5, "expected a quoted name"),
+        (r#"g.V("paper""#, 12, "`)` closing `V(`"),
+        (r#"g.V("paper").batch(-1)"#, 20, "positive integer"),
+        (r#"g.V("paper").smaple(3)"#, 14, "did you mean `sample`?"),
+        (
+            r#"g.V("paper").outV("cite").sample(2).by("random")"#,
+            19,
+            "did you mean `cites`?",
+        ),
+        (r#"g.V("papers")"#, 5, "did you mean `paper`?"),
+        (
+            r#"g.V("paper").outV("cites").by("random")"#,
+            28,
+            "needs .sample(k)",
+        ),
+        (
+            r#"g.V("paper").outV("cites").sample(2)"#,
+            14,
+            "needs .by(\"strategy\")",
+        ),
+        (
+            r#"g.V("paper").outV("cites").sample(2).by("randm")"#,
+            41,
+            "did you mean `random`?",
+        ),
+        (
+            r#"g.V("paper").values().batch(3)"#,
+            23,
+            "nothing may follow `values()`",
+        ),
+        (
+            r#"g.V("paper").outV("cites").sample("x").by("random")"#,
+            35,
+            "sample count must be a positive integer",
+        ),
+        (r#"g.V("paper") extra"#, 14, "expected `.`"),
+        (
+            r#"g.V("paper").outV("cites").sample(2).by("before")"#,
+            41,
+            "needs a timestamp",
+        ),
+        (r#"g.V("paper").alias()"#, 20, "expected a quoted name"),
+        (r#"g.V("paper", "trian")"#, 14, "did you mean `train`?"),
+        (r#"g.E("cited_by")"#, 5, "reverse relation"),
+        (r#"g.V("paper").outV()"#, 14, "only follows g.E"),
+        (r#"g.V("paper)"#, 5, "unterminated string"),
+        (r#"g.V("paper").sample(3)"#, 14, "sample(k) follows"),
+        (
+            r#"g.V("paper").outNeg("cites").sample(2).by("edge_weight")"#,
+            43,
+            "unknown strategy",
+        ),
+    ];
+    assert!(cases.len() >= 15);
+    for (q, col, words) in cases {
+        let err = match parse(q) {
+            Err(e) => e,
+            Ok(plan) => plan.check(&g).expect_err(q),
+        };
+        assert_eq!(err.column, *col, "{q}: {err}");
+        assert!(
+            err.to_string().contains(words),
+            "{q}: `{err}` lacks `{words}`"
+        );
+        assert!(
+            err.to_string().starts_with(&format!("column {col}: ")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn queries_run_on_cora() {
+    let g = cora();
+    let plan = parse(r#"g.V("paper").batch(32).alias("seed").outV("cites").sample(5).by("random_without_replacement").alias("hop1").outV("cites").sample(3).by("random").alias("hop2").values()"#).unwrap();
+    let r = execute(&plan, &g, 7).unwrap();
+    let (e, _) = g.schema().relation("cites").unwrap();
+    assert_eq!(r.aliases.len(), 3);
+    assert_eq!(r.aliases[0].nodes.len(), 32);
+    for w in [1, 2] {
+        let (prev, cur) = (&r.aliases[w - 1], &r.aliases[w]);
+        let off = cur.offsets.as_ref().unwrap();
+        assert_eq!(off.len(), prev.nodes.len() + 1);
+        for (i, &u) in prev.nodes.iter().enumerate() {
+            for &v in &cur.nodes[off[i] as usize..off[i + 1] as usize] {
+                assert!(g.neighbors(e, Direction::Out, LocalIdx(u)).contains(&v));
+            }
+        }
+    }
+    assert_eq!(r, execute(&plan, &g, 7).unwrap(), "same seed, same result");
+    let neg = execute(&parse(r#"g.E("cites").batch(16).outV().alias("src").outNeg("cites").sample(4).strict().by("in_degree").alias("neg")"#).unwrap(), &g, 1).unwrap();
+    let (src, negs) = (&neg.aliases[0], &neg.aliases[1]);
+    assert_eq!(negs.nodes.len(), 16 * 4);
+    for (i, &u) in src.nodes.iter().enumerate() {
+        for &v in &negs.nodes[i * 4..i * 4 + 4] {
+            assert!(
+                !g.neighbors(e, Direction::Out, LocalIdx(u)).contains(&v),
+                "strict negative {v} is a neighbour of {u}"
+            );
+        }
+    }
+    let json = r.to_json(&g);
+    assert_eq!(json["aliases"][0]["alias"], "seed");
+    assert_eq!(json["aliases"][1]["offsets"].as_array().unwrap().len(), 33);
+}
