@@ -9,6 +9,7 @@ use ferrograph_graph::snapshot;
 use ferrograph_graph::topology::{BuildOptions, build_topology_from};
 use ferrograph_io::config::{EdgeTable, Format, ImportConfig, NodeTable, TextOptions};
 use ferrograph_io::npy::{self, NpyData};
+use rayon::prelude::*;
 use serde_json::json;
 
 /// A field of /proc/self/status in MiB (VmRSS, VmHWM).
@@ -237,40 +238,132 @@ pub fn open(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Two-hop in-neighbour sampling on the peers' R-MAT graph and seeds:
-/// fan-outs [15, 10], 100 batches of 1,024 seeds after 2 warm-up batches,
-/// output re-indexed message-flow blocks (the peers' `sample` task).
-pub fn sample(
-    data: &Path,
-    nodes: usize,
-    threads: &[usize],
-    reps: usize,
-    strategy: &str,
-) -> Result<()> {
-    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, neighbor::Hop};
-    let strategy = match strategy {
-        "random" => Strategy::Random,
-        "random_without_replacement" => Strategy::RandomWithoutReplacement,
-        other => bail!("unknown strategy `{other}` (random, random_without_replacement)"),
-    };
+/// Options of `ferrograph bench sample`.
+pub struct SampleOpts<'a> {
+    /// Peers' data directory.
+    pub data: &'a Path,
+    /// Node count of the R-MAT graph.
+    pub nodes: usize,
+    /// Thread counts to measure.
+    pub threads: &'a [usize],
+    /// Repetitions.
+    pub reps: usize,
+    /// Strategy name.
+    pub strategy: &'a str,
+    /// `blocks` (re-indexed message-flow blocks) or `ego` (dense, padded).
+    pub output: &'a str,
+    /// Also gather the 128-wide features of every sampled node.
+    pub features: bool,
+}
+
+/// The peers' R-MAT graph; with `weights`, a `weight` attribute (a hash of
+/// the input edge index into [0.1, 1.1)) and the in→out edge map.
+fn rmat_with_weights(data: &Path, nodes: usize, weights: bool) -> Result<ferrograph_graph::Graph> {
+    use ferrograph_graph::column::Column;
     let src = load_ids(&data.join("rmat/src.npy"))
         .with_context(|| "run ../shared/bench/peers/gen_data.py first")?;
     let dst = load_ids(&data.join("rmat/dst.npy"))?;
-    let seeds = load_ids(&data.join("rmat/seeds.npy"))?;
-    let to_u32 = |v: &[i64]| -> Result<Vec<u32>> {
-        v.iter()
-            .map(|&x| {
-                u32::try_from(x)
-                    .ok()
-                    .filter(|&y| (y as usize) < nodes)
-                    .with_context(|| format!("node id {x} outside 0..{nodes}"))
-            })
-            .collect()
+    let b = build_topology_from(
+        nodes,
+        nodes,
+        &src,
+        &dst,
+        BuildOptions {
+            edge_ids: weights,
+            ..Default::default()
+        },
+    )?;
+    let mut schema = ferrograph_graph::Schema {
+        node_types: vec![ferrograph_graph::NodeTypeSchema {
+            name: "node".into(),
+            id_kind: ferrograph_graph::IdKind::Dense,
+            attributes: vec![],
+            sets: vec![],
+        }],
+        edge_types: vec![ferrograph_graph::EdgeTypeSchema {
+            relation: "edge".into(),
+            src: "node".into(),
+            dst: "node".into(),
+            reverse: "rev_edge".into(),
+            undirected: false,
+            attributes: vec![],
+        }],
     };
-    let g = ferrograph_io::generate::rmat_graph(nodes, to_u32(&src)?, to_u32(&dst)?)?;
-    drop((src, dst));
-    let seeds = to_u32(&seeds)?;
+    let mut columns = Vec::new();
+    if let Some(order) = &b.input_edge {
+        let w: Vec<f32> = order
+            .iter()
+            .map(|&e| {
+                0.1 + (ferrograph_sample::rng::mix(u64::from(e)) >> 40) as f32 / (1u64 << 24) as f32
+            })
+            .collect();
+        columns.push(Column::Float(w.into()));
+        schema.edge_types[0]
+            .attributes
+            .push(ferrograph_graph::AttrSchema {
+                name: "weight".into(),
+                kind: ferrograph_graph::AttrKind::Float,
+            });
+    }
+    let ns = vec![ferrograph_graph::NodeStore {
+        ids: ferrograph_graph::idmap::NodeIds::Dense(nodes as u32),
+        columns: vec![],
+        sets: vec![],
+    }];
+    let es = vec![ferrograph_graph::EdgeStore {
+        out: b.out,
+        inn: b.inn,
+        columns,
+        self_loops: b.self_loops,
+    }];
+    Ok(ferrograph_graph::Graph::from_parts(schema, ns, es)?)
+}
+
+/// Two-hop in-neighbour sampling on the peers' R-MAT graph and seeds:
+/// fan-outs [15, 10], 100 batches of 1,024 seeds after 2 warm-up batches
+/// (the peers' `sample` task), as blocks or ego tensors, optionally with
+/// feature gathering from `rmat/feat.npy`.
+pub fn sample(o: SampleOpts<'_>) -> Result<()> {
+    use ferrograph_sample::ego::{Padding, sample_ego};
+    use ferrograph_sample::{
+        LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop,
+    };
+    let strategy = Strategy::parse(o.strategy).with_context(|| {
+        format!(
+            "unknown strategy `{}` (random, random_without_replacement, edge_weight, topk, full)",
+            o.strategy
+        )
+    })?;
+    if !matches!(o.output, "blocks" | "ego") {
+        bail!("unknown output `{}` (blocks, ego)", o.output);
+    }
+    let g = rmat_with_weights(
+        o.data,
+        o.nodes,
+        matches!(strategy, Strategy::EdgeWeight | Strategy::TopK),
+    )?;
+    let seeds: Vec<u32> = load_ids(&o.data.join("rmat/seeds.npy"))?
+        .into_iter()
+        .map(|x| x as u32)
+        .collect();
+    if let Some(&bad) = seeds.iter().find(|&&x| x as usize >= o.nodes) {
+        bail!("seed {bad} outside 0..{}", o.nodes);
+    }
+    let feat = if o.features {
+        let path = o.data.join("rmat/feat.npy");
+        let a = npy::read_npy(&path)?;
+        match (a.shape.as_slice(), a.data) {
+            ([_, d], NpyData::Float(v)) => Some(ferrograph_graph::column::Column::Vector {
+                dim: *d,
+                data: v.into(),
+            }),
+            _ => bail!("{}: expected a 2-D float array", path.display()),
+        }
+    } else {
+        None
+    };
     let rel = Relation::resolve(&g, "rev_edge")?;
+    let g = LocalGraph::new(&g);
     let sampler = NeighborSampler::new(
         vec![
             Hop {
@@ -284,32 +377,70 @@ pub fn sample(
         ],
         strategy,
     )?;
-    let warm: Vec<u32> = seeds.iter().rev().take(2048).copied().collect();
-    let g = LocalGraph::new(&g);
-    for &t in threads {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
-        let (secs, edges, sampled_nodes) = pool.install(|| -> Result<(f64, usize, usize)> {
-            sampler.sample_batches(&g, &warm, 1024, 1)?;
-            let mut times = Vec::new();
-            let (mut edges, mut sampled_nodes) = (0, 0);
-            for rep in 0..reps {
-                let t0 = Instant::now();
-                let out = sampler.sample_batches(&g, &seeds, 1024, rep as u64)?;
-                times.push(t0.elapsed().as_secs_f64());
-                edges = out.iter().map(|o| o.row.len()).sum();
-                sampled_nodes = out.iter().map(|o| o.node.len()).sum();
+    let ego = o.output == "ego";
+    // One batch: sampled edges (valid slots for ego), nodes, feature floats.
+    let run_batch = |b: &[u32], s: u64| -> Result<(usize, usize, usize)> {
+        let (edges, nodes, list): (usize, usize, Vec<u32>) = if ego {
+            let e = sample_ego(&g, &[(rel, 15), (rel, 10)], strategy, Padding::Mask, b, s)?;
+            let valid = e.masks[1..]
+                .iter()
+                .map(|m| m.iter().filter(|x| **x).count())
+                .sum();
+            let all: Vec<u32> = e.layers.concat();
+            (valid, all.len(), all)
+        } else {
+            let out = sampler.sample(&g, b, s)?;
+            (out.row.len(), out.node.len(), out.node)
+        };
+        let floats = match &feat {
+            Some(c) => {
+                let mut buf = Vec::new();
+                features::gather(c, &list, &mut buf)?;
+                buf.len()
             }
-            Ok((median(times), edges, sampled_nodes))
-        })?;
+            None => 0,
+        };
+        Ok((edges, nodes, floats))
+    };
+    let warm: Vec<u32> = seeds.iter().rev().take(2048).copied().collect();
+    for &t in o.threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
+        let (secs, edges, nodes, floats) =
+            pool.install(|| -> Result<(f64, usize, usize, usize)> {
+                warm.par_chunks(1024)
+                    .map(|b| run_batch(b, 1))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut times = Vec::new();
+                let mut totals = (0, 0, 0);
+                for rep in 0..o.reps {
+                    let t0 = Instant::now();
+                    let r = seeds
+                        .par_chunks(1024)
+                        .enumerate()
+                        .map(|(i, b)| {
+                            run_batch(b, ferrograph_sample::rng::derive(rep as u64, i as u64))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    times.push(t0.elapsed().as_secs_f64());
+                    totals = r
+                        .iter()
+                        .fold((0, 0, 0), |a, x| (a.0 + x.0, a.1 + x.1, a.2 + x.2));
+                }
+                Ok((median(times), totals.0, totals.1, totals.2))
+            })?;
         let r = json!({
             "system": "ferrograph",
             "threads": t,
+            "strategy": o.strategy,
+            "output": o.output,
+            "features": o.features,
             "batches": seeds.len().div_ceil(1024),
             "sample_s": secs,
             "seeds_per_s": seeds.len() as f64 / secs,
             "edges_per_s": edges as f64 / secs,
             "sampled_edges": edges,
-            "sampled_nodes": sampled_nodes,
+            "sampled_nodes": nodes,
+            "feature_gb_per_s": floats as f64 * 4.0 / secs / 1e9,
             "peak_rss_mb": proc_status_mib("VmHWM"),
         });
         println!("RESULT {r}");

@@ -172,9 +172,15 @@ enum Bench {
         /// Repetitions (median reported).
         #[arg(long, default_value_t = 3)]
         reps: usize,
-        /// `random_without_replacement` (as DGL and PyG) or `random`.
+        /// `random_without_replacement` (as DGL and PyG), `random`, `edge_weight` (hashed weights), `topk`.
         #[arg(long, default_value = "random_without_replacement")]
         strategy: String,
+        /// `blocks` (re-indexed message-flow blocks) or `ego` (dense tensors with masks).
+        #[arg(long, default_value = "blocks")]
+        output: String,
+        /// Also gather the 128-wide features of the sampled nodes from rmat/feat.npy.
+        #[arg(long)]
+        features: bool,
     },
     /// Open a snapshot and report time and resident memory before any access.
     Open {
@@ -386,14 +392,19 @@ fn run(cli: Cli) -> Result<()> {
             thread_counts,
             reps,
             strategy,
+            output,
+            features,
         }) => {
-            bench::sample(
-                &expand_home(&data),
+            let data = expand_home(&data);
+            bench::sample(bench::SampleOpts {
+                data: &data,
                 nodes,
-                &thread_counts,
-                reps.max(1),
-                &strategy,
-            )?;
+                threads: &thread_counts,
+                reps: reps.max(1),
+                strategy: &strategy,
+                output: &output,
+                features,
+            })?;
         }
     }
     Ok(())

@@ -15,11 +15,13 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod ego;
 pub mod features;
 pub mod loader;
 pub mod negative;
 pub mod neighbor;
 pub mod rng;
+pub mod subgraph;
 pub mod traverse;
 pub mod walk;
 

@@ -474,3 +474,82 @@ fn temporal_sampling_never_crosses_the_cut() {
     );
     assert!(one_hop(&g, "e", &[0], 3, Strategy::Before(0), 0).is_empty());
 }
+
+#[test]
+fn ego_layers_have_fixed_shapes_and_masks_hide_padding() {
+    use ferrograph_sample::ego::{Padding, sample_ego};
+    // 0 <- {1, 2}; 1 <- {3}; 2 <- {} ; 3 <- {}
+    let g = graph(
+        &[("n", 4)],
+        vec![("n", "e", "n", vec![(1, 0), (2, 0), (3, 1)], None, false)],
+    );
+    let lg = LocalGraph::new(&g);
+    let r = Relation::resolve(&g, "rev_e").unwrap();
+    let out = sample_ego(
+        &lg,
+        &[(r, 3), (r, 2)],
+        Strategy::RandomWithoutReplacement,
+        Padding::Mask,
+        &[0, 2],
+        1,
+    )
+    .unwrap();
+    assert_eq!(
+        out.layers.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 6, 12]
+    );
+    assert_eq!(out.masks[1], vec![true, true, false, false, false, false]);
+    let mut hop1: Vec<u32> = out.layers[1][..2].to_vec();
+    hop1.sort_unstable();
+    assert_eq!(hop1, vec![1, 2]);
+    // children of padded slots are padded; node 1's only in-neighbour is 3
+    let idx1 = out.layers[1].iter().position(|&x| x == 1).unwrap();
+    assert_eq!(out.layers[2][idx1 * 2], 3);
+    assert!(out.masks[2][idx1 * 2] && !out.masks[2][idx1 * 2 + 1]);
+    assert!(out.masks[2][4..].iter().all(|m| !m));
+    let rep = sample_ego(
+        &lg,
+        &[(r, 3)],
+        Strategy::RandomWithoutReplacement,
+        Padding::Repeat,
+        &[0, 2],
+        1,
+    )
+    .unwrap();
+    assert_eq!(rep.masks[1], vec![true, true, true, false, false, false]);
+    assert_eq!(rep.layers[1][2], rep.layers[1][0], "circular repetition");
+}
+
+#[test]
+fn induced_subgraph_keeps_exactly_the_edges_among_members() {
+    use ferrograph_sample::subgraph::induced_subgraph;
+    // path 0-1-2-3-4 plus chord 0-2 (undirected)
+    let g = graph(
+        &[("n", 5)],
+        vec![(
+            "n",
+            "e",
+            "n",
+            vec![(0, 1), (1, 2), (2, 3), (3, 4), (0, 2)],
+            None,
+            true,
+        )],
+    );
+    let lg = LocalGraph::new(&g);
+    let sub = induced_subgraph(&lg, Relation::resolve(&g, "e").unwrap(), &[0], 1).unwrap();
+    let mut nodes = sub.nodes.clone();
+    nodes.sort_unstable();
+    assert_eq!(nodes, vec![0, 1, 2]);
+    let mut edges: Vec<(u32, u32)> = sub
+        .src
+        .iter()
+        .zip(&sub.dst)
+        .map(|(&a, &b)| (sub.nodes[a as usize], sub.nodes[b as usize]))
+        .collect();
+    edges.sort_unstable();
+    assert_eq!(
+        edges,
+        vec![(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)],
+        "1-2 is induced although not on a seed"
+    );
+}
