@@ -16,27 +16,13 @@ use serde_json::json;
 pub fn proc_status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Minor page faults of this process so far (/proc/self/stat field 10).
 fn minor_faults() -> u64 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(7)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| s.rsplit(')').next()?.split_whitespace().nth(7)?.parse().ok()).unwrap_or(0)
 }
 
 fn load_ids(path: &Path) -> Result<Vec<i64>> {
@@ -108,21 +94,10 @@ fn write_tsv(path: &Path, src: &[i64], dst: &[i64]) -> Result<()> {
 }
 
 /// Build speed from the peers' arrays and from a graph-learn TSV.
-pub fn build(
-    data: &Path,
-    nodes: usize,
-    threads: &[usize],
-    reps: usize,
-    tsv: Option<PathBuf>,
-) -> Result<()> {
+pub fn build(data: &Path, nodes: usize, threads: &[usize], reps: usize, tsv: Option<PathBuf>) -> Result<()> {
     let src_path = data.join("rmat/src.npy");
     let t = Instant::now();
-    let src = load_ids(&src_path).with_context(|| {
-        format!(
-            "run ../shared/bench/peers/gen_data.py first ({})",
-            src_path.display()
-        )
-    })?;
+    let src = load_ids(&src_path).with_context(|| format!("run ../shared/bench/peers/gen_data.py first ({})", src_path.display()))?;
     let dst = load_ids(&data.join("rmat/dst.npy"))?;
     let load_s = t.elapsed().as_secs_f64();
     let e = src.len();
@@ -145,38 +120,29 @@ pub fn build(
     let tsv_bytes = std::fs::metadata(&tsv)?.len();
     for &t in threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
-        let (build_s, bytes_per_edge, tsv_s, tsv_edges) =
-            pool.install(|| -> Result<(f64, f64, f64, usize)> {
-                let mut times = Vec::new();
-                let mut bpe = 0.0;
-                for _ in 0..reps {
-                    let f0 = minor_faults();
-                    let t0 = Instant::now();
-                    let b = build_topology_from(nodes, nodes, &src, &dst, BuildOptions::default())?;
-                    times.push(t0.elapsed().as_secs_f64());
-                    tracing::info!(
-                        secs = t0.elapsed().as_secs_f64(),
-                        minor_faults = minor_faults() - f0,
-                        "build rep"
-                    );
-                    let inn = b
-                        .inn
-                        .as_ref()
-                        .map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
-                    bpe = (b.out.offsets.byte_len() + b.out.targets.byte_len() + inn) as f64
-                        / e as f64;
-                }
-                let cfg = edge_list_config(&tsv);
-                let mut tsv_times = Vec::new();
-                let mut tsv_edges = 0;
-                for _ in 0..reps.min(3) {
-                    let t0 = Instant::now();
-                    let g = ferrograph_io::import(&cfg, &ferrograph_graph::progress::NoProgress)?;
-                    tsv_times.push(t0.elapsed().as_secs_f64());
-                    tsv_edges = g.edge_stores()[0].out.len();
-                }
-                Ok((median(times), bpe, median(tsv_times), tsv_edges))
-            })?;
+        let (build_s, bytes_per_edge, tsv_s, tsv_edges) = pool.install(|| -> Result<(f64, f64, f64, usize)> {
+            let mut times = Vec::new();
+            let mut bpe = 0.0;
+            for _ in 0..reps {
+                let f0 = minor_faults();
+                let t0 = Instant::now();
+                let b = build_topology_from(nodes, nodes, &src, &dst, BuildOptions::default())?;
+                times.push(t0.elapsed().as_secs_f64());
+                tracing::info!(secs = t0.elapsed().as_secs_f64(), minor_faults = minor_faults() - f0, "build rep");
+                let inn = b.inn.as_ref().map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
+                bpe = (b.out.offsets.byte_len() + b.out.targets.byte_len() + inn) as f64 / e as f64;
+            }
+            let cfg = edge_list_config(&tsv);
+            let mut tsv_times = Vec::new();
+            let mut tsv_edges = 0;
+            for _ in 0..reps.min(3) {
+                let t0 = Instant::now();
+                let g = ferrograph_io::import(&cfg, &ferrograph_graph::progress::NoProgress)?;
+                tsv_times.push(t0.elapsed().as_secs_f64());
+                tsv_edges = g.edge_stores()[0].out.len();
+            }
+            Ok((median(times), bpe, median(tsv_times), tsv_edges))
+        })?;
         let r = json!({
             "system": "ferrograph",
             "threads": t,
@@ -212,17 +178,11 @@ pub fn open(dir: &Path) -> Result<()> {
         .manifest
         .files
         .iter()
-        .filter(|f| {
-            f.path.starts_with("edges/") && (f.path.contains("/out.") || f.path.contains("/in."))
-        })
+        .filter(|f| f.path.starts_with("edges/") && (f.path.contains("/out.") || f.path.contains("/in.")))
         .map(|f| f.len)
         .sum();
     // One access to show the mapping is live: degree of the first node.
-    let first_degree = snap
-        .graph
-        .edge_stores()
-        .first()
-        .map(|e| if e.out.rows() > 0 { e.out.degree(0) } else { 0 });
+    let first_degree = snap.graph.edge_stores().first().map(|e| if e.out.rows() > 0 { e.out.degree(0) } else { 0 });
     let r = json!({
         "snapshot": dir.display().to_string(),
         "open_ms": open_ms,
@@ -260,19 +220,9 @@ pub struct SampleOpts<'a> {
 /// the input edge index into [0.1, 1.1)) and the in→out edge map.
 fn rmat_with_weights(data: &Path, nodes: usize, weights: bool) -> Result<ferrograph_graph::Graph> {
     use ferrograph_graph::column::Column;
-    let src = load_ids(&data.join("rmat/src.npy"))
-        .with_context(|| "run ../shared/bench/peers/gen_data.py first")?;
+    let src = load_ids(&data.join("rmat/src.npy")).with_context(|| "run ../shared/bench/peers/gen_data.py first")?;
     let dst = load_ids(&data.join("rmat/dst.npy"))?;
-    let b = build_topology_from(
-        nodes,
-        nodes,
-        &src,
-        &dst,
-        BuildOptions {
-            edge_ids: weights,
-            ..Default::default()
-        },
-    )?;
+    let b = build_topology_from(nodes, nodes, &src, &dst, BuildOptions { edge_ids: weights, ..Default::default() })?;
     let mut schema = ferrograph_graph::Schema {
         node_types: vec![ferrograph_graph::NodeTypeSchema {
             name: "node".into(),
@@ -291,31 +241,12 @@ fn rmat_with_weights(data: &Path, nodes: usize, weights: bool) -> Result<ferrogr
     };
     let mut columns = Vec::new();
     if let Some(order) = &b.input_edge {
-        let w: Vec<f32> = order
-            .iter()
-            .map(|&e| {
-                0.1 + (ferrograph_sample::rng::mix(u64::from(e)) >> 40) as f32 / (1u64 << 24) as f32
-            })
-            .collect();
+        let w: Vec<f32> = order.iter().map(|&e| 0.1 + (ferrograph_sample::rng::mix(u64::from(e)) >> 40) as f32 / (1u64 << 24) as f32).collect();
         columns.push(Column::Float(w.into()));
-        schema.edge_types[0]
-            .attributes
-            .push(ferrograph_graph::AttrSchema {
-                name: "weight".into(),
-                kind: ferrograph_graph::AttrKind::Float,
-            });
+        schema.edge_types[0].attributes.push(ferrograph_graph::AttrSchema { name: "weight".into(), kind: ferrograph_graph::AttrKind::Float });
     }
-    let ns = vec![ferrograph_graph::NodeStore {
-        ids: ferrograph_graph::idmap::NodeIds::Dense(nodes as u32),
-        columns: vec![],
-        sets: vec![],
-    }];
-    let es = vec![ferrograph_graph::EdgeStore {
-        out: b.out,
-        inn: b.inn,
-        columns,
-        self_loops: b.self_loops,
-    }];
+    let ns = vec![ferrograph_graph::NodeStore { ids: ferrograph_graph::idmap::NodeIds::Dense(nodes as u32), columns: vec![], sets: vec![] }];
+    let es = vec![ferrograph_graph::EdgeStore { out: b.out, inn: b.inn, columns, self_loops: b.self_loops }];
     Ok(ferrograph_graph::Graph::from_parts(schema, ns, es)?)
 }
 
@@ -325,27 +256,14 @@ fn rmat_with_weights(data: &Path, nodes: usize, weights: bool) -> Result<ferrogr
 /// feature gathering from `rmat/feat.npy`.
 pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     use ferrograph_sample::ego::{Padding, sample_ego};
-    use ferrograph_sample::{
-        LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop,
-    };
-    let strategy = Strategy::parse(o.strategy).with_context(|| {
-        format!(
-            "unknown strategy `{}` (random, random_without_replacement, edge_weight, topk, full)",
-            o.strategy
-        )
-    })?;
+    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop};
+    let strategy = Strategy::parse(o.strategy)
+        .with_context(|| format!("unknown strategy `{}` (random, random_without_replacement, edge_weight, topk, full)", o.strategy))?;
     if !matches!(o.output, "blocks" | "ego") {
         bail!("unknown output `{}` (blocks, ego)", o.output);
     }
-    let g = rmat_with_weights(
-        o.data,
-        o.nodes,
-        matches!(strategy, Strategy::EdgeWeight | Strategy::TopK),
-    )?;
-    let seeds: Vec<u32> = load_ids(&o.data.join("rmat/seeds.npy"))?
-        .into_iter()
-        .map(|x| x as u32)
-        .collect();
+    let g = rmat_with_weights(o.data, o.nodes, matches!(strategy, Strategy::EdgeWeight | Strategy::TopK))?;
+    let seeds: Vec<u32> = load_ids(&o.data.join("rmat/seeds.npy"))?.into_iter().map(|x| x as u32).collect();
     if let Some(&bad) = seeds.iter().find(|&&x| x as usize >= o.nodes) {
         bail!("seed {bad} outside 0..{}", o.nodes);
     }
@@ -353,10 +271,7 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
         let path = o.data.join("rmat/feat.npy");
         let a = npy::read_npy(&path)?;
         match (a.shape.as_slice(), a.data) {
-            ([_, d], NpyData::Float(v)) => Some(ferrograph_graph::column::Column::Vector {
-                dim: *d,
-                data: v.into(),
-            }),
+            ([_, d], NpyData::Float(v)) => Some(ferrograph_graph::column::Column::Vector { dim: *d, data: v.into() }),
             _ => bail!("{}: expected a 2-D float array", path.display()),
         }
     } else {
@@ -364,28 +279,13 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     };
     let rel = Relation::resolve(&g, "rev_edge")?;
     let g = LocalGraph::new(&g);
-    let sampler = NeighborSampler::new(
-        vec![
-            Hop {
-                relation: rel,
-                fanout: 15,
-            },
-            Hop {
-                relation: rel,
-                fanout: 10,
-            },
-        ],
-        strategy,
-    )?;
+    let sampler = NeighborSampler::new(vec![Hop { relation: rel, fanout: 15 }, Hop { relation: rel, fanout: 10 }], strategy)?;
     let ego = o.output == "ego";
     // One batch: sampled edges (valid slots for ego), nodes, feature floats.
     let run_batch = |b: &[u32], s: u64| -> Result<(usize, usize, usize)> {
         let (edges, nodes, list): (usize, usize, Vec<u32>) = if ego {
             let e = sample_ego(&g, &[(rel, 15), (rel, 10)], strategy, Padding::Mask, b, s)?;
-            let valid = e.masks[1..]
-                .iter()
-                .map(|m| m.iter().filter(|x| **x).count())
-                .sum();
+            let valid = e.masks[1..].iter().map(|m| m.iter().filter(|x| **x).count()).sum();
             let all: Vec<u32> = e.layers.concat();
             (valid, all.len(), all)
         } else {
@@ -405,29 +305,22 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     let warm: Vec<u32> = seeds.iter().rev().take(2048).copied().collect();
     for &t in o.threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
-        let (secs, edges, nodes, floats) =
-            pool.install(|| -> Result<(f64, usize, usize, usize)> {
-                warm.par_chunks(1024)
-                    .map(|b| run_batch(b, 1))
+        let (secs, edges, nodes, floats) = pool.install(|| -> Result<(f64, usize, usize, usize)> {
+            warm.par_chunks(1024).map(|b| run_batch(b, 1)).collect::<Result<Vec<_>>>()?;
+            let mut times = Vec::new();
+            let mut totals = (0, 0, 0);
+            for rep in 0..o.reps {
+                let t0 = Instant::now();
+                let r = seeds
+                    .par_chunks(1024)
+                    .enumerate()
+                    .map(|(i, b)| run_batch(b, ferrograph_sample::rng::derive(rep as u64, i as u64)))
                     .collect::<Result<Vec<_>>>()?;
-                let mut times = Vec::new();
-                let mut totals = (0, 0, 0);
-                for rep in 0..o.reps {
-                    let t0 = Instant::now();
-                    let r = seeds
-                        .par_chunks(1024)
-                        .enumerate()
-                        .map(|(i, b)| {
-                            run_batch(b, ferrograph_sample::rng::derive(rep as u64, i as u64))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    times.push(t0.elapsed().as_secs_f64());
-                    totals = r
-                        .iter()
-                        .fold((0, 0, 0), |a, x| (a.0 + x.0, a.1 + x.1, a.2 + x.2));
-                }
-                Ok((median(times), totals.0, totals.1, totals.2))
-            })?;
+                times.push(t0.elapsed().as_secs_f64());
+                totals = r.iter().fold((0, 0, 0), |a, x| (a.0 + x.0, a.1 + x.1, a.2 + x.2));
+            }
+            Ok((median(times), totals.0, totals.1, totals.2))
+        })?;
         let r = json!({
             "system": "ferrograph",
             "threads": t,

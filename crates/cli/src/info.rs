@@ -102,11 +102,7 @@ pub fn human_bytes(b: u64) -> String {
         x /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{x:.1} {}", units[u])
-    }
+    if u == 0 { format!("{b} B") } else { format!("{x:.1} {}", units[u]) }
 }
 
 fn stats_text(s: Option<&ColumnStats>) -> String {
@@ -114,11 +110,7 @@ fn stats_text(s: Option<&ColumnStats>) -> String {
     let mut parts = Vec::new();
     if let (Some(a), Some(b)) = (s.min, s.max) {
         let num = |x: f64| {
-            if x.fract() == 0.0 && x.abs() < 1e15 {
-                format!("{x}")
-            } else {
-                format!("{x:.4}")
-            }
+            if x.fract() == 0.0 && x.abs() < 1e15 { format!("{x}") } else { format!("{x:.4}") }
         };
         parts.push(format!("range {}..={}", num(a), num(b)));
     }
@@ -132,15 +124,7 @@ fn stats_text(s: Option<&ColumnStats>) -> String {
 }
 
 fn degree_text(d: &DegreeStats) -> String {
-    format!(
-        "min {}  mean {:.2}  p50 {}  p99 {}  max {}  (zero: {})",
-        d.min,
-        d.mean,
-        d.p50,
-        d.p99,
-        d.max,
-        thousands(d.zero)
-    )
+    format!("min {}  mean {:.2}  p50 {}  p99 {}  max {}  (zero: {})", d.min, d.mean, d.p50, d.p99, d.max, thousands(d.zero))
 }
 
 pub fn to_text(dir: &std::path::Path, m: &Manifest) -> String {
@@ -155,54 +139,25 @@ pub fn to_text(dir: &std::path::Path, m: &Manifest) -> String {
     );
     o += "node types:\n";
     for (t, s) in m.schema.node_types.iter().zip(&m.node_types) {
-        o += &format!(
-            "  {:<16} {:>14} nodes   ids: {:?}\n",
-            t.name,
-            thousands(s.count),
-            t.id_kind
-        );
+        o += &format!("  {:<16} {:>14} nodes   ids: {:?}\n", t.name, thousands(s.count), t.id_kind);
         for (i, a) in t.attributes.iter().enumerate() {
-            o += &format!(
-                "    {:<20} {:<22} {}\n",
-                a.name,
-                a.kind.describe(),
-                stats_text(s.column_stats.get(i))
-            );
+            o += &format!("    {:<20} {:<22} {}\n", a.name, a.kind.describe(), stats_text(s.column_stats.get(i)));
         }
         if !t.sets.is_empty() {
-            let sets: Vec<String> = t
-                .sets
-                .iter()
-                .zip(&s.set_sizes)
-                .map(|(n, c)| format!("{n} {}", thousands(*c)))
-                .collect();
+            let sets: Vec<String> = t.sets.iter().zip(&s.set_sizes).map(|(n, c)| format!("{n} {}", thousands(*c))).collect();
             o += &format!("    sets: {}\n", sets.join(", "));
         }
     }
     o += "edge types:\n";
     for (t, s) in m.schema.edge_types.iter().zip(&m.edge_types) {
-        let dir_txt = if t.undirected {
-            format!("undirected, {} stored", thousands(s.stored))
-        } else {
-            "directed".into()
-        };
-        o += &format!(
-            "  {:<36} {:>14} edges   ({dir_txt}; reverse `{}`)\n",
-            t.display_name(),
-            thousands(s.count),
-            t.reverse
-        );
+        let dir_txt = if t.undirected { format!("undirected, {} stored", thousands(s.stored)) } else { "directed".into() };
+        o += &format!("  {:<36} {:>14} edges   ({dir_txt}; reverse `{}`)\n", t.display_name(), thousands(s.count), t.reverse);
         o += &format!("    out-degree  {}\n", degree_text(&s.out_degree));
         if !t.undirected {
             o += &format!("    in-degree   {}\n", degree_text(&s.in_degree));
         }
         for (i, a) in t.attributes.iter().enumerate() {
-            o += &format!(
-                "    {:<20} {:<22} {}\n",
-                a.name,
-                a.kind.describe(),
-                stats_text(s.column_stats.get(i))
-            );
+            o += &format!("    {:<20} {:<22} {}\n", a.name, a.kind.describe(), stats_text(s.column_stats.get(i)));
         }
     }
     o

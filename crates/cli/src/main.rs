@@ -191,28 +191,14 @@ enum Bench {
 
 fn expand_home(p: &str) -> PathBuf {
     match p.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME")
-            .map_or_else(|| PathBuf::from(p), |h| PathBuf::from(h).join(rest)),
+        Some(rest) => std::env::var_os("HOME").map_or_else(|| PathBuf::from(p), |h| PathBuf::from(h).join(rest)),
         None => PathBuf::from(p),
     }
 }
 
-fn write_snapshot(
-    g: &ferrograph_graph::Graph,
-    out: &Path,
-    force: bool,
-    bars: &progress::Bars,
-) -> Result<f64> {
+fn write_snapshot(g: &ferrograph_graph::Graph, out: &Path, force: bool, bars: &progress::Bars) -> Result<f64> {
     let t = Instant::now();
-    snapshot::write_with(
-        g,
-        out,
-        WriteOptions {
-            force,
-            progress: Some(bars),
-        },
-    )
-    .with_context(|| format!("writing snapshot {}", out.display()))?;
+    snapshot::write_with(g, out, WriteOptions { force, progress: Some(bars) }).with_context(|| format!("writing snapshot {}", out.display()))?;
     Ok(t.elapsed().as_secs_f64())
 }
 
@@ -225,30 +211,18 @@ fn run(cli: Cli) -> Result<()> {
             write_snapshot(&g, &out, true, &bars)?;
             let snap = snapshot::open(&out)?;
             print!("{}", info::to_text(&out, &snap.manifest));
-            println!(
-                "quickstart: generated, wrote and reopened {} in {:.2}s",
-                out.display(),
-                t.elapsed().as_secs_f64()
-            );
+            println!("quickstart: generated, wrote and reopened {} in {:.2}s", out.display(), t.elapsed().as_secs_f64());
         }
         Command::Import { config, out, force } => {
             if out.exists() && !force {
-                anyhow::bail!(
-                    "{}: already exists (use --force to replace it)",
-                    out.display()
-                );
+                anyhow::bail!("{}: already exists (use --force to replace it)", out.display());
             }
             let t = Instant::now();
             let g = ferrograph_io::import_file(&config, &bars)?;
             let read_s = t.elapsed().as_secs_f64();
             let write_s = write_snapshot(&g, &out, force, &bars)?;
-            let counts: Vec<String> = g
-                .schema()
-                .edge_types
-                .iter()
-                .zip(g.edge_stores())
-                .map(|(t, e)| format!("{} {}", t.relation, e.logical_edges(t.undirected)))
-                .collect();
+            let counts: Vec<String> =
+                g.schema().edge_types.iter().zip(g.edge_stores()).map(|(t, e)| format!("{} {}", t.relation, e.logical_edges(t.undirected))).collect();
             eprintln!(
                 "imported {} in {read_s:.2}s, wrote in {write_s:.2}s (edges: {}; peak RSS {:.0} MiB)",
                 out.display(),
@@ -259,37 +233,22 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { dir, json } => {
             let m = snapshot::read_manifest(&dir)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&info::to_json(&dir, &m))?
-                );
+                println!("{}", serde_json::to_string_pretty(&info::to_json(&dir, &m))?);
             } else {
                 print!("{}", info::to_text(&dir, &m));
             }
         }
-        Command::Sample {
-            dir,
-            query,
-            seed,
-            json,
-        } => {
+        Command::Sample { dir, query, seed, json } => {
             let plan = ferrograph_query::parse(&query).map_err(|e| anyhow::anyhow!("query {e}"))?;
             let snap = snapshot::open(&dir)?;
-            let r = ferrograph_query::execute(&plan, &snap.graph, seed)
-                .map_err(|e| anyhow::anyhow!("query {e}"))?;
+            let r = ferrograph_query::execute(&plan, &snap.graph, seed).map_err(|e| anyhow::anyhow!("query {e}"))?;
             let j = r.to_json(&snap.graph);
             if json {
                 println!("{}", serde_json::to_string(&j)?);
             } else {
                 for a in j["aliases"].as_array().into_iter().flatten() {
                     let ids = a["ids"].as_array().map_or(0, Vec::len);
-                    let shown: Vec<String> = a["ids"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .take(12)
-                        .map(|v| v.to_string())
-                        .collect();
+                    let shown: Vec<String> = a["ids"].as_array().into_iter().flatten().take(12).map(|v| v.to_string()).collect();
                     let more = if ids > 12 { ", …" } else { "" };
                     println!(
                         "{:<10} {:<10} {:>7} nodes  [{}{more}]",
@@ -303,29 +262,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Verify { dir } => {
             let r = snapshot::verify(&dir, &bars)?;
-            println!(
-                "ok: {} files, {} verified",
-                r.files,
-                info::human_bytes(r.bytes)
-            );
+            println!("ok: {} files, {} verified", r.files, info::human_bytes(r.bytes));
         }
-        Command::Generate(Generate::Rmat {
-            nodes,
-            edges,
-            a,
-            b,
-            c,
-            seed,
-            output,
-        }) => {
-            let p = Rmat {
-                nodes,
-                edges,
-                a,
-                b,
-                c,
-                seed,
-            };
+        Command::Generate(Generate::Rmat { nodes, edges, a, b, c, seed, output }) => {
+            let p = Rmat { nodes, edges, a, b, c, seed };
             let t = Instant::now();
             let sp = progress::spinner("generate R-MAT edges");
             let (src, dst) = p.edges()?;
@@ -338,11 +278,8 @@ fn run(cli: Cli) -> Result<()> {
             let build_s = t.elapsed().as_secs_f64();
             let write_s = write_snapshot(&g, &output.out, output.force, &bars)?;
             let e = &g.edge_stores()[0];
-            let topo = e.out.offsets.byte_len()
-                + e.out.targets.byte_len()
-                + e.inn
-                    .as_ref()
-                    .map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
+            let topo =
+                e.out.offsets.byte_len() + e.out.targets.byte_len() + e.inn.as_ref().map_or(0, |c| c.offsets.byte_len() + c.targets.byte_len());
             println!(
                 "RESULT {}",
                 serde_json::json!({
@@ -352,49 +289,17 @@ fn run(cli: Cli) -> Result<()> {
                 })
             );
         }
-        Command::Generate(Generate::Planted {
-            nodes,
-            classes,
-            avg_degree,
-            p_in,
-            feature_dim,
-            noise,
-            seed,
-            output,
-        }) => {
-            let p = Planted {
-                nodes,
-                classes,
-                avg_degree,
-                p_in,
-                feature_dim,
-                noise,
-                seed,
-                ..Planted::default()
-            };
+        Command::Generate(Generate::Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, output }) => {
+            let p = Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, ..Planted::default() };
             let g = p.graph()?;
             write_snapshot(&g, &output.out, output.force, &bars)?;
             eprintln!("wrote {}", output.out.display());
         }
-        Command::Bench(Bench::Build {
-            data,
-            nodes,
-            thread_counts,
-            reps,
-            tsv,
-        }) => {
+        Command::Bench(Bench::Build { data, nodes, thread_counts, reps, tsv }) => {
             bench::build(&expand_home(&data), nodes, &thread_counts, reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
-        Command::Bench(Bench::Sample {
-            data,
-            nodes,
-            thread_counts,
-            reps,
-            strategy,
-            output,
-            features,
-        }) => {
+        Command::Bench(Bench::Sample { data, nodes, thread_counts, reps, strategy, output, features }) => {
             let data = expand_home(&data);
             bench::sample(bench::SampleOpts {
                 data: &data,
@@ -417,16 +322,10 @@ fn main() {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     if let Some(t) = cli.threads
-        && let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
+        && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(t).build_global()
     {
         eprintln!("error: cannot start {t} threads: {e}");
         std::process::exit(2);

@@ -12,9 +12,7 @@ pub struct Bars {
 
 impl Bars {
     pub fn new() -> Self {
-        Bars {
-            multi: MultiProgress::new(),
-        }
+        Bars { multi: MultiProgress::new() }
     }
 }
 
@@ -37,18 +35,13 @@ impl Progress for Bars {
         let pb = if total > 0 {
             let pb = ProgressBar::new(total);
             pb.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg:40!} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{spinner} {msg:40!} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             pb
         } else {
             let pb = ProgressBar::new_spinner();
-            pb.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
+            pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
             pb
         };
         let pb = self.multi.add(pb);
@@ -61,10 +54,7 @@ impl Progress for Bars {
 /// A spinner for a step the library does not report on.
 pub fn spinner(msg: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    pb.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed_precise}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
     pb.set_message(msg.to_string());
     pb.enable_steady_tick(Duration::from_millis(200));
     pb

@@ -11,19 +11,12 @@ fn repo() -> PathBuf {
 }
 
 fn ferrograph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrograph"))
-        .args(args)
-        .output()
-        .expect("run ferrograph")
+    Command::new(env!("CARGO_BIN_EXE_ferrograph")).args(args).output().expect("run ferrograph")
 }
 
 fn ok(args: &[&str]) -> String {
     let o = ferrograph(args);
-    assert!(
-        o.status.success(),
-        "ferrograph {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "ferrograph {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -32,22 +25,12 @@ fn info(dir: &Path) -> Value {
 }
 
 fn import(config: &str, out: &Path) -> Value {
-    ok(&[
-        "import",
-        repo().join("configs").join(config).to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    ok(&["import", repo().join("configs").join(config).to_str().unwrap(), "--out", out.to_str().unwrap()]);
     info(out)
 }
 
 fn attr<'a>(node_type: &'a Value, name: &str) -> &'a Value {
-    node_type["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .unwrap_or_else(|| panic!("no attribute {name}"))
+    node_type["attributes"].as_array().unwrap().iter().find(|a| a["name"] == name).unwrap_or_else(|| panic!("no attribute {name}"))
 }
 
 #[test]
@@ -62,19 +45,9 @@ fn cora_info_json_reports_nodes_edges_features_and_classes() {
         assert_eq!(attr(paper, "feat")["dim"], 1433, "{config}");
         assert_eq!(attr(paper, "label")["distinct"], 7, "{config}");
         let cites = &j["edge_types"][0];
-        assert_eq!(
-            (
-                cites["name"].as_str(),
-                cites["src"].as_str(),
-                cites["dst"].as_str()
-            ),
-            (Some("cites"), Some("paper"), Some("paper"))
-        );
+        assert_eq!((cites["name"].as_str(), cites["src"].as_str(), cites["dst"].as_str()), (Some("cites"), Some("paper"), Some("paper")));
         assert_eq!(cites["count"], 10_556, "{config}");
-        assert!(
-            cites["out_degree"]["p99"].as_u64().unwrap()
-                >= cites["out_degree"]["p50"].as_u64().unwrap()
-        );
+        assert!(cites["out_degree"]["p99"].as_u64().unwrap() >= cites["out_degree"]["p50"].as_u64().unwrap());
         assert!(j["bytes_on_disk"].as_u64().unwrap() > 2708 * 1433 * 4);
         let v = ok(&["verify", out.to_str().unwrap()]);
         assert!(v.starts_with("ok:"), "{v}");
@@ -85,41 +58,14 @@ fn cora_info_json_reports_nodes_edges_features_and_classes() {
 fn acm_and_gowalla_counts_through_the_cli() {
     let d = tempfile::tempdir().unwrap();
     let j = import("acm.toml", &d.path().join("acm"));
-    let counts: Vec<(String, u64)> = j["node_types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["name"].as_str().unwrap().to_string(),
-                t["count"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        counts,
-        [
-            ("paper".to_string(), 4019),
-            ("author".into(), 7167),
-            ("subject".into(), 60)
-        ]
-    );
-    let edges: Vec<u64> = j["edge_types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["count"].as_u64().unwrap())
-        .collect();
+    let counts: Vec<(String, u64)> =
+        j["node_types"].as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap().to_string(), t["count"].as_u64().unwrap())).collect();
+    assert_eq!(counts, [("paper".to_string(), 4019), ("author".into(), 7167), ("subject".into(), 60)]);
+    let edges: Vec<u64> = j["edge_types"].as_array().unwrap().iter().map(|e| e["count"].as_u64().unwrap()).collect();
     assert_eq!(edges, [13_407, 4019]);
     assert_eq!(j["edge_types"][0]["reverse"], "writes");
     let g = import("gowalla.toml", &d.path().join("gowalla"));
-    assert_eq!(
-        (
-            g["node_types"][0]["count"].as_u64(),
-            g["node_types"][1]["count"].as_u64()
-        ),
-        (Some(29_858), Some(40_981))
-    );
+    assert_eq!((g["node_types"][0]["count"].as_u64(), g["node_types"][1]["count"].as_u64()), (Some(29_858), Some(40_981)));
     assert_eq!(g["edge_types"][0]["count"], 810_128);
 }
 
@@ -127,18 +73,7 @@ fn acm_and_gowalla_counts_through_the_cli() {
 fn generate_rmat_and_planted_then_verify() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("rmat");
-    let stdout = ok(&[
-        "generate",
-        "rmat",
-        "--nodes",
-        "4096",
-        "--edges",
-        "40000",
-        "--seed",
-        "3",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let stdout = ok(&["generate", "rmat", "--nodes", "4096", "--edges", "40000", "--seed", "3", "--out", out.to_str().unwrap()]);
     assert!(stdout.contains("\"edges\":40000"), "{stdout}");
     let j = info(&out);
     assert_eq!(j["edge_types"][0]["count"], 40_000);
@@ -146,45 +81,16 @@ fn generate_rmat_and_planted_then_verify() {
     ok(&["verify", out.to_str().unwrap()]);
     // Same seed, same graph, whatever the thread count.
     let again = d.path().join("rmat1");
-    ok(&[
-        "--threads",
-        "1",
-        "generate",
-        "rmat",
-        "--nodes",
-        "4096",
-        "--edges",
-        "40000",
-        "--seed",
-        "3",
-        "--out",
-        again.to_str().unwrap(),
-    ]);
+    ok(&["--threads", "1", "generate", "rmat", "--nodes", "4096", "--edges", "40000", "--seed", "3", "--out", again.to_str().unwrap()]);
     for f in ["edges/0/out.dst.u32", "edges/0/in.src.u32"] {
-        assert_eq!(
-            std::fs::read(out.join(f)).unwrap(),
-            std::fs::read(again.join(f)).unwrap(),
-            "{f}"
-        );
+        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(again.join(f)).unwrap(), "{f}");
     }
     let p = d.path().join("planted");
-    ok(&[
-        "generate",
-        "planted",
-        "--nodes",
-        "3000",
-        "--out",
-        p.to_str().unwrap(),
-    ]);
+    ok(&["generate", "planted", "--nodes", "3000", "--out", p.to_str().unwrap()]);
     let j = info(&p);
     assert_eq!(attr(&j["node_types"][0], "label")["distinct"], 8);
     assert_eq!(j["edge_types"][0]["undirected"], true);
-    let sets: Vec<&str> = j["node_types"][0]["sets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let sets: Vec<&str> = j["node_types"][0]["sets"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(sets, ["train", "val", "test"]);
 }
 
@@ -193,10 +99,7 @@ fn quickstart_runs_from_nothing() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("qs");
     let s = ok(&["quickstart", "--out", out.to_str().unwrap()]);
-    assert!(
-        s.contains("20,000 nodes") && s.contains("quickstart:"),
-        "{s}"
-    );
+    assert!(s.contains("20,000 nodes") && s.contains("quickstart:"), "{s}");
 }
 
 #[test]
@@ -211,19 +114,13 @@ fn damaged_snapshots_are_refused_naming_the_file() {
     let o = ferrograph(&["verify", out.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(
-        err.contains("nodes/0/a2.f32") && err.contains("checksum mismatch"),
-        "{err}"
-    );
+    assert!(err.contains("nodes/0/a2.f32") && err.contains("checksum mismatch"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one-line cause: {err}");
     bytes.truncate(bytes.len() - 8);
     std::fs::write(&feat, &bytes).unwrap();
     let o = ferrograph(&["bench", "open", out.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("nodes/0/a2.f32") && err.contains("truncated"),
-        "{err}"
-    );
+    assert!(!o.status.success() && err.contains("nodes/0/a2.f32") && err.contains("truncated"), "{err}");
     let o = ferrograph(&["info", d.path().join("missing").to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("missing"));
 }
@@ -235,26 +132,11 @@ fn import_refuses_to_overwrite_without_force() {
     import("snap-ca-grqc.toml", &out);
     let manifest = std::fs::read(out.join("manifest.json")).unwrap();
     let cfg = repo().join("configs/snap-email-eu-core.toml");
-    let o = ferrograph(&[
-        "import",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = ferrograph(&["import", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
-    assert_eq!(
-        std::fs::read(out.join("manifest.json")).unwrap(),
-        manifest,
-        "existing snapshot untouched"
-    );
-    ok(&[
-        "import",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--force",
-    ]);
+    assert_eq!(std::fs::read(out.join("manifest.json")).unwrap(), manifest, "existing snapshot untouched");
+    ok(&["import", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--force"]);
     assert_eq!(info(&out)["node_types"][0]["count"], 1005);
 }
 
@@ -264,39 +146,12 @@ fn sample_runs_a_query_and_reports_bad_ones_by_column() {
     let out = d.path().join("cora");
     import("cora-graphlearn.toml", &out);
     let q = r#"g.V("paper", "train").batch(8).alias("seed").outV("cites").sample(4).by("random").alias("hop1").values()"#;
-    let j: Value = serde_json::from_str(&ok(&[
-        "sample",
-        out.to_str().unwrap(),
-        q,
-        "--seed",
-        "5",
-        "--json",
-    ]))
-    .unwrap();
+    let j: Value = serde_json::from_str(&ok(&["sample", out.to_str().unwrap(), q, "--seed", "5", "--json"])).unwrap();
     assert_eq!(j["aliases"][0]["ids"].as_array().unwrap().len(), 8);
-    assert_eq!(
-        j["aliases"][1]["ids"].as_array().unwrap().len(),
-        32,
-        "train papers all have out-edges, 4 draws each"
-    );
-    let again: Value = serde_json::from_str(&ok(&[
-        "sample",
-        out.to_str().unwrap(),
-        q,
-        "--seed",
-        "5",
-        "--json",
-    ]))
-    .unwrap();
+    assert_eq!(j["aliases"][1]["ids"].as_array().unwrap().len(), 32, "train papers all have out-edges, 4 draws each");
+    let again: Value = serde_json::from_str(&ok(&["sample", out.to_str().unwrap(), q, "--seed", "5", "--json"])).unwrap();
     assert_eq!(j, again, "deterministic for a seed");
-    let o = ferrograph(&[
-        "sample",
-        out.to_str().unwrap(),
-        r#"g.V("paper").outV("cite").sample(2).by("random")"#,
-    ]);
+    let o = ferrograph(&["sample", out.to_str().unwrap(), r#"g.V("paper").outV("cite").sample(2).by("random")"#]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("column 19") && err.contains("did you mean `cites`?"),
-        "{err}"
-    );
+    assert!(!o.status.success() && err.contains("column 19") && err.contains("did you mean `cites`?"), "{err}");
 }

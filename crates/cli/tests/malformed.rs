@@ -13,18 +13,8 @@ struct Case {
     expect: Vec<&'static str>,
 }
 
-fn case(
-    name: &'static str,
-    files: &[(&'static str, &[u8])],
-    config: &'static str,
-    expect: &[&'static str],
-) -> Case {
-    Case {
-        name,
-        files: files.iter().map(|(n, c)| (*n, c.to_vec())).collect(),
-        config,
-        expect: expect.to_vec(),
-    }
+fn case(name: &'static str, files: &[(&'static str, &[u8])], config: &'static str, expect: &[&'static str]) -> Case {
+    Case { name, files: files.iter().map(|(n, c)| (*n, c.to_vec())).collect(), config, expect: expect.to_vec() }
 }
 
 const PAPERS: &str = r#"
@@ -54,8 +44,7 @@ format = "graphlearn"
 "#;
 
 const NODES: &[u8] = b"id,label\n1,0\n2,1\n3,0\n";
-const GL_NODES: &[u8] =
-    b"id:int64\tlabel:int64\tfeature:string\n1\t0\t0.1:0.2:0.3\n2\t1\t0.4:0.5:0.6\n";
+const GL_NODES: &[u8] = b"id:int64\tlabel:int64\tfeature:string\n1\t0\t0.1:0.2:0.3\n2\t1\t0.4:0.5:0.6\n";
 const GL_EDGES: &[u8] = b"src_id: int64\tdst_id: int64\tweight: double\n1\t2\t1.0\n";
 
 fn npy_f32(rows: usize, cols: usize) -> Vec<u8> {
@@ -66,8 +55,7 @@ fn npy_f32(rows: usize, cols: usize) -> Vec<u8> {
 }
 
 fn ferrograph_io_npy(p: &Path, rows: usize, cols: usize) {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -87,19 +75,9 @@ fn corpus() -> Vec<Case> {
     vec![
         case(
             "graph-learn edge to an unknown node",
-            &[
-                ("node_table", GL_NODES),
-                (
-                    "edge_table",
-                    b"src_id: int64\tdst_id: int64\tweight: double\n1\t2\t1.0\n1\t5\t1.0\n",
-                ),
-            ],
+            &[("node_table", GL_NODES), ("edge_table", b"src_id: int64\tdst_id: int64\tweight: double\n1\t2\t1.0\n1\t5\t1.0\n")],
             GL,
-            &[
-                "edge_table:3",
-                "column `dst_id`",
-                "node id 5 is not a `paper` node",
-            ],
+            &["edge_table:3", "column `dst_id`", "node id 5 is not a `paper` node"],
         ),
         case(
             "line without a delimiter",
@@ -107,12 +85,7 @@ fn corpus() -> Vec<Case> {
             PAPERS,
             &["edges.csv:3", "expected 2 fields, found 1"],
         ),
-        case(
-            "extra column",
-            &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2,9\n")],
-            PAPERS,
-            &["edges.csv:2", "expected 2 fields, found 3"],
-        ),
+        case("extra column", &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2,9\n")], PAPERS, &["edges.csv:2", "expected 2 fields, found 3"]),
         case(
             "unparsable integer",
             &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\nx1,3\n")],
@@ -121,31 +94,19 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "integer overflow",
-            &[
-                ("nodes.csv", b"id,label\n1,99999999999999999999\n"),
-                ("edges.csv", b"src,dst\n1,1\n"),
-            ],
+            &[("nodes.csv", b"id,label\n1,99999999999999999999\n"), ("edges.csv", b"src,dst\n1,1\n")],
             PAPERS,
             &["nodes.csv:2", "column `label`", "not an integer"],
         ),
         case(
             "unparsable float",
-            &[
-                (
-                    "node_table",
-                    b"id:int64\tlabel:int64\tfeature:string\n1\t0\t0.1:abc:0.3\n",
-                ),
-                ("edge_table", GL_EDGES),
-            ],
+            &[("node_table", b"id:int64\tlabel:int64\tfeature:string\n1\t0\t0.1:abc:0.3\n"), ("edge_table", GL_EDGES)],
             GL,
             &["node_table:2", "column `feature`", "`abc` is not a float"],
         ),
         case(
             "duplicate node id",
-            &[
-                ("nodes.csv", b"id,label\n1,0\n2,0\n1,1\n"),
-                ("edges.csv", b"src,dst\n1,2\n"),
-            ],
+            &[("nodes.csv", b"id,label\n1,0\n2,0\n1,1\n"), ("edges.csv", b"src,dst\n1,2\n")],
             PAPERS,
             &["nodes.csv:4", "duplicate node id 1", "line 2"],
         ),
@@ -153,74 +114,34 @@ fn corpus() -> Vec<Case> {
             "unknown edge endpoint",
             &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n2,99\n")],
             PAPERS,
-            &[
-                "edges.csv:3",
-                "column `dst`",
-                "node id 99 is not a `paper` node",
-            ],
+            &["edges.csv:3", "column `dst`", "node id 99 is not a `paper` node"],
         ),
         case(
             "header type mismatch",
-            &[
-                (
-                    "node_table",
-                    b"id:string\tlabel:int64\tfeature:string\n1\t0\t0.1:0.2:0.3\n",
-                ),
-                ("edge_table", GL_EDGES),
-            ],
+            &[("node_table", b"id:string\tlabel:int64\tfeature:string\n1\t0\t0.1:0.2:0.3\n"), ("edge_table", GL_EDGES)],
             GL,
-            &[
-                "node_table:1",
-                "column `id`",
-                "header declares `id:string` but the config reads it as an integer",
-            ],
+            &["node_table:1", "column `id`", "header declares `id:string` but the config reads it as an integer"],
         ),
         case(
             "header without types",
-            &[
-                ("node_table", b"id\tlabel\tfeature\n1\t0\t0.1:0.2:0.3\n"),
-                ("edge_table", GL_EDGES),
-            ],
+            &[("node_table", b"id\tlabel\tfeature\n1\t0\t0.1:0.2:0.3\n"), ("edge_table", GL_EDGES)],
             GL,
             &["node_table:1", "has no type"],
         ),
         case(
             "unknown header type",
-            &[
-                ("node_table", b"id:int64\tlabel:decimal\tfeature:string\n"),
-                ("edge_table", GL_EDGES),
-            ],
+            &[("node_table", b"id:int64\tlabel:decimal\tfeature:string\n"), ("edge_table", GL_EDGES)],
             GL,
-            &[
-                "node_table:1",
-                "column `label`",
-                "unknown header type `decimal`",
-            ],
+            &["node_table:1", "column `label`", "unknown header type `decimal`"],
         ),
         case(
             "attribute count",
-            &[
-                (
-                    "node_table",
-                    b"id:int64\tlabel:int64\tfeature:string\n1\t0\t0.1:0.2\n",
-                ),
-                ("edge_table", GL_EDGES),
-            ],
+            &[("node_table", b"id:int64\tlabel:int64\tfeature:string\n1\t0\t0.1:0.2\n"), ("edge_table", GL_EDGES)],
             GL,
             &["node_table:2", "column `feature`", "expected 3 values"],
         ),
-        case(
-            "empty file",
-            &[("nodes.csv", b""), ("edges.csv", b"src,dst\n1,2\n")],
-            PAPERS,
-            &["nodes.csv", "the file is empty"],
-        ),
-        case(
-            "missing file",
-            &[("nodes.csv", NODES)],
-            PAPERS,
-            &["edges.csv", "No such file"],
-        ),
+        case("empty file", &[("nodes.csv", b""), ("edges.csv", b"src,dst\n1,2\n")], PAPERS, &["nodes.csv", "the file is empty"]),
+        case("missing file", &[("nodes.csv", NODES)], PAPERS, &["edges.csv", "No such file"]),
         case(
             "missing column",
             &[("nodes.csv", NODES), ("edges.csv", b"source,dst\n1,2\n")],
@@ -229,10 +150,7 @@ fn corpus() -> Vec<Case> {
         ),
         case(
             "invalid UTF-8",
-            &[
-                ("nodes.csv", b"id,label,name\n1,0,\xff\xfe\n"),
-                ("edges.csv", b"src,dst\n1,1\n"),
-            ],
+            &[("nodes.csv", b"id,label,name\n1,0,\xff\xfe\n"), ("edges.csv", b"src,dst\n1,1\n")],
             r#"
 [[nodes]]
 type = "paper"
@@ -273,11 +191,7 @@ file = "n.parquet"
         ),
         case(
             "feature rows mismatch",
-            &[
-                ("nodes.csv", NODES),
-                ("edges.csv", b"src,dst\n1,2\n"),
-                ("x.npy", &short_npy),
-            ],
+            &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n"), ("x.npy", &short_npy)],
             r#"
 [[nodes]]
 type = "paper"
@@ -293,11 +207,7 @@ file = "edges.csv"
         ),
         case(
             "truncated npy",
-            &[
-                ("nodes.csv", NODES),
-                ("edges.csv", b"src,dst\n1,2\n"),
-                ("x.npy", &truncated),
-            ],
+            &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n"), ("x.npy", &truncated)],
             r#"
 [[nodes]]
 type = "paper"
@@ -313,11 +223,7 @@ file = "edges.csv"
         ),
         case(
             "not an npy file",
-            &[
-                ("nodes.csv", NODES),
-                ("edges.csv", b"src,dst\n1,2\n"),
-                ("x.npy", b"hello, world"),
-            ],
+            &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n"), ("x.npy", b"hello, world")],
             r#"
 [[nodes]]
 type = "paper"
@@ -333,11 +239,7 @@ file = "edges.csv"
         ),
         case(
             "unknown id in a node set",
-            &[
-                ("nodes.csv", NODES),
-                ("edges.csv", b"src,dst\n1,2\n"),
-                ("train.csv", b"id\n1\n42\n"),
-            ],
+            &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n"), ("train.csv", b"id\n1\n42\n")],
             r#"
 [[nodes]]
 type = "paper"
@@ -369,18 +271,8 @@ file = "edges.csv"
 "#,
             &["import.toml", "edges[0].src_type", "did you mean `paper`?"],
         ),
-        case(
-            "unknown config field",
-            &[],
-            "[[nodes]]\ntype = \"paper\"\nfiel = \"nodes.csv\"\n",
-            &["import.toml:3:1", "unknown field `fiel`"],
-        ),
-        case(
-            "TOML syntax error",
-            &[],
-            "[[nodes]\ntype = \"paper\"\n",
-            &["import.toml:1:"],
-        ),
+        case("unknown config field", &[], "[[nodes]]\ntype = \"paper\"\nfiel = \"nodes.csv\"\n", &["import.toml:3:1", "unknown field `fiel`"]),
+        case("TOML syntax error", &[], "[[nodes]\ntype = \"paper\"\n", &["import.toml:1:"]),
         case(
             "undirected across types",
             &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n")],
@@ -400,12 +292,7 @@ undirected = true
 "#,
             &["import.toml", "edges[0].undirected"],
         ),
-        case(
-            "node type without nodes",
-            &[],
-            "[[nodes]]\ntype = \"lonely\"\n",
-            &["import.toml", "nodes[0]", "has no nodes"],
-        ),
+        case("node type without nodes", &[], "[[nodes]]\ntype = \"lonely\"\n", &["import.toml", "nodes[0]", "has no nodes"]),
         case(
             "float vector without dim",
             &[("nodes.csv", NODES)],
@@ -462,42 +349,18 @@ fn every_malformed_input_fails_cleanly_with_its_place_named() {
         let cfg = d.path().join("import.toml");
         std::fs::write(&cfg, c.config).unwrap();
         let out = d.path().join("snap");
-        let o = Command::new(env!("CARGO_BIN_EXE_ferrograph"))
-            .arg("import")
-            .arg(&cfg)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_ferrograph")).arg("import").arg(&cfg).arg("--out").arg(&out).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(
-            o.status.code(),
-            Some(1),
-            "{}: exit status {:?}, stderr: {err}",
-            c.name,
-            o.status
-        );
+        assert_eq!(o.status.code(), Some(1), "{}: exit status {:?}, stderr: {err}", c.name, o.status);
         assert!(!err.contains("panicked"), "{}: panicked: {err}", c.name);
-        assert_eq!(
-            err.trim_end().lines().count(),
-            1,
-            "{}: one-line message expected, got: {err}",
-            c.name
-        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{}: one-line message expected, got: {err}", c.name);
         assert!(err.starts_with("error: "), "{}: {err}", c.name);
         for e in &c.expect {
             assert!(err.contains(e), "{}: expected `{e}` in: {err}", c.name);
         }
         assert!(!out.exists(), "{}: a snapshot was left behind", c.name);
-        let hidden: Vec<_> = std::fs::read_dir(d.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(
-            hidden.is_empty(),
-            "{}: temporary files left: {hidden:?}",
-            c.name
-        );
+        let hidden: Vec<_> =
+            std::fs::read_dir(d.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+        assert!(hidden.is_empty(), "{}: temporary files left: {hidden:?}", c.name);
     }
 }

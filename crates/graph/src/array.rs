@@ -134,10 +134,7 @@ impl StringArray {
             bytes.extend_from_slice(s.as_ref().as_bytes());
             offsets.push(bytes.len() as u64);
         }
-        StringArray {
-            offsets: offsets.into(),
-            bytes: bytes.into(),
-        }
+        StringArray { offsets: offsets.into(), bytes: bytes.into() }
     }
 
     /// Number of strings.

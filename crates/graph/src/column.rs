@@ -84,9 +84,7 @@ impl Column {
             Column::Int(_) => AttrKind::Int,
             Column::Float(_) => AttrKind::Float,
             Column::Categorical { .. } => AttrKind::String { buckets: None },
-            Column::Hashed { buckets, .. } => AttrKind::String {
-                buckets: Some(*buckets),
-            },
+            Column::Hashed { buckets, .. } => AttrKind::String { buckets: Some(*buckets) },
             Column::Vector { dim, .. } => AttrKind::FloatVector { dim: *dim as u32 },
             Column::Sparse { dim, .. } => AttrKind::Sparse { dim: *dim as u32 },
         }
@@ -105,43 +103,25 @@ impl Column {
     pub fn permute(&self, order: &[u32]) -> Column {
         fn take<T: bytemuck::Pod + Send + Sync>(a: &Array<T>, order: &[u32]) -> Array<T> {
             let s = a.as_slice();
-            order
-                .par_iter()
-                .map(|&i| s[i as usize])
-                .collect::<Vec<T>>()
-                .into()
+            order.par_iter().map(|&i| s[i as usize]).collect::<Vec<T>>().into()
         }
         match self {
             Column::Int(a) => Column::Int(take(a, order)),
             Column::Float(a) => Column::Float(take(a, order)),
             Column::Categorical { codes, dict } => Column::Categorical {
                 codes: take(codes, order),
-                dict: StringArray {
-                    offsets: dict.offsets.as_slice().to_vec().into(),
-                    bytes: dict.bytes.as_slice().to_vec().into(),
-                },
+                dict: StringArray { offsets: dict.offsets.as_slice().to_vec().into(), bytes: dict.bytes.as_slice().to_vec().into() },
             },
-            Column::Hashed { buckets, codes } => Column::Hashed {
-                buckets: *buckets,
-                codes: take(codes, order),
-            },
+            Column::Hashed { buckets, codes } => Column::Hashed { buckets: *buckets, codes: take(codes, order) },
             Column::Vector { dim, data } => {
                 let s = data.as_slice();
                 let mut out = Vec::with_capacity(order.len() * dim);
                 for &i in order {
                     out.extend_from_slice(&s[i as usize * dim..(i as usize + 1) * dim]);
                 }
-                Column::Vector {
-                    dim: *dim,
-                    data: out.into(),
-                }
+                Column::Vector { dim: *dim, data: out.into() }
             }
-            Column::Sparse {
-                dim,
-                indptr,
-                indices,
-                values,
-            } => {
+            Column::Sparse { dim, indptr, indices, values } => {
                 let (p, ix, v) = (indptr.as_slice(), indices.as_slice(), values.as_slice());
                 let mut np = Vec::with_capacity(order.len() + 1);
                 let (mut ni, mut nv) = (Vec::new(), Vec::new());
@@ -152,12 +132,7 @@ impl Column {
                     nv.extend_from_slice(&v[r]);
                     np.push(ni.len() as u64);
                 }
-                Column::Sparse {
-                    dim: *dim,
-                    indptr: np.into(),
-                    indices: ni.into(),
-                    values: nv.into(),
-                }
+                Column::Sparse { dim: *dim, indptr: np.into(), indices: ni.into(), values: nv.into() }
             }
         }
     }
@@ -169,10 +144,7 @@ impl Column {
                 let s = a.as_slice();
                 let (min, max) = s
                     .par_iter()
-                    .fold(
-                        || (i64::MAX, i64::MIN),
-                        |(lo, hi), &x| (lo.min(x), hi.max(x)),
-                    )
+                    .fold(|| (i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
                     .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
                 let mut sorted = s.to_vec();
                 sorted.par_sort_unstable();
@@ -186,18 +158,12 @@ impl Column {
             }
             Column::Float(a) => float_range(a.as_slice()),
             Column::Vector { data, .. } => float_range(data.as_slice()),
-            Column::Categorical { dict, .. } => ColumnStats {
-                distinct: Some(dict.len() as u64),
-                ..Default::default()
-            },
+            Column::Categorical { dict, .. } => ColumnStats { distinct: Some(dict.len() as u64), ..Default::default() },
             Column::Hashed { codes, .. } => {
                 let mut v = codes.as_slice().to_vec();
                 v.par_sort_unstable();
                 v.dedup();
-                ColumnStats {
-                    distinct: Some(v.len() as u64),
-                    ..Default::default()
-                }
+                ColumnStats { distinct: Some(v.len() as u64), ..Default::default() }
             }
             Column::Sparse { values, .. } => {
                 let mut s = float_range(values.as_slice());
@@ -230,17 +196,9 @@ impl Column {
                     return Err("vector data is not a whole number of rows".into());
                 }
             }
-            Column::Sparse {
-                dim,
-                indptr,
-                indices,
-                values,
-            } => {
+            Column::Sparse { dim, indptr, indices, values } => {
                 let p = indptr.as_slice();
-                if p.first() != Some(&0)
-                    || p.last().copied() != Some(indices.len() as u64)
-                    || indices.len() != values.len()
-                {
+                if p.first() != Some(&0) || p.last().copied() != Some(indices.len() as u64) || indices.len() != values.len() {
                     return Err("sparse offsets do not span the entries".into());
                 }
                 if p.windows(2).any(|w| w[0] > w[1]) {
@@ -262,19 +220,9 @@ fn float_range(s: &[f32]) -> ColumnStats {
     }
     let (min, max) = s
         .par_iter()
-        .fold(
-            || (f32::INFINITY, f32::NEG_INFINITY),
-            |(lo, hi), &x| (lo.min(x), hi.max(x)),
-        )
-        .reduce(
-            || (f32::INFINITY, f32::NEG_INFINITY),
-            |a, b| (a.0.min(b.0), a.1.max(b.1)),
-        );
-    ColumnStats {
-        min: Some(min as f64),
-        max: Some(max as f64),
-        ..Default::default()
-    }
+        .fold(|| (f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+        .reduce(|| (f32::INFINITY, f32::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+    ColumnStats { min: Some(min as f64), max: Some(max as f64), ..Default::default() }
 }
 
 #[cfg(test)]
@@ -291,10 +239,7 @@ mod tests {
         }
         let s = c.stats();
         assert_eq!((s.min, s.max, s.distinct), (Some(5.0), Some(9.0), Some(3)));
-        let v = Column::Vector {
-            dim: 2,
-            data: vec![1., 2., 3., 4.].into(),
-        };
+        let v = Column::Vector { dim: 2, data: vec![1., 2., 3., 4.].into() };
         assert_eq!(v.permute(&[1, 0]).vector(0), Some(&[3.0f32, 4.0][..]));
     }
 }

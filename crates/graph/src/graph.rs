@@ -37,11 +37,7 @@ impl EdgeStore {
     /// Logical edge count: stored entries, with each undirected pair counted once.
     pub fn logical_edges(&self, undirected: bool) -> u64 {
         let stored = self.out.len() as u64;
-        if undirected {
-            (stored + self.self_loops) / 2
-        } else {
-            stored
-        }
+        if undirected { (stored + self.self_loops) / 2 } else { stored }
     }
 }
 
@@ -57,54 +53,31 @@ impl Graph {
     /// Assembles a graph, checking that every part agrees with the schema
     /// (counts, column kinds and lengths, topology sizes). Cheap: it does not
     /// scan the arrays (see [`Graph::check_deep`]).
-    pub fn from_parts(
-        schema: Schema,
-        nodes: Vec<NodeStore>,
-        edges: Vec<EdgeStore>,
-    ) -> Result<Self> {
+    pub fn from_parts(schema: Schema, nodes: Vec<NodeStore>, edges: Vec<EdgeStore>) -> Result<Self> {
         schema.validate()?;
         if nodes.len() != schema.node_types.len() || edges.len() != schema.edge_types.len() {
-            return Err(Error::Invalid(
-                "schema and stores disagree on the number of types".into(),
-            ));
+            return Err(Error::Invalid("schema and stores disagree on the number of types".into()));
         }
         for (t, n) in schema.node_types.iter().zip(&nodes) {
             if n.ids.kind() != t.id_kind {
-                return Err(Error::Invalid(format!(
-                    "node type `{}`: id kind differs from the schema",
-                    t.name
-                )));
+                return Err(Error::Invalid(format!("node type `{}`: id kind differs from the schema", t.name)));
             }
             check_columns(&t.name, &t.attributes, &n.columns, n.ids.len())?;
             if n.sets.len() != t.sets.len() {
-                return Err(Error::Invalid(format!(
-                    "node type `{}`: node sets differ from the schema",
-                    t.name
-                )));
+                return Err(Error::Invalid(format!("node type `{}`: node sets differ from the schema", t.name)));
             }
         }
-        let g = Graph {
-            schema,
-            nodes,
-            edges,
-        };
+        let g = Graph { schema, nodes, edges };
         for (i, (t, e)) in g.schema.edge_types.iter().zip(&g.edges).enumerate() {
             let (ns, nd) = g.endpoint_counts(EdgeTypeId(i as u16));
             if e.out.rows() != ns {
-                return Err(Error::Invalid(format!(
-                    "edge type {}: out-topology has {} rows for {ns} source nodes",
-                    t.display_name(),
-                    e.out.rows()
-                )));
+                return Err(Error::Invalid(format!("edge type {}: out-topology has {} rows for {ns} source nodes", t.display_name(), e.out.rows())));
             }
             match (&e.inn, t.undirected) {
                 (None, true) => {}
                 (Some(inn), false) if inn.rows() == nd && inn.len() == e.out.len() => {}
                 _ => {
-                    return Err(Error::Invalid(format!(
-                        "edge type {}: in-topology does not match",
-                        t.display_name()
-                    )));
+                    return Err(Error::Invalid(format!("edge type {}: in-topology does not match", t.display_name())));
                 }
             }
             check_columns(&t.display_name(), &t.attributes, &e.columns, e.out.len())?;
@@ -116,47 +89,31 @@ impl Graph {
     /// range, id index order, column contents). Linear in the graph size.
     pub fn check_deep(&self) -> std::result::Result<(), String> {
         for (t, n) in self.schema.node_types.iter().zip(&self.nodes) {
-            n.ids
-                .check()
-                .map_err(|m| format!("node type `{}` ids: {m}", t.name))?;
+            n.ids.check().map_err(|m| format!("node type `{}` ids: {m}", t.name))?;
             for (a, c) in t.attributes.iter().zip(&n.columns) {
-                c.check(n.ids.len())
-                    .map_err(|m| format!("node type `{}` attribute `{}`: {m}", t.name, a.name))?;
+                c.check(n.ids.len()).map_err(|m| format!("node type `{}` attribute `{}`: {m}", t.name, a.name))?;
             }
             for (s, set) in t.sets.iter().zip(&n.sets) {
                 let v = set.as_slice();
-                if v.windows(2).any(|w| w[0] >= w[1])
-                    || v.last().is_some_and(|&x| x as usize >= n.ids.len())
-                {
-                    return Err(format!(
-                        "node type `{}` set `{s}`: not sorted, repeated or out of range",
-                        t.name
-                    ));
+                if v.windows(2).any(|w| w[0] >= w[1]) || v.last().is_some_and(|&x| x as usize >= n.ids.len()) {
+                    return Err(format!("node type `{}` set `{s}`: not sorted, repeated or out of range", t.name));
                 }
             }
         }
         for (i, (t, e)) in self.schema.edge_types.iter().zip(&self.edges).enumerate() {
             let (_, nd) = self.endpoint_counts(EdgeTypeId(i as u16));
             let ns = e.out.rows();
-            e.out
-                .check(nd)
-                .map_err(|m| format!("edge type {} out-topology: {m}", t.display_name()))?;
+            e.out.check(nd).map_err(|m| format!("edge type {} out-topology: {m}", t.display_name()))?;
             if let Some(inn) = &e.inn {
-                inn.check(ns)
-                    .map_err(|m| format!("edge type {} in-topology: {m}", t.display_name()))?;
+                inn.check(ns).map_err(|m| format!("edge type {} in-topology: {m}", t.display_name()))?;
                 if let Some(em) = &inn.edge
                     && em.as_slice().iter().any(|&p| p as usize >= e.out.len())
                 {
-                    return Err(format!(
-                        "edge type {} in→out edge map out of range",
-                        t.display_name()
-                    ));
+                    return Err(format!("edge type {} in→out edge map out of range", t.display_name()));
                 }
             }
             for (a, c) in t.attributes.iter().zip(&e.columns) {
-                c.check(e.out.len()).map_err(|m| {
-                    format!("edge type {} attribute `{}`: {m}", t.display_name(), a.name)
-                })?;
+                c.check(e.out.len()).map_err(|m| format!("edge type {} attribute `{}`: {m}", t.display_name(), a.name))?;
             }
         }
         Ok(())
@@ -195,12 +152,7 @@ impl Graph {
     /// Source and destination node counts of edge type `e`.
     pub fn endpoint_counts(&self, e: EdgeTypeId) -> (usize, usize) {
         let s = &self.schema.edge_types[e.0 as usize];
-        let count = |name: &str| {
-            self.schema
-                .node_type(name)
-                .map(|t| self.node_count(t))
-                .unwrap_or(0)
-        };
+        let count = |name: &str| self.schema.node_type(name).map(|t| self.node_count(t)).unwrap_or(0);
         (count(&s.src), count(&s.dst))
     }
 
@@ -243,57 +195,29 @@ impl Graph {
     /// Node set `name` of type `t` (sorted local indices).
     pub fn node_set(&self, t: NodeTypeId, name: &str) -> Result<&[u32]> {
         let sets = &self.schema.node_types[t.0 as usize].sets;
-        let i = sets
-            .iter()
-            .position(|s| s == name)
-            .ok_or_else(|| Error::Unknown {
-                what: "node set",
-                name: name.into(),
-                suggestion: closest(name, sets.iter().map(String::as_str)),
-            })?;
+        let i = sets.iter().position(|s| s == name).ok_or_else(|| Error::Unknown {
+            what: "node set",
+            name: name.into(),
+            suggestion: closest(name, sets.iter().map(String::as_str)),
+        })?;
         Ok(self.nodes(t).sets[i].as_slice())
     }
 }
 
 fn find_attr<'a>(names: impl Iterator<Item = &'a str> + Clone, name: &str) -> Result<usize> {
-    names
-        .clone()
-        .position(|n| n == name)
-        .ok_or_else(|| Error::Unknown {
-            what: "attribute",
-            name: name.into(),
-            suggestion: closest(name, names),
-        })
+    names.clone().position(|n| n == name).ok_or_else(|| Error::Unknown { what: "attribute", name: name.into(), suggestion: closest(name, names) })
 }
 
-fn check_columns(
-    owner: &str,
-    attrs: &[crate::AttrSchema],
-    cols: &[Column],
-    rows: usize,
-) -> Result<()> {
+fn check_columns(owner: &str, attrs: &[crate::AttrSchema], cols: &[Column], rows: usize) -> Result<()> {
     if attrs.len() != cols.len() {
-        return Err(Error::Invalid(format!(
-            "{owner}: {} columns for {} attributes",
-            cols.len(),
-            attrs.len()
-        )));
+        return Err(Error::Invalid(format!("{owner}: {} columns for {} attributes", cols.len(), attrs.len())));
     }
     for (a, c) in attrs.iter().zip(cols) {
         if c.kind() != a.kind {
-            return Err(Error::Invalid(format!(
-                "{owner}: attribute `{}` is {} but holds {}",
-                a.name,
-                a.kind.describe(),
-                c.kind().describe()
-            )));
+            return Err(Error::Invalid(format!("{owner}: attribute `{}` is {} but holds {}", a.name, a.kind.describe(), c.kind().describe())));
         }
         if c.rows() != rows {
-            return Err(Error::Invalid(format!(
-                "{owner}: attribute `{}` has {} rows, expected {rows}",
-                a.name,
-                c.rows()
-            )));
+            return Err(Error::Invalid(format!("{owner}: attribute `{}` has {} rows, expected {rows}", a.name, c.rows())));
         }
     }
     Ok(())

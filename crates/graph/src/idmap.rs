@@ -75,42 +75,20 @@ impl NodeIds {
         }
         let mut sorted: Vec<u32> = (0..ids.len() as u32).collect();
         sorted.par_sort_unstable_by_key(|&i| (ids[i as usize], i));
-        if let Some(w) = sorted
-            .windows(2)
-            .find(|w| ids[w[0] as usize] == ids[w[1] as usize])
-        {
-            return Err(DuplicateId {
-                id: ExternalId::Int(ids[w[0] as usize]),
-                first: w[0] as usize,
-                second: w[1] as usize,
-            });
+        if let Some(w) = sorted.windows(2).find(|w| ids[w[0] as usize] == ids[w[1] as usize]) {
+            return Err(DuplicateId { id: ExternalId::Int(ids[w[0] as usize]), first: w[0] as usize, second: w[1] as usize });
         }
-        Ok(NodeIds::Int {
-            ids: ids.into(),
-            sorted: sorted.into(),
-        })
+        Ok(NodeIds::Int { ids: ids.into(), sorted: sorted.into() })
     }
 
     /// String ids in local order.
     pub fn from_strings(ids: StringArray) -> Result<Self, DuplicateId> {
         let mut sorted: Vec<u32> = (0..ids.len() as u32).collect();
-        sorted.par_sort_unstable_by(|&a, &b| {
-            ids.get(a as usize).cmp(ids.get(b as usize)).then(a.cmp(&b))
-        });
-        if let Some(w) = sorted
-            .windows(2)
-            .find(|w| ids.get(w[0] as usize) == ids.get(w[1] as usize))
-        {
-            return Err(DuplicateId {
-                id: ExternalId::Str(ids.get(w[0] as usize).to_string()),
-                first: w[0] as usize,
-                second: w[1] as usize,
-            });
+        sorted.par_sort_unstable_by(|&a, &b| ids.get(a as usize).cmp(ids.get(b as usize)).then(a.cmp(&b)));
+        if let Some(w) = sorted.windows(2).find(|w| ids.get(w[0] as usize) == ids.get(w[1] as usize)) {
+            return Err(DuplicateId { id: ExternalId::Str(ids.get(w[0] as usize).to_string()), first: w[0] as usize, second: w[1] as usize });
         }
-        Ok(NodeIds::Str {
-            ids,
-            sorted: sorted.into(),
-        })
+        Ok(NodeIds::Str { ids, sorted: sorted.into() })
     }
 
     /// Number of nodes.
@@ -139,9 +117,7 @@ impl NodeIds {
     /// Local index of integer id `id`.
     pub fn lookup_int(&self, id: i64) -> Option<LocalIdx> {
         match self {
-            NodeIds::Dense(n) => (0..i64::from(*n))
-                .contains(&id)
-                .then_some(LocalIdx(id as u32)),
+            NodeIds::Dense(n) => (0..i64::from(*n)).contains(&id).then_some(LocalIdx(id as u32)),
             NodeIds::Int { ids, sorted } => {
                 let ids = ids.as_slice();
                 let s = sorted.as_slice();
@@ -160,11 +136,7 @@ impl NodeIds {
                 let k = s.partition_point(|&i| ids.get(i as usize) < id);
                 (k < s.len() && ids.get(s[k] as usize) == id).then(|| LocalIdx(s[k]))
             }
-            _ => id
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .and_then(|i| self.lookup_int(i)),
+            _ => id.trim().parse::<i64>().ok().and_then(|i| self.lookup_int(i)),
         }
     }
 
@@ -190,23 +162,15 @@ impl NodeIds {
         let ordered = match self {
             NodeIds::Int { ids, .. } => {
                 let ids = ids.as_slice();
-                sorted
-                    .windows(2)
-                    .all(|w| ids[w[0] as usize] < ids[w[1] as usize])
+                sorted.windows(2).all(|w| ids[w[0] as usize] < ids[w[1] as usize])
             }
             NodeIds::Str { ids, .. } => {
                 ids.check()?;
-                sorted
-                    .windows(2)
-                    .all(|w| ids.get(w[0] as usize) < ids.get(w[1] as usize))
+                sorted.windows(2).all(|w| ids.get(w[0] as usize) < ids.get(w[1] as usize))
             }
             NodeIds::Dense(_) => true,
         };
-        if ordered {
-            Ok(())
-        } else {
-            Err("id index is out of order or holds duplicates".into())
-        }
+        if ordered { Ok(()) } else { Err("id index is out of order or holds duplicates".into()) }
     }
 }
 
@@ -224,17 +188,10 @@ impl IdInterner {
         match ids {
             NodeIds::Dense(_) => {}
             NodeIds::Int { ids, .. } => {
-                m.ints = ids
-                    .as_slice()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &x)| (x, i as u32))
-                    .collect();
+                m.ints = ids.as_slice().iter().enumerate().map(|(i, &x)| (x, i as u32)).collect();
             }
             NodeIds::Str { ids, .. } => {
-                m.strs = (0..ids.len())
-                    .map(|i| (Box::from(ids.get(i)), i as u32))
-                    .collect();
+                m.strs = (0..ids.len()).map(|i| (Box::from(ids.get(i)), i as u32)).collect();
             }
         }
         m
@@ -259,18 +216,14 @@ mod tests {
         assert_eq!(ids.lookup_int(10), Some(LocalIdx(1)));
         assert_eq!(ids.lookup_int(11), None);
         assert_eq!(ids.external(LocalIdx(0)), ExternalId::Int(30));
-        assert!(matches!(
-            NodeIds::from_ints(vec![0, 1, 2]).unwrap(),
-            NodeIds::Dense(3)
-        ));
+        assert!(matches!(NodeIds::from_ints(vec![0, 1, 2]).unwrap(), NodeIds::Dense(3)));
         let d = NodeIds::from_ints(vec![4, 5, 4]).unwrap_err();
         assert_eq!((d.first, d.second), (0, 2));
     }
 
     #[test]
     fn string_ids_lookup() {
-        let ids =
-            NodeIds::from_strings(StringArray::from_strings(&["bob", "alice", "carol"])).unwrap();
+        let ids = NodeIds::from_strings(StringArray::from_strings(&["bob", "alice", "carol"])).unwrap();
         assert_eq!(ids.lookup_str("alice"), Some(LocalIdx(1)));
         assert_eq!(ids.lookup_str("dave"), None);
         assert!(ids.check().is_ok());

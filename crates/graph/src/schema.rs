@@ -132,15 +132,11 @@ pub struct Schema {
 impl Schema {
     /// The node type called `name`.
     pub fn node_type(&self, name: &str) -> Result<NodeTypeId> {
-        self.node_types
-            .iter()
-            .position(|t| t.name == name)
-            .map(|i| NodeTypeId(i as u16))
-            .ok_or_else(|| Error::Unknown {
-                what: "node type",
-                name: name.into(),
-                suggestion: closest(name, self.node_types.iter().map(|t| t.name.as_str())),
-            })
+        self.node_types.iter().position(|t| t.name == name).map(|i| NodeTypeId(i as u16)).ok_or_else(|| Error::Unknown {
+            what: "node type",
+            name: name.into(),
+            suggestion: closest(name, self.node_types.iter().map(|t| t.name.as_str())),
+        })
     }
 
     /// Resolves a relation name, or a reverse relation name, to an edge type and
@@ -157,9 +153,7 @@ impl Schema {
             };
             if let Some(d) = hit {
                 if found.is_some() {
-                    return Err(Error::Invalid(format!(
-                        "relation `{name}` names several edge types; use the (src, relation, dst) form"
-                    )));
+                    return Err(Error::Invalid(format!("relation `{name}` names several edge types; use the (src, relation, dst) form")));
                 }
                 found = Some((EdgeTypeId(i as u16), d));
             }
@@ -167,12 +161,7 @@ impl Schema {
         found.ok_or_else(|| Error::Unknown {
             what: "edge type",
             name: name.into(),
-            suggestion: closest(
-                name,
-                self.edge_types
-                    .iter()
-                    .flat_map(|e| [e.relation.as_str(), e.reverse.as_str()]),
-            ),
+            suggestion: closest(name, self.edge_types.iter().flat_map(|e| [e.relation.as_str(), e.reverse.as_str()])),
         })
     }
 
@@ -184,27 +173,19 @@ impl Schema {
                 return Err(Error::Invalid("a node type has an empty name".into()));
             }
             if !seen.insert(t.name.as_str()) {
-                return Err(Error::Invalid(format!(
-                    "node type `{}` is declared twice",
-                    t.name
-                )));
+                return Err(Error::Invalid(format!("node type `{}` is declared twice", t.name)));
             }
             unique_attrs(&t.name, &t.attributes)?;
         }
         if self.node_types.len() > u16::MAX as usize || self.edge_types.len() > u16::MAX as usize {
-            return Err(Error::Invalid(
-                "too many node or edge types (at most 65535 each)".into(),
-            ));
+            return Err(Error::Invalid("too many node or edge types (at most 65535 each)".into()));
         }
         let mut triples = std::collections::HashSet::new();
         for e in &self.edge_types {
             self.node_type(&e.src)?;
             self.node_type(&e.dst)?;
             if !triples.insert((e.src.as_str(), e.relation.as_str(), e.dst.as_str())) {
-                return Err(Error::Invalid(format!(
-                    "edge type {} is declared twice",
-                    e.display_name()
-                )));
+                return Err(Error::Invalid(format!("edge type {} is declared twice", e.display_name())));
             }
             if e.undirected && e.src != e.dst {
                 return Err(Error::Invalid(format!(
@@ -223,10 +204,7 @@ fn unique_attrs(owner: &str, attrs: &[AttrSchema]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for a in attrs {
         if !seen.insert(a.name.as_str()) {
-            return Err(Error::Invalid(format!(
-                "{owner}: attribute `{}` appears twice",
-                a.name
-            )));
+            return Err(Error::Invalid(format!("{owner}: attribute `{}` appears twice", a.name)));
         }
     }
     Ok(())
@@ -238,12 +216,7 @@ mod tests {
 
     fn schema() -> Schema {
         Schema {
-            node_types: vec![NodeTypeSchema {
-                name: "paper".into(),
-                id_kind: IdKind::Int,
-                attributes: vec![],
-                sets: vec![],
-            }],
+            node_types: vec![NodeTypeSchema { name: "paper".into(), id_kind: IdKind::Int, attributes: vec![], sets: vec![] }],
             edge_types: vec![EdgeTypeSchema {
                 relation: "cites".into(),
                 src: "paper".into(),
@@ -258,24 +231,15 @@ mod tests {
     #[test]
     fn resolves_relations_and_reverses() {
         let s = schema();
-        assert_eq!(
-            s.relation("cites").unwrap(),
-            (EdgeTypeId(0), Direction::Out)
-        );
-        assert_eq!(
-            s.relation("cited_by").unwrap(),
-            (EdgeTypeId(0), Direction::In)
-        );
+        assert_eq!(s.relation("cites").unwrap(), (EdgeTypeId(0), Direction::Out));
+        assert_eq!(s.relation("cited_by").unwrap(), (EdgeTypeId(0), Direction::In));
         let e = s.relation("cite").unwrap_err().to_string();
         assert_eq!(e, "unknown edge type `cite`; did you mean `cites`?");
     }
 
     #[test]
     fn attr_kind_serialises_flat() {
-        let a = AttrSchema {
-            name: "feat".into(),
-            kind: AttrKind::FloatVector { dim: 3 },
-        };
+        let a = AttrSchema { name: "feat".into(), kind: AttrKind::FloatVector { dim: 3 } };
         let j = serde_json::to_string(&a).unwrap();
         assert_eq!(j, r#"{"name":"feat","kind":"float_vector","dim":3}"#);
         assert_eq!(serde_json::from_str::<AttrSchema>(&j).unwrap(), a);

@@ -146,9 +146,7 @@ impl Writer<'_> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let step = self
-            .progress
-            .start(&format!("write {rel}"), bytes.len() as u64);
+        let step = self.progress.start(&format!("write {rel}"), bytes.len() as u64);
         let mut f = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         for chunk in bytes.chunks(64 << 20) {
@@ -157,11 +155,7 @@ impl Writer<'_> {
             step.inc(chunk.len() as u64);
         }
         f.sync_all().map_err(|e| Error::io(&path, e))?;
-        self.files.push(FileEntry {
-            path: rel.to_string(),
-            len: bytes.len() as u64,
-            xxh3: hex(hasher.digest()),
-        });
+        self.files.push(FileEntry { path: rel.to_string(), len: bytes.len() as u64, xxh3: hex(hasher.digest()) });
         Ok(())
     }
 
@@ -183,12 +177,7 @@ impl Writer<'_> {
                 self.put_strings(&format!("{rel}.dict"), dict)
             }
             Column::Hashed { codes, .. } => self.put(&format!("{rel}.codes.u32"), codes),
-            Column::Sparse {
-                indptr,
-                indices,
-                values,
-                ..
-            } => {
+            Column::Sparse { indptr, indices, values, .. } => {
                 self.put(&format!("{rel}.indptr.u64"), indptr)?;
                 self.put(&format!("{rel}.indices.u32"), indices)?;
                 self.put(&format!("{rel}.values.f32"), values)
@@ -237,44 +226,21 @@ pub fn write(graph: &Graph, dir: &Path) -> Result<Manifest> {
 /// Writes `graph` as a snapshot at `dir` (see the module docs for the guarantees).
 pub fn write_with(graph: &Graph, dir: &Path, opts: WriteOptions<'_>) -> Result<Manifest> {
     if dir.exists() && !opts.force {
-        return Err(Error::Exists {
-            path: dir.to_path_buf(),
-        });
+        return Err(Error::Exists { path: dir.to_path_buf() });
     }
-    let name = dir
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{}: not a directory name", dir.display())))?;
+    let name = dir.file_name().ok_or_else(|| Error::Invalid(format!("{}: not a directory name", dir.display())))?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let tmp = TempDir {
-        path: parent.join(format!(
-            ".{}.tmp-{}-{stamp}",
-            name.to_string_lossy(),
-            std::process::id()
-        )),
-        keep: false,
-    };
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let tmp = TempDir { path: parent.join(format!(".{}.tmp-{}-{stamp}", name.to_string_lossy(), std::process::id())), keep: false };
     fs::create_dir(&tmp.path).map_err(|e| Error::io(&tmp.path, e))?;
-    let mut w = Writer {
-        root: tmp.path.clone(),
-        files: Vec::new(),
-        progress: opts.progress.unwrap_or(&NoProgress),
-    };
+    let mut w = Writer { root: tmp.path.clone(), files: Vec::new(), progress: opts.progress.unwrap_or(&NoProgress) };
     let schema = graph.schema();
     let mut node_sums = Vec::new();
-    for (t, (ts, n)) in schema
-        .node_types
-        .iter()
-        .zip(graph.node_stores())
-        .enumerate()
-    {
+    for (t, (ts, n)) in schema.node_types.iter().zip(graph.node_stores()).enumerate() {
         let base = format!("nodes/{t}");
         match &n.ids {
             NodeIds::Dense(_) => {}
@@ -301,12 +267,7 @@ pub fn write_with(graph: &Graph, dir: &Path, opts: WriteOptions<'_>) -> Result<M
         });
     }
     let mut edge_sums = Vec::new();
-    for (e, (es, s)) in schema
-        .edge_types
-        .iter()
-        .zip(graph.edge_stores())
-        .enumerate()
-    {
+    for (e, (es, s)) in schema.edge_types.iter().zip(graph.edge_stores()).enumerate() {
         let base = format!("edges/{e}");
         w.put_csr(&format!("{base}/out"), &s.out, "dst")?;
         if let Some(inn) = &s.inn {
@@ -337,21 +298,13 @@ pub fn write_with(graph: &Graph, dir: &Path, opts: WriteOptions<'_>) -> Result<M
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
     let mpath = tmp.path.join(MANIFEST);
     let mut f = File::create(&mpath).map_err(|e| Error::io(&mpath, e))?;
-    f.write_all(&json)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(&mpath, e))?;
-    File::open(&tmp.path)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(&tmp.path, e))?;
+    f.write_all(&json).and_then(|_| f.sync_all()).map_err(|e| Error::io(&mpath, e))?;
+    File::open(&tmp.path).and_then(|d| d.sync_all()).map_err(|e| Error::io(&tmp.path, e))?;
     // Move into place; an existing snapshot (with --force) is moved aside first
     // and removed only once the new one is in place.
     let mut tmp = tmp;
     if dir.exists() {
-        let old = parent.join(format!(
-            ".{}.old-{}-{stamp}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let old = parent.join(format!(".{}.old-{}-{stamp}", name.to_string_lossy(), std::process::id()));
         fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
         fs::rename(&tmp.path, dir).map_err(|e| Error::io(dir, e))?;
         let _ = fs::remove_dir_all(&old);
@@ -359,9 +312,7 @@ pub fn write_with(graph: &Graph, dir: &Path, opts: WriteOptions<'_>) -> Result<M
         fs::rename(&tmp.path, dir).map_err(|e| Error::io(dir, e))?;
     }
     tmp.keep = true;
-    File::open(&parent)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(&parent, e))?;
+    File::open(&parent).and_then(|d| d.sync_all()).map_err(|e| Error::io(&parent, e))?;
     Ok(manifest)
 }
 
@@ -371,45 +322,19 @@ pub fn write_with(graph: &Graph, dir: &Path, opts: WriteOptions<'_>) -> Result<M
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST);
     if !dir.is_dir() {
-        return Err(Error::io(
-            dir,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no snapshot directory here"),
-        ));
+        return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no snapshot directory here")));
     }
     let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::corrupt(
-            &path,
-            format!(
-                "not valid JSON (line {}, column {}): {e}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(&path, format!("not valid JSON (line {}, column {}): {e}", e.line(), e.column())))?;
     if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-        return Err(Error::corrupt(
-            &path,
-            format!("not a ferrograph snapshot manifest (no \"format\": \"{FORMAT}\")"),
-        ));
+        return Err(Error::corrupt(&path, format!("not a ferrograph snapshot manifest (no \"format\": \"{FORMAT}\")")));
     }
-    let version = v
-        .get("format_version")
-        .and_then(|x| x.as_u64())
-        .unwrap_or(0) as u32;
+    let version = v.get("format_version").and_then(|x| x.as_u64()).unwrap_or(0) as u32;
     if version != FORMAT_VERSION {
-        return Err(Error::Version {
-            path,
-            found: version,
-            supported: FORMAT_VERSION,
-        });
+        return Err(Error::Version { path, found: version, supported: FORMAT_VERSION });
     }
-    serde_json::from_value(v).map_err(|e| {
-        Error::corrupt(
-            &path,
-            format!("manifest does not match format {FORMAT_VERSION}: {e}"),
-        )
-    })
+    serde_json::from_value(v).map_err(|e| Error::corrupt(&path, format!("manifest does not match format {FORMAT_VERSION}: {e}")))
 }
 
 struct Reader {
@@ -425,15 +350,8 @@ impl Reader {
             let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
             let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
             if len != f.len {
-                let what = if len < f.len {
-                    "truncated"
-                } else {
-                    "longer than expected"
-                };
-                return Err(Error::corrupt(
-                    &path,
-                    format!("{what}: {len} bytes, the manifest says {}", f.len),
-                ));
+                let what = if len < f.len { "truncated" } else { "longer than expected" };
+                return Err(Error::corrupt(&path, format!("{what}: {len} bytes, the manifest says {}", f.len)));
             }
             let map = if len == 0 {
                 None
@@ -441,44 +359,29 @@ impl Reader {
                 // SAFETY: snapshot files are immutable once written (they are only
                 // ever replaced as a whole directory); mapping them read-only is
                 // the documented contract of a snapshot.
-                Some(Arc::new(
-                    unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?,
-                ))
+                Some(Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?))
             };
             files.insert(f.path.clone(), (len, map));
         }
-        Ok(Reader {
-            dir: dir.to_path_buf(),
-            files,
-        })
+        Ok(Reader { dir: dir.to_path_buf(), files })
     }
 
     fn get<T: Pod>(&self, rel: &str, expect: Option<usize>) -> Result<Array<T>> {
         let path = self.dir.join(rel);
-        let (len, map) = self
-            .files
-            .get(rel)
-            .ok_or_else(|| Error::corrupt(&path, "listed nowhere in the manifest"))?;
+        let (len, map) = self.files.get(rel).ok_or_else(|| Error::corrupt(&path, "listed nowhere in the manifest"))?;
         let size = std::mem::size_of::<T>() as u64;
         if len % size != 0 {
-            return Err(Error::corrupt(
-                &path,
-                format!("{len} bytes is not a whole number of {size}-byte values"),
-            ));
+            return Err(Error::corrupt(&path, format!("{len} bytes is not a whole number of {size}-byte values")));
         }
         let n = (len / size) as usize;
         if let Some(e) = expect
             && n != e
         {
-            return Err(Error::corrupt(
-                &path,
-                format!("holds {n} values, expected {e}"),
-            ));
+            return Err(Error::corrupt(&path, format!("holds {n} values, expected {e}")));
         }
         match map {
             None => Ok(Array::Owned(Vec::new())),
-            Some(m) => Array::mapped(m.clone(), 0, n)
-                .ok_or_else(|| Error::corrupt(&path, "misaligned mapping")),
+            Some(m) => Array::mapped(m.clone(), 0, n).ok_or_else(|| Error::corrupt(&path, "misaligned mapping")),
         }
     }
 
@@ -487,10 +390,7 @@ impl Reader {
         let bytes: Array<u8> = self.get(&format!("{rel}.bytes"), None)?;
         let o = offsets.as_slice();
         if o.first().copied().unwrap_or(1) != 0 || o.last().copied() != Some(bytes.len() as u64) {
-            return Err(Error::corrupt(
-                self.dir.join(format!("{rel}.off.u64")),
-                "offsets do not span the string bytes",
-            ));
+            return Err(Error::corrupt(self.dir.join(format!("{rel}.off.u64")), "offsets do not span the string bytes"));
         }
         Ok(StringArray { offsets, bytes })
     }
@@ -499,38 +399,22 @@ impl Reader {
         Ok(match &a.kind {
             AttrKind::Int => Column::Int(self.get(&format!("{rel}.i64"), Some(rows))?),
             AttrKind::Float => Column::Float(self.get(&format!("{rel}.f32"), Some(rows))?),
-            AttrKind::String { buckets: None } => Column::Categorical {
-                codes: self.get(&format!("{rel}.codes.u32"), Some(rows))?,
-                dict: self.strings(&format!("{rel}.dict"), None)?,
-            },
-            AttrKind::String { buckets: Some(b) } => Column::Hashed {
-                buckets: *b,
-                codes: self.get(&format!("{rel}.codes.u32"), Some(rows))?,
-            },
+            AttrKind::String { buckets: None } => {
+                Column::Categorical { codes: self.get(&format!("{rel}.codes.u32"), Some(rows))?, dict: self.strings(&format!("{rel}.dict"), None)? }
+            }
+            AttrKind::String { buckets: Some(b) } => Column::Hashed { buckets: *b, codes: self.get(&format!("{rel}.codes.u32"), Some(rows))? },
             AttrKind::FloatVector { dim } => {
                 let dim = *dim as usize;
-                Column::Vector {
-                    dim,
-                    data: self.get(&format!("{rel}.f32"), Some(rows * dim))?,
-                }
+                Column::Vector { dim, data: self.get(&format!("{rel}.f32"), Some(rows * dim))? }
             }
             AttrKind::Sparse { dim } => {
                 let indptr: Array<u64> = self.get(&format!("{rel}.indptr.u64"), Some(rows + 1))?;
                 let indices: Array<u32> = self.get(&format!("{rel}.indices.u32"), None)?;
-                let values: Array<f32> =
-                    self.get(&format!("{rel}.values.f32"), Some(indices.len()))?;
+                let values: Array<f32> = self.get(&format!("{rel}.values.f32"), Some(indices.len()))?;
                 if indptr.as_slice().last().copied() != Some(indices.len() as u64) {
-                    return Err(Error::corrupt(
-                        self.dir.join(format!("{rel}.indptr.u64")),
-                        "offsets do not span the entries",
-                    ));
+                    return Err(Error::corrupt(self.dir.join(format!("{rel}.indptr.u64")), "offsets do not span the entries"));
                 }
-                Column::Sparse {
-                    dim: *dim as usize,
-                    indptr,
-                    indices,
-                    values,
-                }
+                Column::Sparse { dim: *dim as usize, indptr, indices, values }
             }
         })
     }
@@ -540,21 +424,10 @@ impl Reader {
         let targets: Array<u32> = self.get(&format!("{rel}.{target}.u32"), Some(entries))?;
         let o = offsets.as_slice();
         if o.first().copied() != Some(0) || o.last().copied() != Some(entries as u64) {
-            return Err(Error::corrupt(
-                self.dir.join(format!("{rel}.off.u64")),
-                "offsets do not span the neighbour array",
-            ));
+            return Err(Error::corrupt(self.dir.join(format!("{rel}.off.u64")), "offsets do not span the neighbour array"));
         }
-        let edge = if edge {
-            Some(self.get(&format!("{rel}.edge.u32"), Some(entries))?)
-        } else {
-            None
-        };
-        Ok(Csr {
-            offsets,
-            targets,
-            edge,
-        })
+        let edge = if edge { Some(self.get(&format!("{rel}.edge.u32"), Some(entries))?) } else { None };
+        Ok(Csr { offsets, targets, edge })
     }
 }
 
@@ -563,103 +436,41 @@ pub fn open(dir: &Path) -> Result<Snapshot> {
     let manifest = read_manifest(dir)?;
     let mpath = dir.join(MANIFEST);
     let schema = &manifest.schema;
-    if manifest.node_types.len() != schema.node_types.len()
-        || manifest.edge_types.len() != schema.edge_types.len()
-    {
-        return Err(Error::corrupt(
-            &mpath,
-            "type summaries do not match the schema",
-        ));
+    if manifest.node_types.len() != schema.node_types.len() || manifest.edge_types.len() != schema.edge_types.len() {
+        return Err(Error::corrupt(&mpath, "type summaries do not match the schema"));
     }
     let r = Reader::new(dir, &manifest)?;
     let mut nodes = Vec::new();
-    for (t, (ts, sum)) in schema
-        .node_types
-        .iter()
-        .zip(&manifest.node_types)
-        .enumerate()
-    {
+    for (t, (ts, sum)) in schema.node_types.iter().zip(&manifest.node_types).enumerate() {
         let n = sum.count as usize;
         let base = format!("nodes/{t}");
         let ids = match ts.id_kind {
-            IdKind::Dense => NodeIds::Dense(
-                u32::try_from(n).map_err(|_| Error::corrupt(&mpath, "node count too large"))?,
-            ),
-            IdKind::Int => NodeIds::Int {
-                ids: r.get(&format!("{base}/ids.i64"), Some(n))?,
-                sorted: r.get(&format!("{base}/ids.sorted.u32"), Some(n))?,
-            },
-            IdKind::String => NodeIds::Str {
-                ids: r.strings(&format!("{base}/ids"), Some(n))?,
-                sorted: r.get(&format!("{base}/ids.sorted.u32"), Some(n))?,
-            },
+            IdKind::Dense => NodeIds::Dense(u32::try_from(n).map_err(|_| Error::corrupt(&mpath, "node count too large"))?),
+            IdKind::Int => {
+                NodeIds::Int { ids: r.get(&format!("{base}/ids.i64"), Some(n))?, sorted: r.get(&format!("{base}/ids.sorted.u32"), Some(n))? }
+            }
+            IdKind::String => {
+                NodeIds::Str { ids: r.strings(&format!("{base}/ids"), Some(n))?, sorted: r.get(&format!("{base}/ids.sorted.u32"), Some(n))? }
+            }
         };
-        let columns = ts
-            .attributes
-            .iter()
-            .enumerate()
-            .map(|(i, a)| r.column(&format!("{base}/a{i}"), a, n))
-            .collect::<Result<_>>()?;
-        let sets = (0..ts.sets.len())
-            .map(|i| {
-                r.get(
-                    &format!("{base}/set{i}.u32"),
-                    sum.set_sizes.get(i).map(|&s| s as usize),
-                )
-            })
-            .collect::<Result<_>>()?;
+        let columns = ts.attributes.iter().enumerate().map(|(i, a)| r.column(&format!("{base}/a{i}"), a, n)).collect::<Result<_>>()?;
+        let sets =
+            (0..ts.sets.len()).map(|i| r.get(&format!("{base}/set{i}.u32"), sum.set_sizes.get(i).map(|&s| s as usize))).collect::<Result<_>>()?;
         nodes.push(NodeStore { ids, columns, sets });
     }
-    let count_of = |name: &str| -> Result<usize> {
-        Ok(manifest.node_types[schema.node_type(name)?.0 as usize].count as usize)
-    };
+    let count_of = |name: &str| -> Result<usize> { Ok(manifest.node_types[schema.node_type(name)?.0 as usize].count as usize) };
     let mut edges = Vec::new();
-    for (e, (es, sum)) in schema
-        .edge_types
-        .iter()
-        .zip(&manifest.edge_types)
-        .enumerate()
-    {
+    for (e, (es, sum)) in schema.edge_types.iter().zip(&manifest.edge_types).enumerate() {
         let base = format!("edges/{e}");
         let stored = sum.stored as usize;
-        let out = r.csr(
-            &format!("{base}/out"),
-            "dst",
-            count_of(&es.src)?,
-            stored,
-            false,
-        )?;
-        let inn = if es.undirected {
-            None
-        } else {
-            Some(r.csr(
-                &format!("{base}/in"),
-                "src",
-                count_of(&es.dst)?,
-                stored,
-                !es.attributes.is_empty(),
-            )?)
-        };
-        let columns = es
-            .attributes
-            .iter()
-            .enumerate()
-            .map(|(i, a)| r.column(&format!("{base}/a{i}"), a, stored))
-            .collect::<Result<_>>()?;
-        edges.push(EdgeStore {
-            out,
-            inn,
-            columns,
-            self_loops: sum.self_loops,
-        });
+        let out = r.csr(&format!("{base}/out"), "dst", count_of(&es.src)?, stored, false)?;
+        let inn =
+            if es.undirected { None } else { Some(r.csr(&format!("{base}/in"), "src", count_of(&es.dst)?, stored, !es.attributes.is_empty())?) };
+        let columns = es.attributes.iter().enumerate().map(|(i, a)| r.column(&format!("{base}/a{i}"), a, stored)).collect::<Result<_>>()?;
+        edges.push(EdgeStore { out, inn, columns, self_loops: sum.self_loops });
     }
-    let graph = Graph::from_parts(schema.clone(), nodes, edges)
-        .map_err(|e| Error::corrupt(&mpath, e.to_string()))?;
-    Ok(Snapshot {
-        graph,
-        manifest,
-        dir: dir.to_path_buf(),
-    })
+    let graph = Graph::from_parts(schema.clone(), nodes, edges).map_err(|e| Error::corrupt(&mpath, e.to_string()))?;
+    Ok(Snapshot { graph, manifest, dir: dir.to_path_buf() })
 }
 
 /// What [`verify`] checked.
@@ -681,10 +492,7 @@ pub fn verify(dir: &Path, progress: &dyn Progress) -> Result<VerifyReport> {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
         if len != f.len {
-            return Err(Error::corrupt(
-                &path,
-                format!("{len} bytes, the manifest says {}", f.len),
-            ));
+            return Err(Error::corrupt(&path, format!("{len} bytes, the manifest says {}", f.len)));
         }
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         if len > 0 {
@@ -697,23 +505,12 @@ pub fn verify(dir: &Path, progress: &dyn Progress) -> Result<VerifyReport> {
         }
         let got = hex(hasher.digest());
         if got != f.xxh3 {
-            return Err(Error::corrupt(
-                &path,
-                format!(
-                    "checksum mismatch: xxh3 {got}, the manifest says {}",
-                    f.xxh3
-                ),
-            ));
+            return Err(Error::corrupt(&path, format!("checksum mismatch: xxh3 {got}, the manifest says {}", f.xxh3)));
         }
         Ok(())
     })?;
     drop(step);
     let snap = open(dir)?;
-    snap.graph
-        .check_deep()
-        .map_err(|m| Error::corrupt(dir, m))?;
-    Ok(VerifyReport {
-        files: manifest.files.len(),
-        bytes: total,
-    })
+    snap.graph.check_deep().map_err(|m| Error::corrupt(dir, m))?;
+    Ok(VerifyReport { files: manifest.files.len(), bytes: total })
 }

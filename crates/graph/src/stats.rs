@@ -35,14 +35,7 @@ impl DegreeStats {
         let (_, &mut p99, _) = deg.select_nth_unstable(rank(0.99));
         let min = *deg.par_iter().min().unwrap_or(&0);
         let max = *deg.par_iter().max().unwrap_or(&0);
-        DegreeStats {
-            min,
-            mean: total as f64 / rows as f64,
-            p50,
-            p99,
-            max,
-            zero,
-        }
+        DegreeStats { min, mean: total as f64 / rows as f64, p50, p99, max, zero }
     }
 }
 

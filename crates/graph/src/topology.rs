@@ -101,9 +101,7 @@ impl Csr {
             row.windows(2).any(|w| w[0] > w[1]) || row.iter().any(|&x| x as usize >= targets_bound)
         });
         if let Some(r) = bad_row {
-            return Err(format!(
-                "row {r} is out of order or points past the last node"
-            ));
+            return Err(format!("row {r} is out of order or points past the last node"));
         }
         if let Some(e) = &self.edge
             && e.len() != t.len()
@@ -179,11 +177,7 @@ impl<T: EdgeIndex> Pairs for Flat<'_, T> {
     }
     fn for_each(&self, range: Range<usize>, mut f: impl FnMut(u32, u32, usize)) {
         for i in range {
-            f(
-                self.keys[i].index() as u32,
-                self.values[i].index() as u32,
-                i,
-            );
+            f(self.keys[i].index() as u32, self.values[i].index() as u32, i);
         }
     }
 }
@@ -212,25 +206,15 @@ impl EdgeIndex for i64 {
 fn check_range<T: EdgeIndex>(what: &str, v: &[T], n: usize) -> Result<()> {
     // A vectorisable max per chunk first; the position only on failure
     // (rayon's per-item `position_first` costs ~10 ns an element).
-    let max = v
-        .par_chunks(1 << 16)
-        .map(|c| c.iter().map(|x| x.index()).max().unwrap_or(0))
-        .max()
-        .unwrap_or(0);
+    let max = v.par_chunks(1 << 16).map(|c| c.iter().map(|x| x.index()).max().unwrap_or(0)).max().unwrap_or(0);
     if v.is_empty() || max < n as u64 {
         return Ok(());
     }
     match v.iter().position(|&x| x.index() >= n as u64) {
         Some(i) => {
             let shown = v[i].index();
-            let shown = if shown == u64::MAX {
-                "negative".to_string()
-            } else {
-                shown.to_string()
-            };
-            Err(Error::Invalid(format!(
-                "edge {i}: {what} index {shown} out of range (< {n})"
-            )))
+            let shown = if shown == u64::MAX { "negative".to_string() } else { shown.to_string() };
+            Err(Error::Invalid(format!("edge {i}: {what} index {shown} out of range (< {n})")))
         }
         None => Ok(()),
     }
@@ -251,14 +235,7 @@ impl Pairs for Grouped<'_> {
         let mut start = 0usize;
         for c in 1..=n {
             let goal = total * c as u64 / n as u64;
-            let end = if c == n {
-                rows
-            } else {
-                self.offsets
-                    .partition_point(|&o| o < goal)
-                    .min(rows)
-                    .max(start)
-            };
+            let end = if c == n { rows } else { self.offsets.partition_point(|&o| o < goal).min(rows).max(start) };
             out.push(start..end);
             start = end;
         }
@@ -306,9 +283,7 @@ pub fn big_vec<T>(len: usize) -> Vec<T> {
 fn advise_huge(addr: usize, bytes: usize) {
     const HUGE: usize = 2 << 20;
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if bytes < 2 * HUGE
-        || *OFF.get_or_init(|| std::env::var_os("FERROGRAPH_NO_HUGEPAGES").is_some())
-    {
+    if bytes < 2 * HUGE || *OFF.get_or_init(|| std::env::var_os("FERROGRAPH_NO_HUGEPAGES").is_some()) {
         return;
     }
     let start = addr.next_multiple_of(HUGE);
@@ -449,21 +424,8 @@ fn counting_sort<P: Pairs>(pairs: &P, job: SortJob<'_>, scratch: &mut Scratch) -
     }
 }
 
-fn sort_packed<W: Packed, P: Pairs>(
-    pairs: &P,
-    job: SortJob<'_>,
-    shift: u32,
-    value_bits: u32,
-    scratch: &mut Scratch,
-) -> Sorted {
-    let SortJob {
-        total,
-        num_keys,
-        payload,
-        sort_rows,
-        diagonal,
-        ..
-    } = job;
+fn sort_packed<W: Packed, P: Pairs>(pairs: &P, job: SortJob<'_>, shift: u32, value_bits: u32, scratch: &mut Scratch) -> Sorted {
+    let SortJob { total, num_keys, payload, sort_rows, diagonal, .. } = job;
     let threads = rayon::current_num_threads().max(1);
     let chunks = pairs.chunks(threads);
     let nb = (num_keys >> shift) + 1;
@@ -498,33 +460,26 @@ fn sort_packed<W: Packed, P: Pairs>(
     }
     let tptr = SharedMut(W::buffer(scratch).as_mut_ptr());
     let pptr = SharedMut(scratch.payload.as_mut_ptr());
-    chunks
-        .par_iter()
-        .zip(cursors.par_iter_mut())
-        .for_each(|(r, cur)| {
-            pairs.for_each(r.clone(), |k, v, pos| {
-                let b = (k >> shift) as usize;
-                let slot = cur[b];
-                cur[b] += 1;
-                // SAFETY: each (chunk, bucket) owns the slots between its cursor start
-                // and the next one (prefix sums above), all below `total`, within
-                // the capacity reserved above; every slot is written once.
-                unsafe {
-                    tptr.write(slot, W::pack(k & mask, v, value_bits));
-                    if with_payload {
-                        pptr.write(slot, payload.get(pos));
-                    }
+    chunks.par_iter().zip(cursors.par_iter_mut()).for_each(|(r, cur)| {
+        pairs.for_each(r.clone(), |k, v, pos| {
+            let b = (k >> shift) as usize;
+            let slot = cur[b];
+            cur[b] += 1;
+            // SAFETY: each (chunk, bucket) owns the slots between its cursor start
+            // and the next one (prefix sums above), all below `total`, within
+            // the capacity reserved above; every slot is written once.
+            unsafe {
+                tptr.write(slot, W::pack(k & mask, v, value_bits));
+                if with_payload {
+                    pptr.write(slot, payload.get(pos));
                 }
-            });
+            }
         });
+    });
     drop(cursors);
     // SAFETY: slots 0..total were all written in step 1b (capacity >= total).
     let tmp: &[W] = unsafe { std::slice::from_raw_parts(tptr.0, total) };
-    let tmp_pay: &[u32] = if with_payload {
-        unsafe { std::slice::from_raw_parts(pptr.0, total) }
-    } else {
-        &[]
-    };
+    let tmp_pay: &[u32] = if with_payload { unsafe { std::slice::from_raw_parts(pptr.0, total) } } else { &[] };
     // 2. Place each bucket into its own output range.
     let mut offsets: Vec<u64> = big_vec(num_keys + 1);
     let mut values: Vec<u32> = big_vec(total);
@@ -571,11 +526,7 @@ fn sort_packed<W: Packed, P: Pairs>(
             }
             // SAFETY: this task owns values[lo..hi] and pay_out[lo..hi], all written above.
             let vals = unsafe { std::slice::from_raw_parts_mut(vptr.0.add(lo), hi - lo) };
-            let pays: &mut [u32] = if with_payload {
-                unsafe { std::slice::from_raw_parts_mut(qptr.0.add(lo), hi - lo) }
-            } else {
-                &mut []
-            };
+            let pays: &mut [u32] = if with_payload { unsafe { std::slice::from_raw_parts_mut(qptr.0.add(lo), hi - lo) } } else { &mut [] };
             let mut pairs_buf: Vec<u64> = Vec::new();
             let mut diag = 0u64;
             let mut start = 0;
@@ -586,11 +537,7 @@ fn sort_packed<W: Packed, P: Pairs>(
                     if with_payload {
                         let p = &mut pays[start..end];
                         pairs_buf.clear();
-                        pairs_buf.extend(
-                            row.iter()
-                                .zip(p.iter())
-                                .map(|(&v, &q)| (u64::from(v) << 32) | u64::from(q)),
-                        );
+                        pairs_buf.extend(row.iter().zip(p.iter()).map(|(&v, &q)| (u64::from(v) << 32) | u64::from(q)));
                         sort_small(&mut pairs_buf);
                         for ((v, q), x) in row.iter_mut().zip(p.iter_mut()).zip(&pairs_buf) {
                             *v = (x >> 32) as u32;
@@ -619,12 +566,7 @@ fn sort_packed<W: Packed, P: Pairs>(
         }
     }
     offsets[num_keys] = total as u64;
-    Sorted {
-        offsets,
-        values,
-        payload: with_payload.then_some(pay_out),
-        diagonal: diag,
-    }
+    Sorted { offsets, values, payload: with_payload.then_some(pay_out), diagonal: diag }
 }
 
 /// Removes repeated targets within each row (rows are sorted, so repeats are adjacent).
@@ -661,19 +603,9 @@ fn dedup_rows(s: &mut Sorted) {
 /// `src[i] → dst[i]` is input edge `i`; sources must be `< num_src` and
 /// destinations `< num_dst` (checked). The arrays are consumed so that their
 /// memory is released as soon as the first pass is done.
-pub fn build_topology(
-    num_src: usize,
-    num_dst: usize,
-    mut src: Vec<u32>,
-    mut dst: Vec<u32>,
-    opts: BuildOptions,
-) -> Result<Built> {
+pub fn build_topology(num_src: usize, num_dst: usize, mut src: Vec<u32>, mut dst: Vec<u32>, opts: BuildOptions) -> Result<Built> {
     if src.len() != dst.len() {
-        return Err(Error::Invalid(format!(
-            "{} sources but {} destinations",
-            src.len(),
-            dst.len()
-        )));
+        return Err(Error::Invalid(format!("{} sources but {} destinations", src.len(), dst.len())));
     }
     check_range("source", &src, num_src)?;
     check_range("destination", &dst, num_dst)?;
@@ -681,22 +613,13 @@ pub fn build_topology(
     let mut input_ids: Option<Vec<u32>> = None;
     if opts.undirected {
         if num_src != num_dst {
-            return Err(Error::Invalid(
-                "an undirected edge type needs the same source and destination type".into(),
-            ));
+            return Err(Error::Invalid("an undirected edge type needs the same source and destination type".into()));
         }
         // Append the reverse of every non-loop edge.
-        let rev: Vec<(u32, u32, u32)> = (0..input_len)
-            .into_par_iter()
-            .filter(|&i| src[i] != dst[i])
-            .map(|i| (dst[i], src[i], i as u32))
-            .collect();
+        let rev: Vec<(u32, u32, u32)> = (0..input_len).into_par_iter().filter(|&i| src[i] != dst[i]).map(|i| (dst[i], src[i], i as u32)).collect();
         let total = input_len + rev.len();
         if total > u32::MAX as usize {
-            return Err(Error::Invalid(format!(
-                "{total} stored edges exceed the limit of {} per edge type",
-                u32::MAX
-            )));
+            return Err(Error::Invalid(format!("{total} stored edges exceed the limit of {} per edge type", u32::MAX)));
         }
         src.reserve_exact(rev.len());
         dst.reserve_exact(rev.len());
@@ -710,21 +633,10 @@ pub fn build_topology(
             dst.push(d);
         }
     } else if input_len > u32::MAX as usize {
-        return Err(Error::Invalid(format!(
-            "{input_len} edges exceed the limit of {} per edge type",
-            u32::MAX
-        )));
+        return Err(Error::Invalid(format!("{input_len} edges exceed the limit of {} per edge type", u32::MAX)));
     }
     let mut scratch = Scratch::default();
-    let out = out_pass(
-        num_src,
-        num_dst,
-        &src,
-        &dst,
-        input_ids.as_deref(),
-        opts,
-        &mut scratch,
-    );
+    let out = out_pass(num_src, num_dst, &src, &dst, input_ids.as_deref(), opts, &mut scratch);
     drop(src);
     drop(dst);
     drop(input_ids);
@@ -734,19 +646,9 @@ pub fn build_topology(
 /// Like [`build_topology`], reading borrowed endpoint arrays of any
 /// [`EdgeIndex`] type (e.g. `i64` from NumPy) without converting them first.
 /// Undirected types are converted and passed to [`build_topology`].
-pub fn build_topology_from<T: EdgeIndex>(
-    num_src: usize,
-    num_dst: usize,
-    src: &[T],
-    dst: &[T],
-    opts: BuildOptions,
-) -> Result<Built> {
+pub fn build_topology_from<T: EdgeIndex>(num_src: usize, num_dst: usize, src: &[T], dst: &[T], opts: BuildOptions) -> Result<Built> {
     if src.len() != dst.len() {
-        return Err(Error::Invalid(format!(
-            "{} sources but {} destinations",
-            src.len(),
-            dst.len()
-        )));
+        return Err(Error::Invalid(format!("{} sources but {} destinations", src.len(), dst.len())));
     }
     check_range("source", src, num_src)?;
     check_range("destination", dst, num_dst)?;
@@ -755,11 +657,7 @@ pub fn build_topology_from<T: EdgeIndex>(
         return build_topology(num_src, num_dst, conv(src), conv(dst), opts);
     }
     if src.len() > u32::MAX as usize {
-        return Err(Error::Invalid(format!(
-            "{} edges exceed the limit of {} per edge type",
-            src.len(),
-            u32::MAX
-        )));
+        return Err(Error::Invalid(format!("{} edges exceed the limit of {} per edge type", src.len(), u32::MAX)));
     }
     let mut scratch = Scratch::default();
     let out = out_pass(num_src, num_dst, src, dst, None, opts, &mut scratch);
@@ -784,22 +682,9 @@ fn out_pass<T: EdgeIndex>(
     let t = std::time::Instant::now();
     // Self-loops are counted while rows are in cache, except when dedup will
     // change the rows afterwards (then `finish` counts them).
-    let job = SortJob {
-        total: src.len(),
-        num_keys: num_src,
-        num_values: num_dst,
-        payload,
-        sort_rows: true,
-        diagonal: num_src == num_dst && !opts.dedup,
-    };
-    let out = counting_sort(
-        &Flat {
-            keys: src,
-            values: dst,
-        },
-        job,
-        scratch,
-    );
+    let job =
+        SortJob { total: src.len(), num_keys: num_src, num_values: num_dst, payload, sort_rows: true, diagonal: num_src == num_dst && !opts.dedup };
+    let out = counting_sort(&Flat { keys: src, values: dst }, job, scratch);
     tracing::debug!(secs = t.elapsed().as_secs_f64(), "out-topology");
     out
 }
@@ -807,13 +692,7 @@ fn out_pass<T: EdgeIndex>(
 /// Dedup, self-loop count, and pass 2: group the CSR by destination;
 /// reading rows in source order makes every in-row sorted by source (the
 /// sort is stable).
-fn finish(
-    mut out: Sorted,
-    num_src: usize,
-    num_dst: usize,
-    opts: BuildOptions,
-    scratch: &mut Scratch,
-) -> Built {
+fn finish(mut out: Sorted, num_src: usize, num_dst: usize, opts: BuildOptions, scratch: &mut Scratch) -> Built {
     if opts.dedup {
         dedup_rows(&mut out);
     }
@@ -833,46 +712,15 @@ fn finish(
     let inn = if opts.undirected {
         None
     } else {
-        let payload = if opts.edge_ids {
-            Payload::Identity
-        } else {
-            Payload::None
-        };
+        let payload = if opts.edge_ids { Payload::Identity } else { Payload::None };
         let stored = out.values.len();
         let t = std::time::Instant::now();
-        let job = SortJob {
-            total: stored,
-            num_keys: num_dst,
-            num_values: num_src,
-            payload,
-            sort_rows: false,
-            diagonal: false,
-        };
-        let c = counting_sort(
-            &Grouped {
-                offsets: &out.offsets,
-                targets: &out.values,
-            },
-            job,
-            scratch,
-        );
+        let job = SortJob { total: stored, num_keys: num_dst, num_values: num_src, payload, sort_rows: false, diagonal: false };
+        let c = counting_sort(&Grouped { offsets: &out.offsets, targets: &out.values }, job, scratch);
         tracing::debug!(secs = t.elapsed().as_secs_f64(), "in-topology");
-        Some(Csr {
-            offsets: c.offsets.into(),
-            targets: c.values.into(),
-            edge: c.payload.map(Array::from),
-        })
+        Some(Csr { offsets: c.offsets.into(), targets: c.values.into(), edge: c.payload.map(Array::from) })
     };
-    Built {
-        out: Csr {
-            offsets: out.offsets.into(),
-            targets: out.values.into(),
-            edge: None,
-        },
-        inn,
-        input_edge: out.payload,
-        self_loops,
-    }
+    Built { out: Csr { offsets: out.offsets.into(), targets: out.values.into(), edge: None }, inn, input_edge: out.payload, self_loops }
 }
 
 #[cfg(test)]
@@ -882,11 +730,7 @@ mod tests {
     fn naive(n: usize, edges: &[(u32, u32)], by_src: bool) -> Vec<Vec<u32>> {
         let mut rows = vec![Vec::new(); n];
         for &(s, d) in edges {
-            if by_src {
-                rows[s as usize].push(d)
-            } else {
-                rows[d as usize].push(s)
-            }
+            if by_src { rows[s as usize].push(d) } else { rows[d as usize].push(s) }
         }
         rows.iter_mut().for_each(|r| r.sort());
         rows
@@ -900,17 +744,7 @@ mod tests {
     fn csr_and_csc_match_naive() {
         let edges = vec![(0, 2), (2, 1), (0, 1), (3, 0), (2, 1), (1, 1), (0, 3)];
         let (s, d): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
-        let b = build_topology(
-            4,
-            4,
-            s,
-            d,
-            BuildOptions {
-                edge_ids: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let b = build_topology(4, 4, s, d, BuildOptions { edge_ids: true, ..Default::default() }).unwrap();
         assert_eq!(rows(&b.out), naive(4, &edges, true));
         let inn = b.inn.as_ref().unwrap();
         assert_eq!(rows(inn), naive(4, &edges, false));
@@ -940,18 +774,7 @@ mod tests {
         // both directions listed, plus a self-loop and a repeat
         let edges = [(0, 1), (1, 0), (1, 2), (2, 2), (1, 2)];
         let (s, d): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
-        let b = build_topology(
-            3,
-            3,
-            s,
-            d,
-            BuildOptions {
-                undirected: true,
-                dedup: true,
-                edge_ids: true,
-            },
-        )
-        .unwrap();
+        let b = build_topology(3, 3, s, d, BuildOptions { undirected: true, dedup: true, edge_ids: true }).unwrap();
         assert!(b.inn.is_none());
         assert_eq!(rows(&b.out), vec![vec![1], vec![0, 2], vec![1, 2]]);
         assert_eq!(b.self_loops, 1);
@@ -975,27 +798,10 @@ mod tests {
         };
         let (s, d): (Vec<u32>, Vec<u32>) = (0..20_000).map(|_| (next(), next())).unzip();
         let run = |t: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
             pool.install(|| {
-                let b = build_topology(
-                    n as usize,
-                    n as usize,
-                    s.clone(),
-                    d.clone(),
-                    BuildOptions {
-                        edge_ids: true,
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-                (
-                    b.out.targets.as_slice().to_vec(),
-                    b.input_edge.unwrap(),
-                    b.inn.unwrap().targets.as_slice().to_vec(),
-                )
+                let b = build_topology(n as usize, n as usize, s.clone(), d.clone(), BuildOptions { edge_ids: true, ..Default::default() }).unwrap();
+                (b.out.targets.as_slice().to_vec(), b.input_edge.unwrap(), b.inn.unwrap().targets.as_slice().to_vec())
             })
         };
         let one = run(1);

@@ -7,10 +7,7 @@ use ferrograph_graph::column::Column;
 use ferrograph_graph::idmap::NodeIds;
 use ferrograph_graph::snapshot;
 use ferrograph_graph::topology::{BuildOptions, build_topology};
-use ferrograph_graph::{
-    AttrSchema, Direction, EdgeStore, EdgeTypeId, EdgeTypeSchema, Graph, NodeStore, NodeTypeId,
-    NodeTypeSchema, Schema,
-};
+use ferrograph_graph::{AttrSchema, Direction, EdgeStore, EdgeTypeId, EdgeTypeSchema, Graph, NodeStore, NodeTypeId, NodeTypeSchema, Schema};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -44,39 +41,25 @@ fn spec() -> impl Strategy<Value = Spec> {
                 prop::collection::btree_set(0..n_a, 0..n_a),
             )
         })
-        .prop_map(
-            |(
-                (n_a, n_b, string_ids, dim),
-                ints,
-                floats,
-                cats,
-                vecs,
-                sparse_rows,
-                edges,
-                undirected,
-                set,
-            )| Spec {
-                n_a,
-                n_b,
-                string_ids,
-                ints,
-                floats,
-                cats,
-                dim,
-                vecs,
-                sparse_rows,
-                edges,
-                undirected,
-                set: set.into_iter().collect(),
-            },
-        )
+        .prop_map(|((n_a, n_b, string_ids, dim), ints, floats, cats, vecs, sparse_rows, edges, undirected, set)| Spec {
+            n_a,
+            n_b,
+            string_ids,
+            ints,
+            floats,
+            cats,
+            dim,
+            vecs,
+            sparse_rows,
+            edges,
+            undirected,
+            set: set.into_iter().collect(),
+        })
 }
 
 fn build(s: &Spec) -> Graph {
     let ids = if s.string_ids {
-        let names: Vec<String> = (0..s.n_a)
-            .map(|i| format!("node-{}", i * 7919 % 10007))
-            .collect();
+        let names: Vec<String> = (0..s.n_a).map(|i| format!("node-{}", i * 7919 % 10007)).collect();
         NodeIds::from_strings(StringArray::from_strings(&names)).unwrap()
     } else {
         NodeIds::from_ints((0..s.n_a as i64).map(|i| i * 3 - 50).collect()).unwrap()
@@ -92,10 +75,7 @@ fn build(s: &Spec) -> Graph {
         }
         v
     };
-    let codes: Vec<u32> = cat_strs
-        .iter()
-        .map(|w| dict_order.iter().position(|d| d == w).unwrap() as u32)
-        .collect();
+    let codes: Vec<u32> = cat_strs.iter().map(|w| dict_order.iter().position(|d| d == w).unwrap() as u32).collect();
     let mut indptr = vec![0u64];
     let (mut ix, mut vals) = (Vec::new(), Vec::new());
     for row in &s.sparse_rows {
@@ -108,84 +88,24 @@ fn build(s: &Spec) -> Graph {
     let a_cols = vec![
         Column::Int(s.ints.clone().into()),
         Column::Float(s.floats.clone().into()),
-        Column::Categorical {
-            codes: codes.into(),
-            dict: StringArray::from_strings(&dict_order),
-        },
-        Column::Hashed {
-            buckets: 5,
-            codes: s
-                .cats
-                .iter()
-                .map(|&c| u32::from(c))
-                .collect::<Vec<_>>()
-                .into(),
-        },
-        Column::Vector {
-            dim: s.dim,
-            data: s.vecs.clone().into(),
-        },
-        Column::Sparse {
-            dim: 50,
-            indptr: indptr.into(),
-            indices: ix.into(),
-            values: vals.into(),
-        },
+        Column::Categorical { codes: codes.into(), dict: StringArray::from_strings(&dict_order) },
+        Column::Hashed { buckets: 5, codes: s.cats.iter().map(|&c| u32::from(c)).collect::<Vec<_>>().into() },
+        Column::Vector { dim: s.dim, data: s.vecs.clone().into() },
+        Column::Sparse { dim: 50, indptr: indptr.into(), indices: ix.into(), values: vals.into() },
     ];
-    let a_attrs: Vec<AttrSchema> = ["i", "f", "c", "h", "v", "s"]
-        .iter()
-        .zip(&a_cols)
-        .map(|(n, c)| AttrSchema {
-            name: n.to_string(),
-            kind: c.kind(),
-        })
-        .collect();
+    let a_attrs: Vec<AttrSchema> =
+        ["i", "f", "c", "h", "v", "s"].iter().zip(&a_cols).map(|(n, c)| AttrSchema { name: n.to_string(), kind: c.kind() }).collect();
     let (src, dst): (Vec<u32>, Vec<u32>) = s.edges.iter().map(|e| (e.0 as u32, e.1 as u32)).unzip();
-    let b1 = build_topology(
-        s.n_a,
-        s.n_b,
-        src,
-        dst,
-        BuildOptions {
-            edge_ids: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let b1 = build_topology(s.n_a, s.n_b, src, dst, BuildOptions { edge_ids: true, ..Default::default() }).unwrap();
     let order = b1.input_edge.clone().unwrap();
     let w = Column::Float(s.edges.iter().map(|e| e.2).collect::<Vec<_>>().into()).permute(&order);
     let t = Column::Int(s.edges.iter().map(|e| e.3).collect::<Vec<_>>().into()).permute(&order);
-    let (us, ud): (Vec<u32>, Vec<u32>) = s
-        .undirected
-        .iter()
-        .map(|e| (e.0 as u32, e.1 as u32))
-        .unzip();
-    let b2 = build_topology(
-        s.n_a,
-        s.n_a,
-        us,
-        ud,
-        BuildOptions {
-            undirected: true,
-            dedup: true,
-            edge_ids: false,
-        },
-    )
-    .unwrap();
+    let (us, ud): (Vec<u32>, Vec<u32>) = s.undirected.iter().map(|e| (e.0 as u32, e.1 as u32)).unzip();
+    let b2 = build_topology(s.n_a, s.n_a, us, ud, BuildOptions { undirected: true, dedup: true, edge_ids: false }).unwrap();
     let schema = Schema {
         node_types: vec![
-            NodeTypeSchema {
-                name: "a".into(),
-                id_kind: ids.kind(),
-                attributes: a_attrs,
-                sets: vec!["train".into()],
-            },
-            NodeTypeSchema {
-                name: "b".into(),
-                id_kind: ferrograph_graph::IdKind::Dense,
-                attributes: vec![],
-                sets: vec![],
-            },
+            NodeTypeSchema { name: "a".into(), id_kind: ids.kind(), attributes: a_attrs, sets: vec!["train".into()] },
+            NodeTypeSchema { name: "b".into(), id_kind: ferrograph_graph::IdKind::Dense, attributes: vec![], sets: vec![] },
         ],
         edge_types: vec![
             EdgeTypeSchema {
@@ -195,51 +115,20 @@ fn build(s: &Spec) -> Graph {
                 reverse: "rev_r".into(),
                 undirected: false,
                 attributes: vec![
-                    AttrSchema {
-                        name: "weight".into(),
-                        kind: ferrograph_graph::AttrKind::Float,
-                    },
-                    AttrSchema {
-                        name: "timestamp".into(),
-                        kind: ferrograph_graph::AttrKind::Int,
-                    },
+                    AttrSchema { name: "weight".into(), kind: ferrograph_graph::AttrKind::Float },
+                    AttrSchema { name: "timestamp".into(), kind: ferrograph_graph::AttrKind::Int },
                 ],
             },
-            EdgeTypeSchema {
-                relation: "u".into(),
-                src: "a".into(),
-                dst: "a".into(),
-                reverse: "u".into(),
-                undirected: true,
-                attributes: vec![],
-            },
+            EdgeTypeSchema { relation: "u".into(), src: "a".into(), dst: "a".into(), reverse: "u".into(), undirected: true, attributes: vec![] },
         ],
     };
     let nodes = vec![
-        NodeStore {
-            ids,
-            columns: a_cols,
-            sets: vec![s.set.iter().map(|&x| x as u32).collect::<Vec<_>>().into()],
-        },
-        NodeStore {
-            ids: NodeIds::Dense(s.n_b as u32),
-            columns: vec![],
-            sets: vec![],
-        },
+        NodeStore { ids, columns: a_cols, sets: vec![s.set.iter().map(|&x| x as u32).collect::<Vec<_>>().into()] },
+        NodeStore { ids: NodeIds::Dense(s.n_b as u32), columns: vec![], sets: vec![] },
     ];
     let edges = vec![
-        EdgeStore {
-            out: b1.out,
-            inn: b1.inn,
-            columns: vec![w, t],
-            self_loops: b1.self_loops,
-        },
-        EdgeStore {
-            out: b2.out,
-            inn: None,
-            columns: vec![],
-            self_loops: b2.self_loops,
-        },
+        EdgeStore { out: b1.out, inn: b1.inn, columns: vec![w, t], self_loops: b1.self_loops },
+        EdgeStore { out: b2.out, inn: None, columns: vec![], self_loops: b2.self_loops },
     ];
     Graph::from_parts(schema, nodes, edges).unwrap()
 }
@@ -248,23 +137,10 @@ fn bytes_of_column(c: &Column) -> Vec<Vec<u8>> {
     match c {
         Column::Int(a) => vec![a.as_bytes().to_vec()],
         Column::Float(a) => vec![a.as_bytes().to_vec()],
-        Column::Categorical { codes, dict } => vec![
-            codes.as_bytes().to_vec(),
-            dict.offsets.as_bytes().to_vec(),
-            dict.bytes.as_bytes().to_vec(),
-        ],
+        Column::Categorical { codes, dict } => vec![codes.as_bytes().to_vec(), dict.offsets.as_bytes().to_vec(), dict.bytes.as_bytes().to_vec()],
         Column::Hashed { codes, .. } => vec![codes.as_bytes().to_vec()],
         Column::Vector { data, .. } => vec![data.as_bytes().to_vec()],
-        Column::Sparse {
-            indptr,
-            indices,
-            values,
-            ..
-        } => vec![
-            indptr.as_bytes().to_vec(),
-            indices.as_bytes().to_vec(),
-            values.as_bytes().to_vec(),
-        ],
+        Column::Sparse { indptr, indices, values, .. } => vec![indptr.as_bytes().to_vec(), indices.as_bytes().to_vec(), values.as_bytes().to_vec()],
     }
 }
 
@@ -274,10 +150,7 @@ fn assert_same(a: &Graph, b: &Graph) {
         let (x, y) = (a.nodes(NodeTypeId(t as u16)), b.nodes(NodeTypeId(t as u16)));
         assert_eq!(x.ids.len(), y.ids.len());
         for i in 0..x.ids.len() {
-            assert_eq!(
-                x.ids.external(ferrograph_graph::LocalIdx(i as u32)),
-                y.ids.external(ferrograph_graph::LocalIdx(i as u32))
-            );
+            assert_eq!(x.ids.external(ferrograph_graph::LocalIdx(i as u32)), y.ids.external(ferrograph_graph::LocalIdx(i as u32)));
         }
         for (c, d) in x.columns.iter().zip(&y.columns) {
             assert_eq!(bytes_of_column(c), bytes_of_column(d));
@@ -292,10 +165,7 @@ fn assert_same(a: &Graph, b: &Graph) {
             let (x, y) = (a.topology(et, dir), b.topology(et, dir));
             assert_eq!(x.offsets.as_slice(), y.offsets.as_slice());
             assert_eq!(x.targets.as_slice(), y.targets.as_slice());
-            assert_eq!(
-                x.edge.as_ref().map(|e| e.as_slice().to_vec()),
-                y.edge.as_ref().map(|e| e.as_slice().to_vec())
-            );
+            assert_eq!(x.edge.as_ref().map(|e| e.as_slice().to_vec()), y.edge.as_ref().map(|e| e.as_slice().to_vec()));
         }
         for (c, d) in a.edges(et).columns.iter().zip(&b.edges(et).columns) {
             assert_eq!(bytes_of_column(c), bytes_of_column(d));
@@ -379,17 +249,9 @@ fn truncated_file_is_named_at_open() {
     let (_d, out) = small_snapshot();
     let f = out.join("edges/0/out.dst.u32");
     let len = std::fs::metadata(&f).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&f)
-        .unwrap()
-        .set_len(len - 1)
-        .unwrap();
+    std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 1).unwrap();
     let e = snapshot::open(&out).unwrap_err().to_string();
-    assert!(
-        e.contains("edges/0/out.dst.u32") && e.contains("truncated"),
-        "{e}"
-    );
+    assert!(e.contains("edges/0/out.dst.u32") && e.contains("truncated"), "{e}");
 }
 
 #[test]
@@ -399,13 +261,8 @@ fn flipped_byte_fails_verify_with_the_file_named() {
     let mut b = std::fs::read(&f).unwrap();
     b[3] ^= 0x40;
     std::fs::write(&f, b).unwrap();
-    let e = snapshot::verify(&out, &ferrograph_graph::progress::NoProgress)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("nodes/0/a0.i64") && e.contains("checksum mismatch"),
-        "{e}"
-    );
+    let e = snapshot::verify(&out, &ferrograph_graph::progress::NoProgress).unwrap_err().to_string();
+    assert!(e.contains("nodes/0/a0.i64") && e.contains("checksum mismatch"), "{e}");
 }
 
 #[test]
@@ -413,16 +270,9 @@ fn unknown_version_and_foreign_manifest_are_refused() {
     let (_d, out) = small_snapshot();
     let m = out.join("manifest.json");
     let text = std::fs::read_to_string(&m).unwrap();
-    std::fs::write(
-        &m,
-        text.replace("\"format_version\": 1", "\"format_version\": 99"),
-    )
-    .unwrap();
+    std::fs::write(&m, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
     let e = snapshot::open(&out).unwrap_err().to_string();
-    assert!(
-        e.contains("manifest.json") && e.contains("version 99"),
-        "{e}"
-    );
+    assert!(e.contains("manifest.json") && e.contains("version 99"), "{e}");
     std::fs::write(&m, "{\"hello\": 1}").unwrap();
     let e = snapshot::open(&out).unwrap_err().to_string();
     assert!(e.contains("not a ferrograph snapshot"), "{e}");
@@ -443,25 +293,14 @@ fn existing_destination_is_kept_unless_forced() {
     let copy = out.with_file_name("copy");
     snapshot::write(&g, &copy).unwrap();
     let g2 = snapshot::open(&copy).unwrap().graph;
-    snapshot::write_with(
-        &g2,
-        &out,
-        snapshot::WriteOptions {
-            force: true,
-            progress: None,
-        },
-    )
-    .unwrap();
+    snapshot::write_with(&g2, &out, snapshot::WriteOptions { force: true, progress: None }).unwrap();
     snapshot::verify(&out, &ferrograph_graph::progress::NoProgress).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
         .collect();
-    assert!(
-        leftovers.is_empty(),
-        "temporary directories left behind: {leftovers:?}"
-    );
+    assert!(leftovers.is_empty(), "temporary directories left behind: {leftovers:?}");
 }
 
 #[test]

@@ -305,9 +305,7 @@ impl ImportConfig {
             let message = e.message().trim().to_string();
             let mut at = e.span().map_or(0, |s| s.start.min(text.len()));
             // For an unknown field toml points at its table; point at the field.
-            if let Some(name) = message
-                .strip_prefix("unknown field `")
-                .and_then(|m| m.split('`').next())
+            if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
                 && let Some(p) = text[at..]
                     .lines()
                     .scan(at, |pos, l| {
@@ -322,12 +320,7 @@ impl ImportConfig {
             }
             let line = text[..at].matches('\n').count() + 1;
             let column = at - text[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
-            Error::ConfigSyntax {
-                file: path.to_path_buf(),
-                line,
-                column,
-                message,
-            }
+            Error::ConfigSyntax { file: path.to_path_buf(), line, column, message }
         })?;
         c.path = path.to_path_buf();
         c.base_dir = base_dir.to_path_buf();
@@ -337,11 +330,7 @@ impl ImportConfig {
 
     /// Resolves a file name from the config.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
-        }
+        if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
     }
 
     fn err(&self, field: String, message: impl Into<String>) -> Error {
@@ -383,25 +372,16 @@ impl ImportConfig {
                 let fmt = n.format.or_else(|| Format::from_path(file));
                 match fmt {
                     None => {
-                        return Err(self.err(
-                            f("format"),
-                            format!("cannot tell the format of {}; set `format`", file.display()),
-                        ));
+                        return Err(self.err(f("format"), format!("cannot tell the format of {}; set `format`", file.display())));
                     }
                     Some(Format::Npy) => {
-                        return Err(self.err(
-                            f("format"),
-                            "a node table cannot be NPY; use `count` and `features`",
-                        ));
+                        return Err(self.err(f("format"), "a node table cannot be NPY; use `count` and `features`"));
                     }
                     _ => {}
                 }
             }
             if !n.features.is_empty() && n.file.is_none() && n.count.is_none() {
-                return Err(self.err(
-                    f("features"),
-                    "feature files need a node table or a `count`",
-                ));
+                return Err(self.err(f("features"), "feature files need a node table or a `count`"));
             }
             self.check_columns(&n.columns, n.attributes.as_ref(), &f(""))?;
         }
@@ -412,23 +392,14 @@ impl ImportConfig {
             if e.relation.trim().is_empty() {
                 return Err(self.err(f("relation"), "is empty"));
             }
-            let fmt = e.format.or_else(|| {
-                e.file
-                    .as_deref()
-                    .or(e.src_file.as_deref())
-                    .and_then(Format::from_path)
-            });
+            let fmt = e.format.or_else(|| e.file.as_deref().or(e.src_file.as_deref()).and_then(Format::from_path));
             match (fmt, &e.file, &e.src_file, &e.dst_file) {
                 (None, _, _, _) => {
                     return Err(self.err(f("format"), "cannot tell the format; set `format`"));
                 }
-                (Some(Format::Npy), None, Some(_), Some(_))
-                | (Some(Format::Npy), Some(_), None, None) => {}
+                (Some(Format::Npy), None, Some(_), Some(_)) | (Some(Format::Npy), Some(_), None, None) => {}
                 (Some(Format::Npy), _, _, _) => {
-                    return Err(self.err(
-                        f("file"),
-                        "NPY edges need `file` ([2, E] array) or both `src_file` and `dst_file`",
-                    ));
+                    return Err(self.err(f("file"), "NPY edges need `file` ([2, E] array) or both `src_file` and `dst_file`"));
                 }
                 (Some(_), Some(_), None, None) => {}
                 (Some(_), _, _, _) => {
@@ -436,10 +407,9 @@ impl ImportConfig {
                 }
             }
             if e.undirected && e.src_type != e.dst_type {
-                return Err(self.err(
-                    f("undirected"),
-                    format!("`{}` joins two node types; leave it directed and walk its reverse relation", e.relation),
-                ));
+                return Err(
+                    self.err(f("undirected"), format!("`{}` joins two node types; leave it directed and walk its reverse relation", e.relation))
+                );
             }
             self.check_columns(&e.columns, e.attributes.as_ref(), &f(""))?;
         }
@@ -450,30 +420,15 @@ impl ImportConfig {
                 (Some(_), None, None) | (None, Some(_), Some(_)) => {}
                 _ => return Err(self.err(f("file"), "give either `file`, or `column` and `value`")),
             }
-            if self.node_sets[..i]
-                .iter()
-                .any(|o| o.ty == s.ty && o.name == s.name)
-            {
-                return Err(self.err(
-                    f("name"),
-                    format!("set `{}` of `{}` is declared twice", s.name, s.ty),
-                ));
+            if self.node_sets[..i].iter().any(|o| o.ty == s.ty && o.name == s.name) {
+                return Err(self.err(f("name"), format!("set `{}` of `{}` is declared twice", s.name, s.ty)));
             }
         }
         Ok(())
     }
 
-    fn check_columns(
-        &self,
-        cols: &[ColumnSpec],
-        attrs: Option<&AttributesSpec>,
-        prefix: &str,
-    ) -> Result<()> {
-        let all = cols.iter().map(|c| (c, "columns")).chain(
-            attrs
-                .into_iter()
-                .flat_map(|a| a.fields.iter().map(|c| (c, "attributes.fields"))),
-        );
+    fn check_columns(&self, cols: &[ColumnSpec], attrs: Option<&AttributesSpec>, prefix: &str) -> Result<()> {
+        let all = cols.iter().map(|c| (c, "columns")).chain(attrs.into_iter().flat_map(|a| a.fields.iter().map(|c| (c, "attributes.fields"))));
         for (j, (c, group)) in all.enumerate() {
             let field = format!("{prefix}{group}[{j}]");
             match c.ty {
@@ -482,10 +437,7 @@ impl ImportConfig {
                 }
                 ValueType::String => {}
                 _ if c.buckets.is_some() => {
-                    return Err(self.err(
-                        field + ".buckets",
-                        "only string columns are hashed into buckets",
-                    ));
+                    return Err(self.err(field + ".buckets", "only string columns are hashed into buckets"));
                 }
                 _ => {}
             }

@@ -84,26 +84,12 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            cause: source,
-        }
+        Error::Io { path: path.into(), cause: source }
     }
     pub(crate) fn input(at: Location, message: impl Into<String>) -> Self {
-        Error::Input {
-            at,
-            message: message.into(),
-        }
+        Error::Input { at, message: message.into() }
     }
-    pub(crate) fn config(
-        file: impl Into<PathBuf>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Config {
-            file: file.into(),
-            field: field.into(),
-            message: message.into(),
-        }
+    pub(crate) fn config(file: impl Into<PathBuf>, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config { file: file.into(), field: field.into(), message: message.into() }
     }
 }

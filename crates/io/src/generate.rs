@@ -13,10 +13,7 @@ use ferrograph_graph::array::Array;
 use ferrograph_graph::column::Column;
 use ferrograph_graph::idmap::NodeIds;
 use ferrograph_graph::topology::{BuildOptions, build_topology};
-use ferrograph_graph::{
-    AttrKind, AttrSchema, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema,
-    Schema,
-};
+use ferrograph_graph::{AttrKind, AttrSchema, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema, Schema};
 
 use crate::{Error, Result};
 
@@ -24,9 +21,7 @@ const CHUNK: usize = 1 << 18;
 
 fn rng_for(seed: u64, round: u64, chunk: u64) -> Xoshiro256PlusPlus {
     // SplitMix64-style mixing so nearby seeds give unrelated streams.
-    let mut z = seed
-        ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ chunk.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut z = seed ^ round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ chunk.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     Xoshiro256PlusPlus::seed_from_u64(z ^ (z >> 31))
@@ -55,14 +50,7 @@ pub struct Rmat {
 
 impl Default for Rmat {
     fn default() -> Self {
-        Rmat {
-            nodes: 1 << 20,
-            edges: 10 << 20,
-            a: 0.55,
-            b: 0.15,
-            c: 0.15,
-            seed: 0,
-        }
+        Rmat { nodes: 1 << 20, edges: 10 << 20, a: 0.55, b: 0.15, c: 0.15, seed: 0 }
     }
 }
 
@@ -73,27 +61,14 @@ impl Rmat {
         }
         let max_edges = self.nodes.saturating_mul(self.nodes - 1);
         if self.edges == 0 || self.edges > max_edges / 2 {
-            return Err(invalid(
-                "edges",
-                format!(
-                    "must be between 1 and half of all possible edges ({})",
-                    max_edges / 2
-                ),
-            ));
+            return Err(invalid("edges", format!("must be between 1 and half of all possible edges ({})", max_edges / 2)));
         }
         if self.edges > u32::MAX as u64 {
             return Err(invalid("edges", "at most 4294967295 edges per edge type"));
         }
         let d = 1.0 - self.a - self.b - self.c;
-        if [self.a, self.b, self.c]
-            .iter()
-            .any(|&p| !(0.0..=1.0).contains(&p))
-            || d < -1e-9
-        {
-            return Err(invalid(
-                "a/b/c",
-                "probabilities must be in [0, 1] with a + b + c <= 1",
-            ));
+        if [self.a, self.b, self.c].iter().any(|&p| !(0.0..=1.0).contains(&p)) || d < -1e-9 {
+            return Err(invalid("a/b/c", "probabilities must be in [0, 1] with a + b + c <= 1"));
         }
         Ok(64 - (self.nodes - 1).leading_zeros())
     }
@@ -144,10 +119,7 @@ impl Rmat {
                 break;
             }
             if round > 64 {
-                return Err(invalid(
-                    "edges",
-                    "the R-MAT parameters cannot produce that many distinct edges",
-                ));
+                return Err(invalid("edges", "the R-MAT parameters cannot produce that many distinct edges"));
             }
             want = ((target - keys.len()) as f64 * 1.5) as usize + 1024;
         }
@@ -168,10 +140,7 @@ impl Rmat {
         }
         let perm = permutation(n as usize, &mut rng_for(self.seed, u64::MAX - 1, 0));
         let src: Vec<u32> = keys.par_iter().map(|&k| perm[(k >> 32) as usize]).collect();
-        let dst: Vec<u32> = keys
-            .par_iter()
-            .map(|&k| perm[(k & 0xffff_ffff) as usize])
-            .collect();
+        let dst: Vec<u32> = keys.par_iter().map(|&k| perm[(k & 0xffff_ffff) as usize]).collect();
         Ok((src, dst))
     }
 
@@ -188,12 +157,7 @@ pub fn rmat_graph(n: usize, src: Vec<u32>, dst: Vec<u32>) -> Result<Graph> {
     {
         let built = build_topology(n, n, src, dst, BuildOptions::default())?;
         let schema = Schema {
-            node_types: vec![NodeTypeSchema {
-                name: "node".into(),
-                id_kind: IdKind::Dense,
-                attributes: vec![],
-                sets: vec![],
-            }],
+            node_types: vec![NodeTypeSchema { name: "node".into(), id_kind: IdKind::Dense, attributes: vec![], sets: vec![] }],
             edge_types: vec![EdgeTypeSchema {
                 relation: "edge".into(),
                 src: "node".into(),
@@ -203,17 +167,8 @@ pub fn rmat_graph(n: usize, src: Vec<u32>, dst: Vec<u32>) -> Result<Graph> {
                 attributes: vec![],
             }],
         };
-        let nodes = vec![NodeStore {
-            ids: NodeIds::Dense(n as u32),
-            columns: vec![],
-            sets: vec![],
-        }];
-        let edges = vec![EdgeStore {
-            out: built.out,
-            inn: built.inn,
-            columns: vec![],
-            self_loops: built.self_loops,
-        }];
+        let nodes = vec![NodeStore { ids: NodeIds::Dense(n as u32), columns: vec![], sets: vec![] }];
+        let edges = vec![EdgeStore { out: built.out, inn: built.inn, columns: vec![], self_loops: built.self_loops }];
         Ok(Graph::from_parts(schema, nodes, edges)?)
     }
 }
@@ -253,17 +208,7 @@ pub struct Planted {
 
 impl Default for Planted {
     fn default() -> Self {
-        Planted {
-            nodes: 20_000,
-            classes: 8,
-            avg_degree: 10.0,
-            p_in: 0.8,
-            feature_dim: 32,
-            noise: 1.5,
-            train: 0.1,
-            val: 0.1,
-            seed: 0,
-        }
+        Planted { nodes: 20_000, classes: 8, avg_degree: 10.0, p_in: 0.8, feature_dim: 32, noise: 1.5, train: 0.1, val: 0.1, seed: 0 }
     }
 }
 
@@ -284,28 +229,16 @@ impl Planted {
             return Err(invalid("nodes", "must be between 2 and 4294967295"));
         }
         if self.classes < 2 || self.classes as usize > n {
-            return Err(invalid(
-                "classes",
-                "must be at least 2 and at most the node count",
-            ));
+            return Err(invalid("classes", "must be at least 2 and at most the node count"));
         }
         if self.feature_dim < self.classes {
-            return Err(invalid(
-                "feature_dim",
-                "must be at least the number of classes",
-            ));
+            return Err(invalid("feature_dim", "must be at least the number of classes"));
         }
         if !(0.0..=1.0).contains(&self.p_in) || self.avg_degree.is_nan() || self.avg_degree <= 0.0 {
-            return Err(invalid(
-                "p_in/avg_degree",
-                "p_in must be in [0, 1] and avg_degree > 0",
-            ));
+            return Err(invalid("p_in/avg_degree", "p_in must be in [0, 1] and avg_degree > 0"));
         }
         if self.train <= 0.0 || self.val < 0.0 || self.train + self.val >= 1.0 {
-            return Err(invalid(
-                "train/val",
-                "fractions must be positive and sum to less than 1",
-            ));
+            return Err(invalid("train/val", "fractions must be positive and sum to less than 1"));
         }
         let k = self.classes as usize;
         let mut rng = rng_for(self.seed, 0, 0);
@@ -315,10 +248,7 @@ impl Planted {
             members[l as usize].push(i as u32);
         }
         if let Some(c) = members.iter().position(Vec::is_empty) {
-            return Err(invalid(
-                "classes",
-                format!("class {c} drew no nodes; use fewer classes or more nodes"),
-            ));
+            return Err(invalid("classes", format!("class {c} drew no nodes; use fewer classes or more nodes")));
         }
         let m = (n as f64 * self.avg_degree / 2.0).round() as usize;
         let pairs: Vec<(u32, u32)> = (0..m.div_ceil(CHUNK))
@@ -343,17 +273,7 @@ impl Planted {
             })
             .collect();
         let (src, dst): (Vec<u32>, Vec<u32>) = pairs.into_iter().unzip();
-        let built = build_topology(
-            n,
-            n,
-            src,
-            dst,
-            BuildOptions {
-                undirected: true,
-                dedup: true,
-                edge_ids: false,
-            },
-        )?;
+        let built = build_topology(n, n, src, dst, BuildOptions { undirected: true, dedup: true, edge_ids: false })?;
         let dim = self.feature_dim as usize;
         let feat: Vec<f32> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
@@ -378,24 +298,14 @@ impl Planted {
             v.sort_unstable();
             Array::from(v)
         };
-        let sets = vec![
-            split(0..n_train),
-            split(n_train..n_train + n_val),
-            split(n_train + n_val..n),
-        ];
+        let sets = vec![split(0..n_train), split(n_train..n_train + n_val), split(n_train + n_val..n)];
         let schema = Schema {
             node_types: vec![NodeTypeSchema {
                 name: "node".into(),
                 id_kind: IdKind::Dense,
                 attributes: vec![
-                    AttrSchema {
-                        name: "label".into(),
-                        kind: AttrKind::Int,
-                    },
-                    AttrSchema {
-                        name: "feat".into(),
-                        kind: AttrKind::FloatVector { dim: dim as u32 },
-                    },
+                    AttrSchema { name: "label".into(), kind: AttrKind::Int },
+                    AttrSchema { name: "feat".into(), kind: AttrKind::FloatVector { dim: dim as u32 } },
                 ],
                 sets: vec!["train".into(), "val".into(), "test".into()],
             }],
@@ -410,21 +320,10 @@ impl Planted {
         };
         let nodes = vec![NodeStore {
             ids: NodeIds::Dense(n as u32),
-            columns: vec![
-                Column::Int(label.into()),
-                Column::Vector {
-                    dim,
-                    data: feat.into(),
-                },
-            ],
+            columns: vec![Column::Int(label.into()), Column::Vector { dim, data: feat.into() }],
             sets,
         }];
-        let edges = vec![EdgeStore {
-            out: built.out,
-            inn: None,
-            columns: vec![],
-            self_loops: built.self_loops,
-        }];
+        let edges = vec![EdgeStore { out: built.out, inn: None, columns: vec![], self_loops: built.self_loops }];
         Ok(Graph::from_parts(schema, nodes, edges)?)
     }
 }
@@ -435,12 +334,7 @@ mod tests {
 
     #[test]
     fn rmat_is_exact_distinct_and_deterministic() {
-        let p = Rmat {
-            nodes: 1000,
-            edges: 20_000,
-            seed: 7,
-            ..Default::default()
-        };
+        let p = Rmat { nodes: 1000, edges: 20_000, seed: 7, ..Default::default() };
         let (s, d) = p.edges().unwrap();
         assert_eq!(s.len(), 20_000);
         let mut pairs: Vec<(u32, u32)> = s.iter().copied().zip(d.iter().copied()).collect();
@@ -448,34 +342,18 @@ mod tests {
         pairs.sort_unstable();
         pairs.dedup();
         assert_eq!(pairs.len(), 20_000, "edges are distinct");
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        assert_eq!(
-            pool.install(|| p.edges().unwrap()),
-            (s, d),
-            "same result on one thread"
-        );
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(pool.install(|| p.edges().unwrap()), (s, d), "same result on one thread");
         // Skewed: the top 1% of nodes by out-degree hold far more than 1% of edges.
         let g = p.graph().unwrap();
-        let mut deg: Vec<usize> = (0..1000)
-            .map(|r| g.edges(ferrograph_graph::EdgeTypeId(0)).out.degree(r))
-            .collect();
+        let mut deg: Vec<usize> = (0..1000).map(|r| g.edges(ferrograph_graph::EdgeTypeId(0)).out.degree(r)).collect();
         deg.sort_unstable_by(|a, b| b.cmp(a));
-        assert!(
-            deg[..10].iter().sum::<usize>() > 20_000 / 20,
-            "power-law-ish skew: {:?}",
-            &deg[..10]
-        );
+        assert!(deg[..10].iter().sum::<usize>() > 20_000 / 20, "power-law-ish skew: {:?}", &deg[..10]);
     }
 
     #[test]
     fn planted_partition_is_homophilous() {
-        let p = Planted {
-            nodes: 2000,
-            ..Default::default()
-        };
+        let p = Planted { nodes: 2000, ..Default::default() };
         let g = p.graph().unwrap();
         let t = ferrograph_graph::NodeTypeId(0);
         let labels = match g.node_column(t, "label").unwrap() {
@@ -490,11 +368,7 @@ mod tests {
                 same += usize::from(labels[u] == labels[v as usize]);
             }
         }
-        assert!(
-            same as f64 / all as f64 > 0.7,
-            "intra-class edge share {}",
-            same as f64 / all as f64
-        );
+        assert!(same as f64 / all as f64 > 0.7, "intra-class edge share {}", same as f64 / all as f64);
         assert_eq!(g.node_set(t, "train").unwrap().len(), 200);
     }
 }

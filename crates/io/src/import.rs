@@ -20,14 +20,9 @@ use ferrograph_graph::idmap::{ExternalId, NodeIds};
 use ferrograph_graph::progress::Progress;
 use ferrograph_graph::schema::reserved;
 use ferrograph_graph::topology::{BuildOptions, build_topology};
-use ferrograph_graph::{
-    AttrSchema, EdgeStore, EdgeTypeSchema, Graph, NodeStore, NodeTypeSchema, Schema,
-};
+use ferrograph_graph::{AttrSchema, EdgeStore, EdgeTypeSchema, Graph, NodeStore, NodeTypeSchema, Schema};
 
-use crate::config::{
-    AttributesSpec, ColumnSpec, EdgeTable, FeatureFile, Format, IdType, ImportConfig, NodeSetSpec,
-    TextOptions, ValueType,
-};
+use crate::config::{AttributesSpec, ColumnSpec, EdgeTable, FeatureFile, Format, IdType, ImportConfig, NodeSetSpec, TextOptions, ValueType};
 use crate::error::Location;
 use crate::npy::{self, NpyData};
 use crate::table::{Builder, Plan, Rows, Step, Target};
@@ -41,35 +36,17 @@ pub fn import_file(path: &Path, progress: &dyn Progress) -> Result<Graph> {
 
 /// Where the rows of a table came from, to name lines in later errors.
 enum Source {
-    Text {
-        file: TextFile,
-        dialect: Dialect,
-        header: Header,
-    },
-    Binary {
-        path: PathBuf,
-    },
+    Text { file: TextFile, dialect: Dialect, header: Header },
+    Binary { path: PathBuf },
 }
 
 impl Source {
     fn locate(&self, row: usize, column: &str) -> Location {
         match self {
-            Source::Text {
-                file,
-                dialect,
-                header,
-            } => Location {
-                file: file.path.clone(),
-                line: text::line_of_row(file, dialect, header, row),
-                row: None,
-                column: Some(column.to_string()),
-            },
-            Source::Binary { path } => Location {
-                file: path.clone(),
-                line: None,
-                row: Some(row as u64),
-                column: Some(column.to_string()),
-            },
+            Source::Text { file, dialect, header } => {
+                Location { file: file.path.clone(), line: text::line_of_row(file, dialect, header, row), row: None, column: Some(column.to_string()) }
+            }
+            Source::Binary { path } => Location { file: path.clone(), line: None, row: Some(row as u64), column: Some(column.to_string()) },
         }
     }
 }
@@ -137,37 +114,20 @@ fn dialect(format: Format, t: &TextOptions, cfg: &ImportConfig, field: &str) -> 
         Some(d) if d.len() == 1 => Delim::Byte(d.as_bytes()[0]),
         Some("\\t") | Some("tab") => Delim::Byte(b'\t'),
         Some(d) => {
-            return Err(Error::config(
-                &cfg.path,
-                format!("{field}.delimiter"),
-                format!("`{d}` is not one character or \"whitespace\""),
-            ));
+            return Err(Error::config(&cfg.path, format!("{field}.delimiter"), format!("`{d}` is not one character or \"whitespace\"")));
         }
     };
     let comment = match t.comment.as_deref() {
         None => comment,
         Some(c) if c.len() == 1 => Some(c.as_bytes()[0]),
         Some(c) => {
-            return Err(Error::config(
-                &cfg.path,
-                format!("{field}.comment"),
-                format!("`{c}` is not one character"),
-            ));
+            return Err(Error::config(&cfg.path, format!("{field}.comment"), format!("`{c}` is not one character")));
         }
     };
     if format == Format::Graphlearn && t.header == Some(false) {
-        return Err(Error::config(
-            &cfg.path,
-            format!("{field}.header"),
-            "graph-learn tables always have a typed header",
-        ));
+        return Err(Error::config(&cfg.path, format!("{field}.header"), "graph-learn tables always have a typed header"));
     }
-    Ok(Dialect {
-        delim,
-        quoting: t.quoting.unwrap_or(quoting),
-        header: t.header.unwrap_or(header),
-        comment,
-    })
+    Ok(Dialect { delim, quoting: t.quoting.unwrap_or(quoting), header: t.header.unwrap_or(header), comment })
 }
 
 /// Resolves column names to field indices and builds the parse plan.
@@ -183,36 +143,18 @@ struct PlanBuilder<'a> {
 impl<'a> PlanBuilder<'a> {
     fn new(file: &'a TextFile, header: &'a Header, names: Vec<String>, exact: bool) -> Self {
         let fields = exact.then_some(names.len());
-        PlanBuilder {
-            file,
-            header,
-            names,
-            plan: Plan {
-                steps: Vec::new(),
-                fields,
-            },
-            outputs: Vec::new(),
-        }
+        PlanBuilder { file, header, names, plan: Plan { steps: Vec::new(), fields }, outputs: Vec::new() }
     }
 
     fn index(&self, column: &str) -> Result<usize> {
         self.names.iter().position(|n| n == column).ok_or_else(|| {
-            let hint =
-                ferrograph_graph::error_closest(column, self.names.iter().map(String::as_str))
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+            let hint = ferrograph_graph::error_closest(column, self.names.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             let line = self.header.types.is_some() || !self.header.names.is_empty();
             Error::input(
-                Location {
-                    file: self.file.path.clone(),
-                    line: line.then_some(self.file.line_of(0).max(1)),
-                    row: None,
-                    column: Some(column.into()),
-                },
-                format!(
-                    "no such column (the table has: {}){hint}",
-                    self.names.join(", ")
-                ),
+                Location { file: self.file.path.clone(), line: line.then_some(self.file.line_of(0).max(1)), row: None, column: Some(column.into()) },
+                format!("no such column (the table has: {}){hint}", self.names.join(", ")),
             )
         })
     }
@@ -226,10 +168,7 @@ impl<'a> PlanBuilder<'a> {
             (types[idx], target),
             (HeaderType::Int, Target::Int)
                 | (HeaderType::Int | HeaderType::Float, Target::Float)
-                | (
-                    HeaderType::Str,
-                    Target::Str | Target::Hashed(_) | Target::Vector { .. }
-                )
+                | (HeaderType::Str, Target::Str | Target::Hashed(_) | Target::Vector { .. })
                 | (HeaderType::Int, Target::Str)
         );
         if ok {
@@ -237,26 +176,12 @@ impl<'a> PlanBuilder<'a> {
         }
         let header_line = text::line_of_row(
             self.file,
-            &Dialect {
-                delim: Delim::Byte(b'\t'),
-                quoting: false,
-                header: false,
-                comment: None,
-            },
-            &Header {
-                names: vec![],
-                types: None,
-                data_start: 0,
-            },
+            &Dialect { delim: Delim::Byte(b'\t'), quoting: false, header: false, comment: None },
+            &Header { names: vec![], types: None, data_start: 0 },
             0,
         );
         Err(Error::input(
-            Location {
-                file: self.file.path.clone(),
-                line: header_line,
-                row: None,
-                column: Some(self.names[idx].clone()),
-            },
+            Location { file: self.file.path.clone(), line: header_line, row: None, column: Some(self.names[idx].clone()) },
             format!(
                 "the header declares `{}:{}` but the config reads it as {}",
                 self.names[idx],
@@ -273,11 +198,7 @@ impl<'a> PlanBuilder<'a> {
     fn single(&mut self, column: &str, target: Target, out_name: &str) -> Result<()> {
         let field = self.index(column)?;
         self.check_type(field, &target)?;
-        self.plan.steps.push(Step::Single {
-            field,
-            name: column.to_string(),
-            target,
-        });
+        self.plan.steps.push(Step::Single { field, name: column.to_string(), target });
         self.outputs.push(out_name.to_string());
         Ok(())
     }
@@ -287,14 +208,8 @@ impl<'a> PlanBuilder<'a> {
         self.check_type(field, &Target::Str)?;
         let sep = spec.delimiter.bytes().next().unwrap_or(b':');
         let targets = spec.fields.iter().map(Target::from_spec).collect();
-        self.plan.steps.push(Step::Joined {
-            field,
-            name: spec.column.clone(),
-            sep,
-            targets,
-        });
-        self.outputs
-            .extend(spec.fields.iter().map(|c| c.name.clone()));
+        self.plan.steps.push(Step::Joined { field, name: spec.column.clone(), sep, targets });
+        self.outputs.extend(spec.fields.iter().map(|c| c.name.clone()));
         Ok(())
     }
 }
@@ -323,11 +238,7 @@ struct Parsed {
 
 impl Parsed {
     fn take(&mut self, name: &str) -> Builder {
-        let i = self
-            .outputs
-            .iter()
-            .position(|(n, _)| n == name)
-            .unwrap_or(0);
+        let i = self.outputs.iter().position(|(n, _)| n == name).unwrap_or(0);
         self.outputs.remove(i).1
     }
 }
@@ -350,11 +261,7 @@ struct TableRequest<'a> {
     default_names: &'a [&'a str],
 }
 
-fn read_table(
-    cfg: &ImportConfig,
-    req: TableRequest<'_>,
-    progress: &dyn Progress,
-) -> Result<Parsed> {
+fn read_table(cfg: &ImportConfig, req: TableRequest<'_>, progress: &dyn Progress) -> Result<Parsed> {
     let path = cfg.resolve(req.file);
     let started = Instant::now();
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -362,13 +269,7 @@ fn read_table(
     let parsed = if req.format == Format::Parquet {
         let mut wanted: Vec<(String, Target, String)> = req.keys.clone();
         wanted.extend(req.specials.iter().cloned());
-        wanted.extend(req.columns.iter().map(|c| {
-            (
-                c.source.clone().unwrap_or_else(|| c.name.clone()),
-                Target::from_spec(c),
-                c.name.clone(),
-            )
-        }));
+        wanted.extend(req.columns.iter().map(|c| (c.source.clone().unwrap_or_else(|| c.name.clone()), Target::from_spec(c), c.name.clone())));
         if req.attributes.is_some() {
             return Err(Error::config(
                 &cfg.path,
@@ -376,16 +277,9 @@ fn read_table(
                 "the graph-learn attribute decoder applies to text tables only",
             ));
         }
-        let list: Vec<(String, Target)> = wanted
-            .iter()
-            .map(|(c, t, _)| (c.clone(), t.clone()))
-            .collect();
+        let list: Vec<(String, Target)> = wanted.iter().map(|(c, t, _)| (c.clone(), t.clone())).collect();
         let (builders, rows) = parquet_table::read_columns(&path, &list)?;
-        Parsed {
-            outputs: wanted.into_iter().map(|w| w.2).zip(builders).collect(),
-            rows,
-            source: Source::Binary { path },
-        }
+        Parsed { outputs: wanted.into_iter().map(|w| w.2).zip(builders).collect(), rows, source: Source::Binary { path } }
     } else {
         let graphlearn = req.format == Format::Graphlearn;
         let dialect = dialect(req.format, req.text, cfg, &req.field)?;
@@ -394,10 +288,7 @@ fn read_table(
         let names: Vec<String> = if dialect.header {
             header.names.clone()
         } else {
-            req.text
-                .names
-                .clone()
-                .unwrap_or_else(|| req.default_names.iter().map(|s| s.to_string()).collect())
+            req.text.names.clone().unwrap_or_else(|| req.default_names.iter().map(|s| s.to_string()).collect())
         };
         let exact = dialect.header || req.text.names.is_some();
         let mut pb = PlanBuilder::new(&file, &header, names, exact);
@@ -431,15 +322,7 @@ fn read_table(
         }
         let (plan, outputs) = (pb.plan, pb.outputs);
         let rows: Rows = text::parse(&file, &dialect, &header, &plan)?;
-        Parsed {
-            outputs: outputs.into_iter().zip(rows.builders).collect(),
-            rows: rows.rows,
-            source: Source::Text {
-                file,
-                dialect,
-                header,
-            },
-        }
+        Parsed { outputs: outputs.into_iter().zip(rows.builders).collect(), rows: rows.rows, source: Source::Text { file, dialect, header } }
     };
     step.inc(bytes);
     drop(step);
@@ -452,54 +335,26 @@ fn attr_columns(outputs: Vec<(String, Builder)>) -> Vec<(AttrSchema, Column)> {
         .into_iter()
         .map(|(name, b)| {
             let col = b.into_column();
-            (
-                AttrSchema {
-                    name,
-                    kind: col.kind(),
-                },
-                col,
-            )
+            (AttrSchema { name, kind: col.kind() }, col)
         })
         .collect()
 }
 
-fn feature_column(
-    cfg: &ImportConfig,
-    f: &FeatureFile,
-    rows: usize,
-    owner: &str,
-) -> Result<(AttrSchema, Column)> {
+fn feature_column(cfg: &ImportConfig, f: &FeatureFile, rows: usize, owner: &str) -> Result<(AttrSchema, Column)> {
     let path = cfg.resolve(&f.file);
     let is_npz = path.extension().is_some_and(|e| e == "npz");
     let col = if is_npz {
         let m = npy::read_npz_csr(&path)?;
-        Column::Sparse {
-            dim: m.cols,
-            indptr: m.indptr.into(),
-            indices: m.indices.into(),
-            values: m.values.into(),
-        }
+        Column::Sparse { dim: m.cols, indptr: m.indptr.into(), indices: m.indices.into(), values: m.values.into() }
     } else {
         let a = npy::read_npy(&path)?;
         match (a.shape.as_slice(), a.data) {
             ([_], NpyData::Int(v)) => Column::Int(v.into()),
             ([_], NpyData::Float(v)) => Column::Float(v.into()),
-            ([_, d], NpyData::Float(v)) => Column::Vector {
-                dim: *d,
-                data: v.into(),
-            },
-            ([_, d], NpyData::Int(v)) => Column::Vector {
-                dim: *d,
-                data: v.into_iter().map(|x| x as f32).collect::<Vec<_>>().into(),
-            },
+            ([_, d], NpyData::Float(v)) => Column::Vector { dim: *d, data: v.into() },
+            ([_, d], NpyData::Int(v)) => Column::Vector { dim: *d, data: v.into_iter().map(|x| x as f32).collect::<Vec<_>>().into() },
             (s, _) => {
-                return Err(Error::input(
-                    Location {
-                        file: path,
-                        ..Default::default()
-                    },
-                    format!("shape {s:?} is not a 1-D or 2-D array"),
-                ));
+                return Err(Error::input(Location { file: path, ..Default::default() }, format!("shape {s:?} is not a 1-D or 2-D array")));
             }
         }
     };
@@ -510,89 +365,43 @@ fn feature_column(
             let v = a.as_slice();
             if let Some(r) = v.iter().position(|x| x.fract() != 0.0 || !x.is_finite()) {
                 return Err(Error::input(
-                    Location {
-                        file: path,
-                        row: Some(r as u64),
-                        ..Default::default()
-                    },
+                    Location { file: path, row: Some(r as u64), ..Default::default() },
                     format!("{} is not a whole number", v[r]),
                 ));
             }
             Column::Int(v.iter().map(|&x| x as i64).collect::<Vec<_>>().into())
         }
-        (Some(ValueType::Float), Column::Int(a)) => Column::Float(
-            a.as_slice()
-                .iter()
-                .map(|&x| x as f32)
-                .collect::<Vec<_>>()
-                .into(),
-        ),
+        (Some(ValueType::Float), Column::Int(a)) => Column::Float(a.as_slice().iter().map(|&x| x as f32).collect::<Vec<_>>().into()),
         (Some(ValueType::Float), Column::Float(a)) => Column::Float(a),
         (Some(t), c) => {
             return Err(Error::input(
-                Location {
-                    file: path,
-                    ..Default::default()
-                },
+                Location { file: path, ..Default::default() },
                 format!("a {} array cannot be read as {t:?}", c.kind().describe()),
             ));
         }
     };
     if let Column::Vector { dim: 0, .. } = col {
-        return Err(Error::input(
-            Location {
-                file: path,
-                ..Default::default()
-            },
-            "feature vectors of width 0",
-        ));
+        return Err(Error::input(Location { file: path, ..Default::default() }, "feature vectors of width 0"));
     }
     if col.rows() != rows {
         return Err(Error::input(
-            Location {
-                file: path,
-                ..Default::default()
-            },
-            format!(
-                "has {} rows but {owner} has {rows}; feature rows must align with the table rows",
-                col.rows()
-            ),
+            Location { file: path, ..Default::default() },
+            format!("has {} rows but {owner} has {rows}; feature rows must align with the table rows", col.rows()),
         ));
     }
-    Ok((
-        AttrSchema {
-            name: f.name.clone(),
-            kind: col.kind(),
-        },
-        col,
-    ))
+    Ok((AttrSchema { name: f.name.clone(), kind: col.kind() }, col))
 }
 
 fn read_nodes(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Vec<NodeDraft>> {
     let mut drafts = Vec::new();
     for (i, n) in cfg.nodes.iter().enumerate() {
-        let mut d = NodeDraft {
-            name: n.ty.clone(),
-            id_type: n.id_type,
-            ids: None,
-            dense: None,
-            source: None,
-            attrs: Vec::new(),
-        };
+        let mut d = NodeDraft { name: n.ty.clone(), id_type: n.id_type, ids: None, dense: None, source: None, attrs: Vec::new() };
         if let Some(count) = n.count {
-            d.dense = Some(u32::try_from(count).map_err(|_| {
-                Error::config(
-                    &cfg.path,
-                    format!("nodes[{i}].count"),
-                    "at most 4294967295 nodes per type",
-                )
-            })?);
+            d.dense =
+                Some(u32::try_from(count).map_err(|_| Error::config(&cfg.path, format!("nodes[{i}].count"), "at most 4294967295 nodes per type"))?);
         }
         if let Some(file) = &n.file {
-            let format = n
-                .format
-                .or_else(|| Format::from_path(file))
-                .unwrap_or(Format::Csv);
+            let format = n.format.or_else(|| Format::from_path(file)).unwrap_or(Format::Csv);
             let id_col = n.id.clone().unwrap_or_else(|| "id".into());
             let mut parsed = read_table(
                 cfg,
@@ -612,66 +421,32 @@ fn read_nodes(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Vec<NodeDra
             )?;
             let ids = RawIds::from_builder(parsed.take("\0id"));
             if ids.len() == 0 {
-                return Err(Error::input(
-                    Location {
-                        file: cfg.resolve(file),
-                        ..Default::default()
-                    },
-                    "the node table has no rows",
-                ));
+                return Err(Error::input(Location { file: cfg.resolve(file), ..Default::default() }, "the node table has no rows"));
             }
             d.attrs = attr_columns(std::mem::take(&mut parsed.outputs));
             d.ids = Some(ids);
             d.source = Some(parsed.source);
         }
-        let rows = d
-            .ids
-            .as_ref()
-            .map_or(d.dense.unwrap_or(0) as usize, RawIds::len);
+        let rows = d.ids.as_ref().map_or(d.dense.unwrap_or(0) as usize, RawIds::len);
         for f in &n.features {
-            d.attrs.push(feature_column(
-                cfg,
-                f,
-                rows,
-                &format!("node type `{}`", n.ty),
-            )?);
+            d.attrs.push(feature_column(cfg, f, rows, &format!("node type `{}`", n.ty))?);
         }
         drafts.push(d);
     }
     Ok(drafts)
 }
 
-fn read_edges(
-    cfg: &ImportConfig,
-    drafts: &[NodeDraft],
-    progress: &dyn Progress,
-) -> Result<Vec<EdgeDraft>> {
+fn read_edges(cfg: &ImportConfig, drafts: &[NodeDraft], progress: &dyn Progress) -> Result<Vec<EdgeDraft>> {
     let mut out = Vec::new();
     for (i, e) in cfg.edges.iter().enumerate() {
-        let id_of = |ty: &str| {
-            drafts
-                .iter()
-                .find(|d| d.name == ty)
-                .map_or(IdType::Int, |d| d.id_type)
-        };
+        let id_of = |ty: &str| drafts.iter().find(|d| d.name == ty).map_or(IdType::Int, |d| d.id_type);
         let (st, dt) = (id_target(id_of(&e.src_type)), id_target(id_of(&e.dst_type)));
-        let format = e
-            .format
-            .or_else(|| {
-                e.file
-                    .as_deref()
-                    .or(e.src_file.as_deref())
-                    .and_then(Format::from_path)
-            })
-            .unwrap_or(Format::Csv);
+        let format = e.format.or_else(|| e.file.as_deref().or(e.src_file.as_deref()).and_then(Format::from_path)).unwrap_or(Format::Csv);
         let schema = EdgeTypeSchema {
             relation: e.relation.clone(),
             src: e.src_type.clone(),
             dst: e.dst_type.clone(),
-            reverse: e
-                .reverse
-                .clone()
-                .unwrap_or_else(|| format!("rev_{}", e.relation)),
+            reverse: e.reverse.clone().unwrap_or_else(|| format!("rev_{}", e.relation)),
             undirected: e.undirected,
             attributes: Vec::new(),
         };
@@ -680,12 +455,8 @@ fn read_edges(
         } else {
             let gl = format == Format::Graphlearn;
             let (src_col, dst_col) = (
-                e.src
-                    .clone()
-                    .unwrap_or_else(|| if gl { "src_id" } else { "src" }.into()),
-                e.dst
-                    .clone()
-                    .unwrap_or_else(|| if gl { "dst_id" } else { "dst" }.into()),
+                e.src.clone().unwrap_or_else(|| if gl { "src_id" } else { "src" }.into()),
+                e.dst.clone().unwrap_or_else(|| if gl { "dst_id" } else { "dst" }.into()),
             );
             let mut specials = Vec::new();
             for (opt, target, name) in [
@@ -704,10 +475,7 @@ fn read_edges(
                     file: e.file.as_deref().unwrap_or(Path::new("")),
                     format,
                     text: &e.text,
-                    keys: vec![
-                        (src_col.clone(), st, "\0src".into()),
-                        (dst_col.clone(), dt, "\0dst".into()),
-                    ],
+                    keys: vec![(src_col.clone(), st, "\0src".into()), (dst_col.clone(), dt, "\0dst".into())],
                     columns: &e.columns,
                     specials,
                     attributes: e.attributes.as_ref(),
@@ -720,13 +488,7 @@ fn read_edges(
             let dst = RawIds::from_builder(parsed.take("\0dst"));
             if src.len() == 0 {
                 let file = cfg.resolve(e.file.as_deref().unwrap_or(Path::new("")));
-                return Err(Error::input(
-                    Location {
-                        file,
-                        ..Default::default()
-                    },
-                    "the edge table has no rows",
-                ));
+                return Err(Error::input(Location { file, ..Default::default() }, "the edge table has no rows"));
             }
             // graph-learn's weight/label/timestamp columns keep their meaning.
             let mut attrs = attr_columns(std::mem::take(&mut parsed.outputs));
@@ -734,69 +496,36 @@ fn read_edges(
                 if a.name == reserved::WEIGHT
                     && let Column::Int(v) = c
                 {
-                    *c = Column::Float(
-                        v.as_slice()
-                            .iter()
-                            .map(|&x| x as f32)
-                            .collect::<Vec<_>>()
-                            .into(),
-                    );
+                    *c = Column::Float(v.as_slice().iter().map(|&x| x as f32).collect::<Vec<_>>().into());
                     a.kind = c.kind();
                 }
             }
-            EdgeDraft {
-                schema,
-                dedup: e.dedup,
-                create_nodes: e.create_nodes,
-                src,
-                dst,
-                src_col,
-                dst_col,
-                source: parsed.source,
-                attrs,
-            }
+            EdgeDraft { schema, dedup: e.dedup, create_nodes: e.create_nodes, src, dst, src_col, dst_col, source: parsed.source, attrs }
         };
         let mut draft = draft;
         if e.id_offset != 0 {
             for raw in [&mut draft.src, &mut draft.dst] {
                 if let RawIds::Int(v) = raw {
-                    v.par_iter_mut()
-                        .for_each(|x| *x = x.saturating_add(e.id_offset));
+                    v.par_iter_mut().for_each(|x| *x = x.saturating_add(e.id_offset));
                 }
             }
         }
         let rows = draft.src.len();
         for f in &e.features {
-            draft.attrs.push(feature_column(
-                cfg,
-                f,
-                rows,
-                &format!("edge table `{}`", e.relation),
-            )?);
+            draft.attrs.push(feature_column(cfg, f, rows, &format!("edge table `{}`", e.relation))?);
         }
         out.push(draft);
     }
     Ok(out)
 }
 
-fn read_npy_edges(
-    cfg: &ImportConfig,
-    e: &EdgeTable,
-    i: usize,
-    schema: EdgeTypeSchema,
-) -> Result<EdgeDraft> {
+fn read_npy_edges(cfg: &ImportConfig, e: &EdgeTable, i: usize, schema: EdgeTypeSchema) -> Result<EdgeDraft> {
     let ints = |p: &Path| -> Result<(PathBuf, Vec<usize>, Vec<i64>)> {
         let path = cfg.resolve(p);
         let a = npy::read_npy(&path)?;
         match a.data {
             NpyData::Int(v) => Ok((path, a.shape, v)),
-            NpyData::Float(_) => Err(Error::input(
-                Location {
-                    file: path,
-                    ..Default::default()
-                },
-                "edge endpoints must be an integer array",
-            )),
+            NpyData::Float(_) => Err(Error::input(Location { file: path, ..Default::default() }, "edge endpoints must be an integer array")),
         }
     };
     let (path, src, dst) = match (&e.file, &e.src_file, &e.dst_file) {
@@ -806,20 +535,10 @@ fn read_npy_edges(
                 [2, n] => (path, v[..*n].to_vec(), v[*n..].to_vec()),
                 [n, 2] => {
                     let _ = n;
-                    (
-                        path,
-                        v.iter().step_by(2).copied().collect(),
-                        v.iter().skip(1).step_by(2).copied().collect(),
-                    )
+                    (path, v.iter().step_by(2).copied().collect(), v.iter().skip(1).step_by(2).copied().collect())
                 }
                 s => {
-                    return Err(Error::input(
-                        Location {
-                            file: path,
-                            ..Default::default()
-                        },
-                        format!("shape {s:?}: expected [2, E] or [E, 2]"),
-                    ));
+                    return Err(Error::input(Location { file: path, ..Default::default() }, format!("shape {s:?}: expected [2, E] or [E, 2]")));
                 }
             }
         }
@@ -828,25 +547,14 @@ fn read_npy_edges(
             let (dpath, ds, dst) = ints(d)?;
             if ss.len() != 1 || ds.len() != 1 || src.len() != dst.len() {
                 return Err(Error::input(
-                    Location {
-                        file: dpath,
-                        ..Default::default()
-                    },
-                    format!(
-                        "expected a 1-D array as long as {} ({} values), found shape {ds:?}",
-                        path.display(),
-                        src.len()
-                    ),
+                    Location { file: dpath, ..Default::default() },
+                    format!("expected a 1-D array as long as {} ({} values), found shape {ds:?}", path.display(), src.len()),
                 ));
             }
             (path, src, dst)
         }
         _ => {
-            return Err(Error::config(
-                &cfg.path,
-                format!("edges[{i}].file"),
-                "NPY edges need `file` or `src_file` and `dst_file`",
-            ));
+            return Err(Error::config(&cfg.path, format!("edges[{i}].file"), "NPY edges need `file` or `src_file` and `dst_file`"));
         }
     };
     Ok(EdgeDraft {
@@ -880,10 +588,7 @@ impl NodeIndex {
             NodeIds::Int { ids, sorted } => {
                 let (v, s) = (ids.as_slice(), sorted.as_slice());
                 let (min, max) = (v[s[0] as usize], v[s[s.len() - 1] as usize]);
-                let span = max
-                    .checked_sub(min)
-                    .and_then(|d| usize::try_from(d).ok())
-                    .filter(|&d| d < v.len().saturating_mul(4) + (1 << 20));
+                let span = max.checked_sub(min).and_then(|d| usize::try_from(d).ok()).filter(|&d| d < v.len().saturating_mul(4) + (1 << 20));
                 match span {
                     Some(span) => {
                         let mut t = vec![u32::MAX; span + 1];
@@ -892,37 +597,21 @@ impl NodeIndex {
                         }
                         table = Some((min, t));
                     }
-                    None => {
-                        ints = Some(v.iter().enumerate().map(|(i, &x)| (x, i as u32)).collect())
-                    }
+                    None => ints = Some(v.iter().enumerate().map(|(i, &x)| (x, i as u32)).collect()),
                 }
             }
-            NodeIds::Str { ids, .. } => {
-                strs = Some(
-                    (0..ids.len())
-                        .map(|i| (Box::from(ids.get(i)), i as u32))
-                        .collect(),
-                )
-            }
+            NodeIds::Str { ids, .. } => strs = Some((0..ids.len()).map(|i| (Box::from(ids.get(i)), i as u32)).collect()),
         }
-        NodeIndex {
-            ids,
-            table,
-            ints,
-            strs,
-        }
+        NodeIndex { ids, table, ints, strs }
     }
 
     #[inline]
     fn get_int(&self, x: i64) -> Option<u32> {
         match (&self.ids, &self.table, &self.ints) {
             (NodeIds::Dense(n), _, _) => (x >= 0 && x < i64::from(*n)).then_some(x as u32),
-            (_, Some((base, t)), _) => x
-                .checked_sub(*base)
-                .and_then(|d| usize::try_from(d).ok())
-                .and_then(|d| t.get(d))
-                .copied()
-                .filter(|&i| i != u32::MAX),
+            (_, Some((base, t)), _) => {
+                x.checked_sub(*base).and_then(|d| usize::try_from(d).ok()).and_then(|d| t.get(d)).copied().filter(|&i| i != u32::MAX)
+            }
             (_, _, Some(m)) => m.get(&x).copied(),
             _ => None,
         }
@@ -931,20 +620,12 @@ impl NodeIndex {
     fn map(&self, raw: &RawIds) -> std::result::Result<Vec<u32>, usize> {
         let missing = u32::MAX;
         let out: Vec<u32> = match raw {
-            RawIds::Int(v) => v
-                .par_iter()
-                .map(|&x| self.get_int(x).unwrap_or(missing))
-                .collect(),
+            RawIds::Int(v) => v.par_iter().map(|&x| self.get_int(x).unwrap_or(missing)).collect(),
             RawIds::Str(s) => (0..s.len())
                 .into_par_iter()
                 .map(|i| match &self.strs {
                     Some(m) => m.get(s.get(i)).copied().unwrap_or(missing),
-                    None => s
-                        .get(i)
-                        .parse::<i64>()
-                        .ok()
-                        .and_then(|x| self.get_int(x))
-                        .unwrap_or(missing),
+                    None => s.get(i).parse::<i64>().ok().and_then(|x| self.get_int(x)).unwrap_or(missing),
                 })
                 .collect(),
         };
@@ -957,24 +638,13 @@ impl NodeIndex {
 }
 
 fn duplicate_error(d: &NodeDraft, first: usize, second: usize, id: &ExternalId) -> Error {
-    let at = d
-        .source
-        .as_ref()
-        .map(|s| s.locate(second, "id"))
-        .unwrap_or_default();
+    let at = d.source.as_ref().map(|s| s.locate(second, "id")).unwrap_or_default();
     let first_at = d.source.as_ref().and_then(|s| match s.locate(first, "id") {
         Location { line: Some(l), .. } => Some(format!("line {l}")),
         Location { row: Some(r), .. } => Some(format!("row {r}")),
         _ => None,
     });
-    Error::input(
-        at,
-        format!(
-            "duplicate node id {id} of type `{}` (first seen at {})",
-            d.name,
-            first_at.unwrap_or_else(|| "an earlier row".into())
-        ),
-    )
+    Error::input(at, format!("duplicate node id {id} of type `{}` (first seen at {})", d.name, first_at.unwrap_or_else(|| "an earlier row".into())))
 }
 
 /// Ids of a node type that come only from edges (sorted), with a presence
@@ -985,15 +655,11 @@ fn ids_from_edges(lists: &[&[i64]]) -> NodeIds {
         .iter()
         .map(|l| {
             l.par_chunks(1 << 16)
-                .map(|c| {
-                    c.iter()
-                        .fold((i64::MAX, i64::MIN), |(a, b), &x| (a.min(x), b.max(x)))
-                })
+                .map(|c| c.iter().fold((i64::MAX, i64::MIN), |(a, b), &x| (a.min(x), b.max(x))))
                 .reduce(|| (i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)))
         })
         .fold((i64::MAX, i64::MIN), |a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let dense_ok =
-        min >= 0 && max < u32::MAX as i64 && (max as usize) < total.saturating_mul(4) + (1 << 20);
+    let dense_ok = min >= 0 && max < u32::MAX as i64 && (max as usize) < total.saturating_mul(4) + (1 << 20);
     let sorted: Vec<i64> = if dense_ok {
         let mut seen = vec![false; max as usize + 1];
         for l in lists {
@@ -1001,11 +667,7 @@ fn ids_from_edges(lists: &[&[i64]]) -> NodeIds {
                 seen[x as usize] = true;
             }
         }
-        seen.iter()
-            .enumerate()
-            .filter(|(_, s)| **s)
-            .map(|(i, _)| i as i64)
-            .collect()
+        seen.iter().enumerate().filter(|(_, s)| **s).map(|(i, _)| i as i64).collect()
     } else {
         let mut v: Vec<i64> = lists.concat();
         v.par_sort_unstable();
@@ -1025,20 +687,11 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
     // Node ids: tables first (duplicates are errors), then nodes created from edges.
     let mut index: Vec<NodeIndex> = Vec::new();
     for (t, d) in nodes.iter_mut().enumerate() {
-        let creators: Vec<usize> = edges
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.create_nodes && (e.schema.src == d.name || e.schema.dst == d.name))
-            .map(|(i, _)| i)
-            .collect();
+        let creators: Vec<usize> =
+            edges.iter().enumerate().filter(|(_, e)| e.create_nodes && (e.schema.src == d.name || e.schema.dst == d.name)).map(|(i, _)| i).collect();
         let base = match (d.ids.take(), d.dense) {
-            (Some(RawIds::Int(v)), _) => Some(
-                NodeIds::from_ints(v).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?,
-            ),
-            (Some(RawIds::Str(s)), _) => Some(
-                NodeIds::from_strings(s)
-                    .map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?,
-            ),
+            (Some(RawIds::Int(v)), _) => Some(NodeIds::from_ints(v).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?),
+            (Some(RawIds::Str(s)), _) => Some(NodeIds::from_strings(s).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?),
             (None, Some(n)) => Some(NodeIds::Dense(n)),
             (None, None) => None,
         };
@@ -1046,10 +699,7 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             return Err(Error::config(
                 &cfg.path,
                 format!("nodes[{t}]"),
-                format!(
-                    "node type `{}` has no nodes: give `file` or `count`, or set `create_nodes = true` on an edge table that uses it",
-                    d.name
-                ),
+                format!("node type `{}` has no nodes: give `file` or `count`, or set `create_nodes = true` on an edge table that uses it", d.name),
             ));
         }
         let ids = if creators.is_empty() {
@@ -1069,65 +719,44 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             });
             match d.id_type {
                 IdType::Int => {
-                    let lists: Vec<&[i64]> = endpoint_lists
-                        .filter_map(|raw| {
-                            if let RawIds::Int(v) = raw {
-                                Some(v.as_slice())
-                            } else {
-                                None
-                            }
-                        })
-                        .collect();
+                    let lists: Vec<&[i64]> =
+                        endpoint_lists.filter_map(|raw| if let RawIds::Int(v) = raw { Some(v.as_slice()) } else { None }).collect();
                     match existing {
                         None => ids_from_edges(&lists),
                         Some(ex) => {
                             let mut new_ids: Vec<i64> = Vec::new();
                             for v in &lists {
-                                new_ids.par_extend(
-                                    v.par_iter().copied().filter(|&x| ex.get_int(x).is_none()),
-                                );
+                                new_ids.par_extend(v.par_iter().copied().filter(|&x| ex.get_int(x).is_none()));
                             }
                             new_ids.par_sort_unstable();
                             new_ids.dedup();
                             let mut all: Vec<i64> = (0..ex.ids.len())
-                                .map(|i| {
-                                    match ex.ids.external(ferrograph_graph::LocalIdx(i as u32)) {
-                                        ExternalId::Int(x) => x,
-                                        ExternalId::Str(_) => 0,
-                                    }
+                                .map(|i| match ex.ids.external(ferrograph_graph::LocalIdx(i as u32)) {
+                                    ExternalId::Int(x) => x,
+                                    ExternalId::Str(_) => 0,
                                 })
                                 .collect();
                             all.extend(new_ids);
-                            NodeIds::from_ints(all)
-                                .map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
+                            NodeIds::from_ints(all).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
                         }
                     }
                 }
                 IdType::String => {
                     let mut all: Vec<String> = match &existing {
-                        Some(NodeIndex {
-                            ids: NodeIds::Str { ids, .. },
-                            ..
-                        }) => (0..ids.len()).map(|i| ids.get(i).to_string()).collect(),
+                        Some(NodeIndex { ids: NodeIds::Str { ids, .. }, .. }) => (0..ids.len()).map(|i| ids.get(i).to_string()).collect(),
                         _ => Vec::new(),
                     };
                     let known: std::collections::HashSet<String> = all.iter().cloned().collect();
                     let mut fresh: Vec<String> = Vec::new();
                     for raw in endpoint_lists {
                         if let RawIds::Str(s) = raw {
-                            fresh.extend(
-                                (0..s.len())
-                                    .map(|i| s.get(i))
-                                    .filter(|x| !known.contains(*x))
-                                    .map(str::to_string),
-                            );
+                            fresh.extend((0..s.len()).map(|i| s.get(i)).filter(|x| !known.contains(*x)).map(str::to_string));
                         }
                     }
                     fresh.par_sort_unstable();
                     fresh.dedup();
                     all.extend(fresh);
-                    NodeIds::from_strings(StringArray::from_strings(&all))
-                        .map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
+                    NodeIds::from_strings(StringArray::from_strings(&all)).map_err(|e| duplicate_error(d, e.first, e.second, &e.id))?
                 }
             }
         };
@@ -1138,11 +767,7 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             return Err(Error::config(
                 &cfg.path,
                 format!("nodes[{t}]"),
-                format!(
-                    "node type `{}` has attributes for {r} nodes but edges created {} more; list every node in its table",
-                    d.name,
-                    ids.len() - r
-                ),
+                format!("node type `{}` has attributes for {r} nodes but edges created {} more; list every node in its table", d.name, ids.len() - r),
             ));
         }
         index.push(NodeIndex::new(ids));
@@ -1160,32 +785,17 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
                 format!(
                     "node id {} is not a `{ty}` node{}",
                     raw.show(i),
-                    if e.create_nodes {
-                        ""
-                    } else {
-                        " (set `create_nodes = true` to add nodes from edges)"
-                    }
+                    if e.create_nodes { "" } else { " (set `create_nodes = true` to add nodes from edges)" }
                 ),
             )
         };
-        let src = index[si]
-            .map(&e.src)
-            .map_err(|i| unknown(i, &e.src, &e.src_col, &e.schema.src))?;
-        let dst = index[di]
-            .map(&e.dst)
-            .map_err(|i| unknown(i, &e.dst, &e.dst_col, &e.schema.dst))?;
+        let src = index[si].map(&e.src).map_err(|i| unknown(i, &e.src, &e.src_col, &e.schema.src))?;
+        let dst = index[di].map(&e.dst).map_err(|i| unknown(i, &e.dst, &e.dst_col, &e.schema.dst))?;
         drop(e.src);
         drop(e.dst);
         let t = Instant::now();
-        let step = progress.start(
-            &format!("build {}", e.schema.display_name()),
-            src.len() as u64,
-        );
-        let opts = BuildOptions {
-            undirected: e.schema.undirected,
-            dedup: e.dedup,
-            edge_ids: !e.attrs.is_empty(),
-        };
+        let step = progress.start(&format!("build {}", e.schema.display_name()), src.len() as u64);
+        let opts = BuildOptions { undirected: e.schema.undirected, dedup: e.dedup, edge_ids: !e.attrs.is_empty() };
         let built = build_topology(index[si].ids.len(), index[di].ids.len(), src, dst, opts)?;
         step.inc(built.out.len() as u64);
         drop(step);
@@ -1199,12 +809,7 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             });
             schema.attributes.push(a);
         }
-        edge_stores.push(EdgeStore {
-            out: built.out,
-            inn: built.inn,
-            columns,
-            self_loops: built.self_loops,
-        });
+        edge_stores.push(EdgeStore { out: built.out, inn: built.inn, columns, self_loops: built.self_loops });
         edge_schemas.push(schema);
     }
 
@@ -1226,104 +831,45 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             attributes: attrs,
             sets: sets.iter().map(|s| s.0.clone()).collect(),
         });
-        node_stores.push(NodeStore {
-            ids: idx.ids,
-            columns,
-            sets: sets.into_iter().map(|s| s.1.into()).collect(),
-        });
+        node_stores.push(NodeStore { ids: idx.ids, columns, sets: sets.into_iter().map(|s| s.1.into()).collect() });
     }
-    let schema = Schema {
-        node_types: node_schemas,
-        edge_types: edge_schemas,
-    };
+    let schema = Schema { node_types: node_schemas, edge_types: edge_schemas };
     let g = Graph::from_parts(schema, node_stores, edge_stores)?;
     tracing::info!(secs = started.elapsed().as_secs_f64(), "import done");
     Ok(g)
 }
 
-fn read_node_set(
-    cfg: &ImportConfig,
-    i: usize,
-    s: &NodeSetSpec,
-    d: &NodeDraft,
-    idx: &NodeIndex,
-    progress: &dyn Progress,
-) -> Result<Vec<u32>> {
+fn read_node_set(cfg: &ImportConfig, i: usize, s: &NodeSetSpec, d: &NodeDraft, idx: &NodeIndex, progress: &dyn Progress) -> Result<Vec<u32>> {
     let mut members: Vec<u32> = if let (Some(column), Some(value)) = (&s.column, &s.value) {
-        let pos = d
-            .attrs
-            .iter()
-            .position(|(a, _)| &a.name == column)
-            .ok_or_else(|| {
-                let hint = ferrograph_graph::error_closest(
-                    column,
-                    d.attrs.iter().map(|(a, _)| a.name.as_str()),
-                )
+        let pos = d.attrs.iter().position(|(a, _)| &a.name == column).ok_or_else(|| {
+            let hint = ferrograph_graph::error_closest(column, d.attrs.iter().map(|(a, _)| a.name.as_str()))
                 .map(|x| format!("; did you mean `{x}`?"))
                 .unwrap_or_default();
-                Error::config(
-                    &cfg.path,
-                    format!("node_sets[{i}].column"),
-                    format!("node type `{}` has no attribute `{column}`{hint}", d.name),
-                )
-            })?;
+            Error::config(&cfg.path, format!("node_sets[{i}].column"), format!("node type `{}` has no attribute `{column}`{hint}", d.name))
+        })?;
         match &d.attrs[pos].1 {
-            Column::Categorical { codes, dict } => {
-                match (0..dict.len()).find(|&k| dict.get(k) == value) {
-                    Some(k) => codes
-                        .as_slice()
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, c)| **c as usize == k)
-                        .map(|(r, _)| r as u32)
-                        .collect(),
-                    None => Vec::new(),
-                }
-            }
+            Column::Categorical { codes, dict } => match (0..dict.len()).find(|&k| dict.get(k) == value) {
+                Some(k) => codes.as_slice().iter().enumerate().filter(|(_, c)| **c as usize == k).map(|(r, _)| r as u32).collect(),
+                None => Vec::new(),
+            },
             Column::Int(v) => {
-                let want: i64 = value.parse().map_err(|_| {
-                    Error::config(
-                        &cfg.path,
-                        format!("node_sets[{i}].value"),
-                        format!("`{value}` is not an integer"),
-                    )
-                })?;
-                v.as_slice()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, x)| **x == want)
-                    .map(|(r, _)| r as u32)
-                    .collect()
+                let want: i64 =
+                    value.parse().map_err(|_| Error::config(&cfg.path, format!("node_sets[{i}].value"), format!("`{value}` is not an integer")))?;
+                v.as_slice().iter().enumerate().filter(|(_, x)| **x == want).map(|(r, _)| r as u32).collect()
             }
             _ => {
-                return Err(Error::config(
-                    &cfg.path,
-                    format!("node_sets[{i}].column"),
-                    "sets are taken from string or int attributes",
-                ));
+                return Err(Error::config(&cfg.path, format!("node_sets[{i}].column"), "sets are taken from string or int attributes"));
             }
         }
     } else {
         let file = s.file.as_deref().unwrap_or(Path::new(""));
-        let format = s
-            .format
-            .or_else(|| Format::from_path(file))
-            .unwrap_or(Format::Csv);
+        let format = s.format.or_else(|| Format::from_path(file)).unwrap_or(Format::Csv);
         let (raw, source) = if format == Format::Npy {
             let path = cfg.resolve(file);
             match npy::read_npy(&path)? {
-                npy::NpyArray {
-                    data: NpyData::Int(v),
-                    shape,
-                } if shape.len() == 1 => (RawIds::Int(v), Source::Binary { path }),
+                npy::NpyArray { data: NpyData::Int(v), shape } if shape.len() == 1 => (RawIds::Int(v), Source::Binary { path }),
                 _ => {
-                    return Err(Error::input(
-                        Location {
-                            file: path,
-                            ..Default::default()
-                        },
-                        "a node set must be a 1-D integer array",
-                    ));
+                    return Err(Error::input(Location { file: path, ..Default::default() }, "a node set must be a 1-D integer array"));
                 }
             }
         } else {
@@ -1346,12 +892,7 @@ fn read_node_set(
             )?;
             (RawIds::from_builder(p.take("\0id")), p.source)
         };
-        idx.map(&raw).map_err(|r| {
-            Error::input(
-                source.locate(r, "id"),
-                format!("node id {} is not a `{}` node", raw.show(r), d.name),
-            )
-        })?
+        idx.map(&raw).map_err(|r| Error::input(source.locate(r, "id"), format!("node id {} is not a `{}` node", raw.show(r), d.name)))?
     };
     members.par_sort_unstable();
     members.dedup();

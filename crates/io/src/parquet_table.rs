@@ -14,43 +14,24 @@ use crate::table::{Builder, Target};
 use crate::{Error, Result};
 
 fn at(path: &Path, row: Option<u64>, column: Option<&str>) -> Location {
-    Location {
-        file: path.to_path_buf(),
-        line: None,
-        row,
-        column: column.map(str::to_string),
-    }
+    Location { file: path.to_path_buf(), line: None, row, column: column.map(str::to_string) }
 }
 
 /// Reads the named columns of a Parquet file, each parsed as its target.
 pub fn read_columns(path: &Path, wanted: &[(String, Target)]) -> Result<(Vec<Builder>, usize)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-        Error::input(
-            at(path, None, None),
-            format!("not a readable Parquet file: {e}"),
-        )
-    })?;
-    let fields: Vec<String> = builder
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::input(at(path, None, None), format!("not a readable Parquet file: {e}")))?;
+    let fields: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
     for (name, _) in wanted {
         if !fields.contains(name) {
             let hint = ferrograph_graph::error_closest(name, fields.iter().map(String::as_str))
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            return Err(Error::input(
-                at(path, None, Some(name)),
-                format!("no such column (columns: {}){hint}", fields.join(", ")),
-            ));
+            return Err(Error::input(at(path, None, Some(name)), format!("no such column (columns: {}){hint}", fields.join(", "))));
         }
     }
-    let reader = builder
-        .build()
-        .map_err(|e| Error::input(at(path, None, None), e.to_string()))?;
+    let reader = builder.build().map_err(|e| Error::input(at(path, None, None), e.to_string()))?;
     let mut out: Vec<Builder> = wanted
         .iter()
         .map(|(_, t)| match t {
@@ -63,19 +44,9 @@ pub fn read_columns(path: &Path, wanted: &[(String, Target)]) -> Result<(Vec<Bui
         .collect();
     let mut rows = 0usize;
     for batch in reader {
-        let batch = batch.map_err(|e| {
-            Error::input(
-                at(path, Some(rows as u64), None),
-                format!("cannot decode: {e}"),
-            )
-        })?;
+        let batch = batch.map_err(|e| Error::input(at(path, Some(rows as u64), None), format!("cannot decode: {e}")))?;
         for ((name, target), b) in wanted.iter().zip(out.iter_mut()) {
-            let col = batch.column_by_name(name).ok_or_else(|| {
-                Error::input(
-                    at(path, None, Some(name)),
-                    "column missing from a row group",
-                )
-            })?;
+            let col = batch.column_by_name(name).ok_or_else(|| Error::input(at(path, None, Some(name)), "column missing from a row group"))?;
             append(path, name, rows, col, target, b)?;
         }
         rows += batch.num_rows();
@@ -83,61 +54,18 @@ pub fn read_columns(path: &Path, wanted: &[(String, Target)]) -> Result<(Vec<Bui
     Ok((out, rows))
 }
 
-fn append(
-    path: &Path,
-    name: &str,
-    base: usize,
-    col: &ArrayRef,
-    target: &Target,
-    b: &mut Builder,
-) -> Result<()> {
+fn append(path: &Path, name: &str, base: usize, col: &ArrayRef, target: &Target, b: &mut Builder) -> Result<()> {
     if let Some(i) = (0..col.len()).find(|&i| col.is_null(i)) {
-        return Err(Error::input(
-            at(path, Some((base + i) as u64), Some(name)),
-            "null value",
-        ));
+        return Err(Error::input(at(path, Some((base + i) as u64), Some(name)), "null value"));
     }
-    let mismatch = || {
-        Error::input(
-            at(path, None, Some(name)),
-            format!(
-                "Parquet type {} cannot be read as {}",
-                col.data_type(),
-                target.describe()
-            ),
-        )
-    };
+    let mismatch = || Error::input(at(path, None, Some(name)), format!("Parquet type {} cannot be read as {}", col.data_type(), target.describe()));
     match (b, col.data_type()) {
-        (Builder::Int(v), DataType::Int64) => {
-            v.extend(col.as_primitive::<Int64Type>().values().iter().copied())
-        }
-        (Builder::Int(v), DataType::Int32) => v.extend(
-            col.as_primitive::<Int32Type>()
-                .values()
-                .iter()
-                .map(|&x| i64::from(x)),
-        ),
-        (Builder::Int(v), DataType::UInt32) => v.extend(
-            col.as_primitive::<UInt32Type>()
-                .values()
-                .iter()
-                .map(|&x| i64::from(x)),
-        ),
-        (Builder::Float(v), DataType::Float32) => {
-            v.extend(col.as_primitive::<Float32Type>().values().iter().copied())
-        }
-        (Builder::Float(v), DataType::Float64) => v.extend(
-            col.as_primitive::<Float64Type>()
-                .values()
-                .iter()
-                .map(|&x| x as f32),
-        ),
-        (Builder::Float(v), DataType::Int64) => v.extend(
-            col.as_primitive::<Int64Type>()
-                .values()
-                .iter()
-                .map(|&x| x as f32),
-        ),
+        (Builder::Int(v), DataType::Int64) => v.extend(col.as_primitive::<Int64Type>().values().iter().copied()),
+        (Builder::Int(v), DataType::Int32) => v.extend(col.as_primitive::<Int32Type>().values().iter().map(|&x| i64::from(x))),
+        (Builder::Int(v), DataType::UInt32) => v.extend(col.as_primitive::<UInt32Type>().values().iter().map(|&x| i64::from(x))),
+        (Builder::Float(v), DataType::Float32) => v.extend(col.as_primitive::<Float32Type>().values().iter().copied()),
+        (Builder::Float(v), DataType::Float64) => v.extend(col.as_primitive::<Float64Type>().values().iter().map(|&x| x as f32)),
+        (Builder::Float(v), DataType::Int64) => v.extend(col.as_primitive::<Int64Type>().values().iter().map(|&x| x as f32)),
         (Builder::Str(bytes, offs), DataType::Utf8) => {
             for s in col.as_string::<i32>().iter().flatten() {
                 bytes.extend_from_slice(s.as_bytes());
@@ -153,12 +81,7 @@ fn append(
         }
         (Builder::Hashed(n, v), DataType::Utf8) => {
             let n = u64::from(*n);
-            v.extend(
-                col.as_string::<i32>()
-                    .iter()
-                    .flatten()
-                    .map(|s| (xxhash_rust::xxh3::xxh3_64(s.as_bytes()) % n) as u32),
-            );
+            v.extend(col.as_string::<i32>().iter().flatten().map(|s| (xxhash_rust::xxh3::xxh3_64(s.as_bytes()) % n) as u32));
         }
         (Builder::Vector(dim, v), DataType::List(_) | DataType::FixedSizeList(_, _)) => {
             let dim = *dim;
@@ -174,15 +97,8 @@ fn append(
                     ));
                 }
                 match item.data_type() {
-                    DataType::Float32 => {
-                        v.extend(item.as_primitive::<Float32Type>().values().iter().copied())
-                    }
-                    DataType::Float64 => v.extend(
-                        item.as_primitive::<Float64Type>()
-                            .values()
-                            .iter()
-                            .map(|&x| x as f32),
-                    ),
+                    DataType::Float32 => v.extend(item.as_primitive::<Float32Type>().values().iter().copied()),
+                    DataType::Float64 => v.extend(item.as_primitive::<Float64Type>().values().iter().map(|&x| x as f32)),
                     _ => return Err(mismatch()),
                 }
             }

@@ -39,14 +39,9 @@ impl Target {
             ValueType::Int => Target::Int,
             ValueType::Float => Target::Float,
             ValueType::String => c.buckets.map_or(Target::Str, Target::Hashed),
-            ValueType::FloatVector => Target::Vector {
-                dim: c.dim.unwrap_or(1) as usize,
-                sep: c
-                    .delimiter
-                    .as_deref()
-                    .and_then(|d| d.bytes().next())
-                    .unwrap_or(b':'),
-            },
+            ValueType::FloatVector => {
+                Target::Vector { dim: c.dim.unwrap_or(1) as usize, sep: c.delimiter.as_deref().and_then(|d| d.bytes().next()).unwrap_or(b':') }
+            }
         }
     }
 
@@ -189,10 +184,7 @@ impl Builder {
     /// Into a string array (for `Str` builders).
     pub fn into_strings(self) -> StringArray {
         match self {
-            Builder::Str(b, o) => StringArray {
-                offsets: o.into(),
-                bytes: b.into(),
-            },
+            Builder::Str(b, o) => StringArray { offsets: o.into(), bytes: b.into() },
             _ => StringArray::from_strings::<&str>(&[]),
         }
     }
@@ -202,14 +194,8 @@ impl Builder {
         match self {
             Builder::Int(v) => Column::Int(v.into()),
             Builder::Float(v) => Column::Float(v.into()),
-            Builder::Hashed(b, v) => Column::Hashed {
-                buckets: b,
-                codes: v.into(),
-            },
-            Builder::Vector(dim, v) => Column::Vector {
-                dim,
-                data: v.into(),
-            },
+            Builder::Hashed(b, v) => Column::Hashed { buckets: b, codes: v.into() },
+            Builder::Vector(dim, v) => Column::Vector { dim, data: v.into() },
             Builder::Str(bytes, offs) => {
                 let mut dict: FxHashMap<&[u8], u32> = FxHashMap::default();
                 let mut order: Vec<&[u8]> = Vec::new();
@@ -223,14 +209,8 @@ impl Builder {
                         })
                     })
                     .collect();
-                let strs: Vec<&str> = order
-                    .iter()
-                    .map(|s| std::str::from_utf8(s).unwrap_or(""))
-                    .collect();
-                Column::Categorical {
-                    codes: codes.into(),
-                    dict: StringArray::from_strings(&strs),
-                }
+                let strs: Vec<&str> = order.iter().map(|s| std::str::from_utf8(s).unwrap_or("")).collect();
+                Column::Categorical { codes: codes.into(), dict: StringArray::from_strings(&strs) }
             }
         }
     }
@@ -280,20 +260,13 @@ pub fn parse_f32(b: &[u8]) -> Option<f32> {
 
 fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
-    if s.chars().count() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    } else {
-        s.into_owned()
-    }
+    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s.into_owned() }
 }
 
 impl Rows {
     /// Empty outputs for `plan`.
     pub fn new(plan: &Plan) -> Rows {
-        Rows {
-            builders: plan.outputs().iter().map(Builder::new).collect(),
-            rows: 0,
-        }
+        Rows { builders: plan.outputs().iter().map(Builder::new).collect(), rows: 0 }
     }
 
     /// Appends rows parsed later in the file.
@@ -312,37 +285,17 @@ impl Rows {
             None => fields.len() >= plan.min_fields(),
         };
         if !ok {
-            let want = plan.fields.map_or_else(
-                || format!("at least {}", plan.min_fields()),
-                |n| n.to_string(),
-            );
-            return Err(FieldError {
-                column: None,
-                message: format!("expected {want} fields, found {}", fields.len()),
-            });
+            let want = plan.fields.map_or_else(|| format!("at least {}", plan.min_fields()), |n| n.to_string());
+            return Err(FieldError { column: None, message: format!("expected {want} fields, found {}", fields.len()) });
         }
         let mut out = 0;
         for step in &plan.steps {
             match step {
-                Step::Single {
-                    field,
-                    name,
-                    target,
-                } => {
-                    push_value(&mut self.builders[out], target, fields[*field]).map_err(|m| {
-                        FieldError {
-                            column: Some(name.clone()),
-                            message: m,
-                        }
-                    })?;
+                Step::Single { field, name, target } => {
+                    push_value(&mut self.builders[out], target, fields[*field]).map_err(|m| FieldError { column: Some(name.clone()), message: m })?;
                     out += 1;
                 }
-                Step::Joined {
-                    field,
-                    name,
-                    sep,
-                    targets,
-                } => {
+                Step::Joined { field, name, sep, targets } => {
                     let want: usize = targets.iter().map(Target::width).sum();
                     let raw = fields[*field];
                     let mut parts = raw.split(|&c| c == *sep);
@@ -360,10 +313,7 @@ impl Rows {
                                             break;
                                         }
                                         None => {
-                                            r = Err(format!(
-                                                "expected {want} values joined by `{}`, found fewer",
-                                                *sep as char
-                                            ));
+                                            r = Err(format!("expected {want} values joined by `{}`, found fewer", *sep as char));
                                             break;
                                         }
                                     }
@@ -372,25 +322,16 @@ impl Rows {
                             }
                             (t, b) => match parts.next() {
                                 Some(p) => push_value(b, t, p),
-                                None => Err(format!(
-                                    "expected {want} values joined by `{}`, found fewer",
-                                    *sep as char
-                                )),
+                                None => Err(format!("expected {want} values joined by `{}`, found fewer", *sep as char)),
                             },
                         };
-                        r.map_err(|m| FieldError {
-                            column: Some(name.clone()),
-                            message: m,
-                        })?;
+                        r.map_err(|m| FieldError { column: Some(name.clone()), message: m })?;
                     }
                     if parts.next().is_some() {
                         let found = raw.split(|&c| c == *sep).count();
                         return Err(FieldError {
                             column: Some(name.clone()),
-                            message: format!(
-                                "expected {want} values joined by `{}`, found {found}",
-                                *sep as char
-                            ),
+                            message: format!("expected {want} values joined by `{}`, found {found}", *sep as char),
                         });
                     }
                 }
@@ -403,20 +344,14 @@ impl Rows {
 
 fn push_value(b: &mut Builder, t: &Target, raw: &[u8]) -> Result<(), String> {
     match (t, b) {
-        (Target::Int, Builder::Int(v)) => {
-            v.push(parse_i64(raw).ok_or_else(|| format!("`{}` is not an integer", show(raw)))?)
-        }
-        (Target::Float, Builder::Float(v)) => {
-            v.push(parse_f32(raw).ok_or_else(|| format!("`{}` is not a number", show(raw)))?)
-        }
+        (Target::Int, Builder::Int(v)) => v.push(parse_i64(raw).ok_or_else(|| format!("`{}` is not an integer", show(raw)))?),
+        (Target::Float, Builder::Float(v)) => v.push(parse_f32(raw).ok_or_else(|| format!("`{}` is not a number", show(raw)))?),
         (Target::Str, Builder::Str(bytes, offs)) => {
             std::str::from_utf8(raw).map_err(|_| "not valid UTF-8".to_string())?;
             bytes.extend_from_slice(raw);
             offs.push(bytes.len() as u64);
         }
-        (Target::Hashed(n), Builder::Hashed(_, v)) => {
-            v.push((xxhash_rust::xxh3::xxh3_64(raw) % u64::from(*n)) as u32)
-        }
+        (Target::Hashed(n), Builder::Hashed(_, v)) => v.push((xxhash_rust::xxh3::xxh3_64(raw) % u64::from(*n)) as u32),
         (Target::Vector { dim, sep }, Builder::Vector(_, v)) => {
             let before = v.len();
             for p in raw.split(|c| c == sep) {
@@ -425,10 +360,7 @@ fn push_value(b: &mut Builder, t: &Target, raw: &[u8]) -> Result<(), String> {
             let got = v.len() - before;
             if got != *dim {
                 v.truncate(before);
-                return Err(format!(
-                    "expected {dim} values joined by `{}`, found {got}",
-                    *sep as char
-                ));
+                return Err(format!("expected {dim} values joined by `{}`, found {got}", *sep as char));
             }
         }
         _ => unreachable!("builders are made from the same targets"),
@@ -471,14 +403,7 @@ mod tests {
 
     #[test]
     fn strings_are_dictionary_encoded_in_first_seen_order() {
-        let plan = Plan {
-            steps: vec![Step::Single {
-                field: 0,
-                name: "s".into(),
-                target: Target::Str,
-            }],
-            fields: Some(1),
-        };
+        let plan = Plan { steps: vec![Step::Single { field: 0, name: "s".into(), target: Target::Str }], fields: Some(1) };
         let mut a = Rows::new(&plan);
         a.push(&plan, &[b"b"]).unwrap();
         let mut b = Rows::new(&plan);

@@ -91,21 +91,13 @@ impl TextFile {
                 let mut out = Vec::with_capacity(map.len() * 4);
                 flate2::read::MultiGzDecoder::new(&map[..])
                     .read_to_end(&mut out)
-                    .map_err(|e| {
-                        Error::io(
-                            path,
-                            std::io::Error::new(e.kind(), format!("bad gzip data: {e}")),
-                        )
-                    })?;
+                    .map_err(|e| Error::io(path, std::io::Error::new(e.kind(), format!("bad gzip data: {e}"))))?;
                 Data::Owned(out)
             } else {
                 Data::Map(map)
             }
         };
-        Ok(TextFile {
-            path: path.to_path_buf(),
-            data,
-        })
+        Ok(TextFile { path: path.to_path_buf(), data })
     }
 
     /// The (decompressed) bytes.
@@ -123,21 +115,11 @@ impl TextFile {
     }
 
     fn at(&self, line: Option<u64>, column: Option<String>) -> Location {
-        Location {
-            file: self.path.clone(),
-            line,
-            row: None,
-            column,
-        }
+        Location { file: self.path.clone(), line, row: None, column }
     }
 
     /// An error at byte `offset`.
-    pub fn error_at(
-        &self,
-        offset: usize,
-        column: Option<String>,
-        message: impl Into<String>,
-    ) -> Error {
+    pub fn error_at(&self, offset: usize, column: Option<String>, message: impl Into<String>) -> Error {
         Error::input(self.at(Some(self.line_of(offset)), column), message)
     }
 }
@@ -168,44 +150,27 @@ fn split_fields<'a>(line: &'a [u8], delim: Delim, out: &mut Vec<&'a [u8]>) {
     out.clear();
     match delim {
         Delim::Byte(d) => out.extend(line.split(move |&c| c == d)),
-        Delim::Whitespace => out.extend(
-            line.split(|c| *c == b' ' || *c == b'\t')
-                .filter(|f| !f.is_empty()),
-        ),
+        Delim::Whitespace => out.extend(line.split(|c| *c == b' ' || *c == b'\t').filter(|f| !f.is_empty())),
     }
 }
 
 fn unquote(s: &str) -> &str {
-    s.strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(s)
+    s.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(s)
 }
 
 /// Reads the header line (or, with `dialect.header == false`, finds the data start).
 /// `graphlearn`: parse `name:type` fields. An empty file is an error.
 pub fn read_header(f: &TextFile, dialect: &Dialect, graphlearn: bool) -> Result<Header> {
     let b = f.bytes();
-    let bom = if b.starts_with(&[0xef, 0xbb, 0xbf]) {
-        3
-    } else {
-        0
-    };
+    let bom = if b.starts_with(&[0xef, 0xbb, 0xbf]) { 3 } else { 0 };
     let first = lines(b, bom, b.len()).find(|(_, l)| !skip(l, dialect.comment));
     let Some((off, line)) = first else {
-        return Err(Error::input(
-            f.at(None, None),
-            "the file is empty (no header and no rows)",
-        ));
+        return Err(Error::input(f.at(None, None), "the file is empty (no header and no rows)"));
     };
     if !dialect.header {
-        return Ok(Header {
-            names: Vec::new(),
-            types: None,
-            data_start: off,
-        });
+        return Ok(Header { names: Vec::new(), types: None, data_start: off });
     }
-    let text = std::str::from_utf8(line)
-        .map_err(|_| f.error_at(off, None, "the header is not valid UTF-8"))?;
+    let text = std::str::from_utf8(line).map_err(|_| f.error_at(off, None, "the header is not valid UTF-8"))?;
     let mut fields = Vec::new();
     split_fields(text.as_bytes(), dialect.delim, &mut fields);
     let data_start = off + line.len() + 1;
@@ -239,31 +204,15 @@ pub fn read_header(f: &TextFile, dialect: &Dialect, graphlearn: bool) -> Result<
             types.push(ty);
         } else {
             if s.is_empty() {
-                return Err(f.error_at(
-                    off,
-                    Some(format!("{}", i + 1)),
-                    "empty column name in the header",
-                ));
+                return Err(f.error_at(off, Some(format!("{}", i + 1)), "empty column name in the header"));
             }
             names.push(s.to_string());
         }
     }
-    if let Some(dup) = names
-        .iter()
-        .enumerate()
-        .find(|(i, n)| names[..*i].contains(n))
-    {
-        return Err(f.error_at(
-            off,
-            Some(dup.1.clone()),
-            "column name appears twice in the header",
-        ));
+    if let Some(dup) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+        return Err(f.error_at(off, Some(dup.1.clone()), "column name appears twice in the header"));
     }
-    Ok(Header {
-        names,
-        types: graphlearn.then_some(types),
-        data_start,
-    })
+    Ok(Header { names, types: graphlearn.then_some(types), data_start })
 }
 
 /// Parses the data rows of `f` with `plan`.
@@ -275,11 +224,7 @@ pub fn parse(f: &TextFile, dialect: &Dialect, header: &Header, plan: &Plan) -> R
     let start = header.data_start;
     let end = b.len();
     let threads = rayon::current_num_threads().max(1);
-    let pieces = if end - start < (1 << 20) {
-        1
-    } else {
-        threads * 4
-    };
+    let pieces = if end - start < (1 << 20) { 1 } else { threads * 4 };
     let mut bounds = vec![start];
     for i in 1..pieces {
         let nominal = start + (end - start) * i / pieces;
@@ -317,12 +262,7 @@ fn csv_reader<'a>(f: &'a TextFile, dialect: &Dialect, header: &Header) -> csv::R
         Delim::Byte(d) => d,
         Delim::Whitespace => b' ',
     };
-    csv::ReaderBuilder::new()
-        .delimiter(d)
-        .has_headers(false)
-        .flexible(true)
-        .comment(dialect.comment)
-        .from_reader(&f.bytes()[header.data_start..])
+    csv::ReaderBuilder::new().delimiter(d).has_headers(false).flexible(true).comment(dialect.comment).from_reader(&f.bytes()[header.data_start..])
 }
 
 fn parse_quoted(f: &TextFile, dialect: &Dialect, header: &Header, plan: &Plan) -> Result<Rows> {
@@ -369,10 +309,7 @@ pub fn line_of_row(f: &TextFile, dialect: &Dialect, header: &Header, row: usize)
         return None;
     }
     let b = f.bytes();
-    lines(b, header.data_start, b.len())
-        .filter(|(_, l)| !skip(l, dialect.comment))
-        .nth(row)
-        .map(|(off, _)| f.line_of(off))
+    lines(b, header.data_start, b.len()).filter(|(_, l)| !skip(l, dialect.comment)).nth(row).map(|(off, _)| f.line_of(off))
 }
 
 #[cfg(test)]
@@ -391,27 +328,14 @@ mod tests {
     fn plan2() -> Plan {
         Plan {
             steps: vec![
-                Step::Single {
-                    field: 0,
-                    name: "src_id".into(),
-                    target: Target::Int,
-                },
-                Step::Single {
-                    field: 1,
-                    name: "dst_id".into(),
-                    target: Target::Int,
-                },
+                Step::Single { field: 0, name: "src_id".into(), target: Target::Int },
+                Step::Single { field: 1, name: "dst_id".into(), target: Target::Int },
             ],
             fields: Some(2),
         }
     }
 
-    const TSV: Dialect = Dialect {
-        delim: Delim::Byte(b'\t'),
-        quoting: false,
-        header: true,
-        comment: None,
-    };
+    const TSV: Dialect = Dialect { delim: Delim::Byte(b'\t'), quoting: false, header: true, comment: None };
 
     #[test]
     fn graphlearn_header_with_spaces() {
@@ -428,20 +352,12 @@ mod tests {
         let (_d, f) = file(b"src_id:int64\tdst_id:int64\n1\t2\n3\tx\n");
         let h = read_header(&f, &TSV, true).unwrap();
         let e = parse(&f, &TSV, &h, &plan2()).unwrap_err().to_string();
-        assert!(
-            e.ends_with("t.tsv:3: column `dst_id`: `x` is not an integer"),
-            "{e}"
-        );
+        assert!(e.ends_with("t.tsv:3: column `dst_id`: `x` is not an integer"), "{e}");
     }
 
     #[test]
     fn empty_file_is_an_error() {
         let (_d, f) = file(b"");
-        assert!(
-            read_header(&f, &TSV, true)
-                .unwrap_err()
-                .to_string()
-                .contains("empty")
-        );
+        assert!(read_header(&f, &TSV, true).unwrap_err().to_string().contains("empty"));
     }
 }

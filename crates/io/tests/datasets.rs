@@ -14,16 +14,8 @@ fn repo() -> PathBuf {
 
 fn import(name: &str) -> Graph {
     let data = repo().join("../shared/data");
-    assert!(
-        data.join("README.md").exists(),
-        "the shared datasets are missing: expected {}",
-        data.display()
-    );
-    ferrograph_io::import_file(
-        &repo().join("configs").join(format!("{name}.toml")),
-        &NoProgress,
-    )
-    .unwrap_or_else(|e| panic!("importing {name}: {e}"))
+    assert!(data.join("README.md").exists(), "the shared datasets are missing: expected {}", data.display());
+    ferrograph_io::import_file(&repo().join("configs").join(format!("{name}.toml")), &NoProgress).unwrap_or_else(|e| panic!("importing {name}: {e}"))
 }
 
 fn count(g: &Graph, ty: &str) -> usize {
@@ -32,23 +24,17 @@ fn count(g: &Graph, ty: &str) -> usize {
 
 fn edges(g: &Graph, rel: &str) -> u64 {
     let (e, _) = g.schema().relation(rel).unwrap();
-    g.edges(e)
-        .logical_edges(g.schema().edge_types[e.0 as usize].undirected)
+    g.edges(e).logical_edges(g.schema().edge_types[e.0 as usize].undirected)
 }
 
 fn edge_set(g: &Graph) -> Vec<(u32, u32)> {
     let (e, _) = g.schema().relation("cites").unwrap();
     let csr = g.topology(e, Direction::Out);
-    (0..csr.rows())
-        .flat_map(|r| csr.neighbors(r).iter().map(move |&c| (r as u32, c)))
-        .collect()
+    (0..csr.rows()).flat_map(|r| csr.neighbors(r).iter().map(move |&c| (r as u32, c))).collect()
 }
 
 fn int_column(g: &Graph, ty: &str, name: &str) -> Vec<i64> {
-    match g
-        .node_column(g.schema().node_type(ty).unwrap(), name)
-        .unwrap()
-    {
+    match g.node_column(g.schema().node_type(ty).unwrap(), name).unwrap() {
         Column::Int(a) => a.as_slice().to_vec(),
         c => panic!("{name} is {:?}", c.kind()),
     }
@@ -61,13 +47,8 @@ fn cora_from_csv_and_from_graphlearn_tables_is_the_same_graph() {
     for g in [&csv, &gl] {
         assert_eq!(count(g, "paper"), 2708);
         assert_eq!(edges(g, "cites"), 10_556);
-        let feat = g
-            .node_column(g.schema().node_type("paper").unwrap(), "feat")
-            .unwrap();
-        assert_eq!(
-            feat.kind(),
-            ferrograph_graph::AttrKind::FloatVector { dim: 1433 }
-        );
+        let feat = g.node_column(g.schema().node_type("paper").unwrap(), "feat").unwrap();
+        assert_eq!(feat.kind(), ferrograph_graph::AttrKind::FloatVector { dim: 1433 });
         let labels = int_column(g, "paper", "label");
         let mut distinct = labels.clone();
         distinct.sort_unstable();
@@ -75,43 +56,23 @@ fn cora_from_csv_and_from_graphlearn_tables_is_the_same_graph() {
         assert_eq!(distinct, (0..7).collect::<Vec<i64>>());
         let t = g.schema().node_type("paper").unwrap();
         assert_eq!(
-            [
-                g.node_set(t, "train").unwrap().len(),
-                g.node_set(t, "val").unwrap().len(),
-                g.node_set(t, "test").unwrap().len()
-            ],
+            [g.node_set(t, "train").unwrap().len(), g.node_set(t, "val").unwrap().len(), g.node_set(t, "test").unwrap().len()],
             [140, 500, 1000]
         );
     }
     // The same edges, labels, splits, and the same feature support (graph-learn's are row-normalised).
     assert_eq!(edge_set(&csv), edge_set(&gl));
-    assert_eq!(
-        int_column(&csv, "paper", "label"),
-        int_column(&gl, "paper", "label")
-    );
+    assert_eq!(int_column(&csv, "paper", "label"), int_column(&gl, "paper", "label"));
     let t = csv.schema().node_type("paper").unwrap();
     for s in ["train", "val", "test"] {
-        assert_eq!(
-            csv.node_set(t, s).unwrap(),
-            gl.node_set(t, s).unwrap(),
-            "set {s}"
-        );
+        assert_eq!(csv.node_set(t, s).unwrap(), gl.node_set(t, s).unwrap(), "set {s}");
     }
-    let (a, b) = (
-        csv.node_column(t, "feat").unwrap(),
-        gl.node_column(t, "feat").unwrap(),
-    );
+    let (a, b) = (csv.node_column(t, "feat").unwrap(), gl.node_column(t, "feat").unwrap());
     for r in [0usize, 1, 1000, 2707] {
         let (x, y) = (a.vector(r).unwrap(), b.vector(r).unwrap());
-        assert!(
-            x.iter().zip(y).all(|(p, q)| (*p > 0.0) == (*q > 0.0)),
-            "row {r}"
-        );
+        assert!(x.iter().zip(y).all(|(p, q)| (*p > 0.0) == (*q > 0.0)), "row {r}");
         let sum: f32 = y.iter().sum();
-        assert!(
-            (sum - 1.0).abs() < 1e-3 || sum == 0.0,
-            "graph-learn row {r} sums to {sum}"
-        );
+        assert!((sum - 1.0).abs() < 1e-3 || sum == 0.0, "graph-learn row {r} sums to {sum}");
     }
     // graph-learn edge tables carry their weight column as the edge weight.
     let (e, _) = gl.schema().relation("cites").unwrap();
@@ -126,14 +87,7 @@ fn cora_from_csv_and_from_graphlearn_tables_is_the_same_graph() {
 #[test]
 fn acm_has_three_node_types_and_both_relations() {
     let g = import("acm");
-    assert_eq!(
-        (
-            count(&g, "paper"),
-            count(&g, "author"),
-            count(&g, "subject")
-        ),
-        (4019, 7167, 60)
-    );
+    assert_eq!((count(&g, "paper"), count(&g, "author"), count(&g, "subject")), (4019, 7167, 60));
     assert_eq!(edges(&g, "written_by"), 13_407);
     assert_eq!(edges(&g, "has_subject"), 4019);
     // reverses are walkable: every paper has an author, so authors' in-lists cover 13,407 edges
@@ -144,17 +98,10 @@ fn acm_has_three_node_types_and_both_relations() {
     let p = g.schema().node_type("paper").unwrap();
     assert_eq!(g.node_set(p, "train_20").unwrap().len(), 60);
     assert_eq!(g.node_set(p, "test_60").unwrap().len(), 1000);
-    assert_eq!(
-        g.node_column(p, "feat").unwrap().kind(),
-        ferrograph_graph::AttrKind::Sparse { dim: 1902 }
-    );
+    assert_eq!(g.node_column(p, "feat").unwrap().kind(), ferrograph_graph::AttrKind::Sparse { dim: 1902 });
     let a = g.schema().node_type("author").unwrap();
     match g.node_column(a, "feat").unwrap() {
-        Column::Sparse { values, .. } => assert_eq!(
-            values.len(),
-            888_869,
-            "a_feat.npz (COO) keeps every non-zero"
-        ),
+        Column::Sparse { values, .. } => assert_eq!(values.len(), 888_869, "a_feat.npz (COO) keeps every non-zero"),
         _ => unreachable!(),
     }
     let mut labels = int_column(&g, "paper", "label");
@@ -171,14 +118,7 @@ fn gowalla_and_lastfm_are_bipartite_user_item_graphs() {
     assert_eq!(edges(&g, "visits_test"), 217_242);
     let l = import("lastfm");
     assert_eq!((count(&l, "user"), count(&l, "item")), (1892, 4489));
-    assert_eq!(
-        (
-            edges(&l, "listens"),
-            edges(&l, "listens_test"),
-            edges(&l, "trusts")
-        ),
-        (42_135, 10_533, 25_434)
-    );
+    assert_eq!((edges(&l, "listens"), edges(&l, "listens_test"), edges(&l, "trusts")), (42_135, 10_533, 25_434));
     let (e, _) = l.schema().relation("listens").unwrap();
     assert!(l.edge_weights(e).unwrap().iter().all(|&w| w > 0.0));
 }

@@ -31,23 +31,14 @@ fn parquet_node_and_edge_tables() {
         emb.append(true);
     }
     let nodes = RecordBatch::try_from_iter(vec![
-        (
-            "uid",
-            Arc::new(StringArray::from(vec!["u1", "u2", "u3"])) as _,
-        ),
+        ("uid", Arc::new(StringArray::from(vec!["u1", "u2", "u3"])) as _),
         ("age", Arc::new(Int64Array::from(vec![30, 40, 50])) as _),
         ("emb", Arc::new(emb.finish()) as _),
     ])
     .unwrap();
     let edges = RecordBatch::try_from_iter(vec![
-        (
-            "a",
-            Arc::new(StringArray::from(vec!["u1", "u3", "u2"])) as _,
-        ),
-        (
-            "b",
-            Arc::new(StringArray::from(vec!["u2", "u1", "u3"])) as _,
-        ),
+        ("a", Arc::new(StringArray::from(vec!["u1", "u3", "u2"])) as _),
+        ("b", Arc::new(StringArray::from(vec!["u2", "u1", "u3"])) as _),
         ("w", Arc::new(Float64Array::from(vec![0.5, 1.5, 2.5])) as _),
     ])
     .unwrap();
@@ -80,17 +71,11 @@ fn parquet_node_and_edge_tables() {
     let u = g.schema().node_type("user").unwrap();
     let ids = &g.nodes(u).ids;
     let u3 = ids.lookup_str("u3").unwrap();
-    assert_eq!(
-        g.node_column(u, "emb").unwrap().vector(u3.get()).unwrap(),
-        &[2.0, 1.0]
-    );
+    assert_eq!(g.node_column(u, "emb").unwrap().vector(u3.get()).unwrap(), &[2.0, 1.0]);
     let (e, _) = g.schema().relation("follows").unwrap();
     let out = g.topology(e, Direction::Out);
     let p = out.range(u3.get()).start;
-    assert_eq!(
-        LocalIdx(out.targets.as_slice()[p]),
-        ids.lookup_str("u1").unwrap()
-    );
+    assert_eq!(LocalIdx(out.targets.as_slice()[p]), ids.lookup_str("u1").unwrap());
     assert_eq!(g.edge_weights(e).unwrap()[p], 1.5);
 }
 
@@ -98,8 +83,7 @@ fn parquet_node_and_edge_tables() {
 fn gzip_snap_with_comments_and_string_ids_created_from_edges() {
     let d = tempfile::tempdir().unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(b"# comment\n# another\nalice\tbob\nbob carol\n\ncarol   alice\nalice\tbob\n")
-        .unwrap();
+    gz.write_all(b"# comment\n# another\nalice\tbob\nbob carol\n\ncarol   alice\nalice\tbob\n").unwrap();
     write(d.path(), "g.txt.gz", &gz.finish().unwrap());
     let g = run(
         d.path(),
@@ -122,28 +106,16 @@ fn gzip_snap_with_comments_and_string_ids_created_from_edges() {
     assert_eq!(g.node_count(t), 3);
     assert_eq!(g.edge_stores()[0].logical_edges(true), 3);
     let ids = &g.nodes(t).ids;
-    let (a, b) = (
-        ids.lookup_str("alice").unwrap(),
-        ids.lookup_str("bob").unwrap(),
-    );
+    let (a, b) = (ids.lookup_str("alice").unwrap(), ids.lookup_str("bob").unwrap());
     let (e, _) = g.schema().relation("knows").unwrap();
-    assert!(
-        g.topology(e, Direction::Out).contains(b.get(), a.0),
-        "undirected stores both directions"
-    );
+    assert!(g.topology(e, Direction::Out).contains(b.get(), a.0), "undirected stores both directions");
 }
 
 #[test]
 fn npy_edge_index_and_features_with_counts() {
     let d = tempfile::tempdir().unwrap();
-    ferrograph_io::npy::write_npy_i64(&d.path().join("ei.npy"), &[2, 4], &[0, 1, 2, 3, 1, 2, 3, 0])
-        .unwrap();
-    ferrograph_io::npy::write_npy_f32(
-        &d.path().join("x.npy"),
-        &[4, 2],
-        &[0., 1., 2., 3., 4., 5., 6., 7.],
-    )
-    .unwrap();
+    ferrograph_io::npy::write_npy_i64(&d.path().join("ei.npy"), &[2, 4], &[0, 1, 2, 3, 1, 2, 3, 0]).unwrap();
+    ferrograph_io::npy::write_npy_f32(&d.path().join("x.npy"), &[4, 2], &[0., 1., 2., 3., 4., 5., 6., 7.]).unwrap();
     ferrograph_io::npy::write_npy_i64(&d.path().join("train.npy"), &[2], &[3, 1]).unwrap();
     let g = run(
         d.path(),
@@ -169,16 +141,17 @@ fn npy_edge_index_and_features_with_counts() {
     let (e, _) = g.schema().relation("e").unwrap();
     assert_eq!(g.neighbors(e, Direction::Out, LocalIdx(3)), &[0]);
     assert_eq!(g.neighbors(e, Direction::In, LocalIdx(0)), &[3]);
-    assert_eq!(
-        g.node_column(t, "x").unwrap().vector(2).unwrap(),
-        &[4.0, 5.0]
-    );
+    assert_eq!(g.node_column(t, "x").unwrap().vector(2).unwrap(), &[4.0, 5.0]);
 }
 
 #[test]
 fn graphlearn_decoders_with_hashed_strings_and_labels() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "user", b"id:int64\tweight:float\tlabel:int64\tattributes:string\n10\t0.5\t1\tbeijing:3:0.1:0.2\n20\t1.5\t0\tshanghai:4:0.3:0.4\n");
+    write(
+        d.path(),
+        "user",
+        b"id:int64\tweight:float\tlabel:int64\tattributes:string\n10\t0.5\t1\tbeijing:3:0.1:0.2\n20\t1.5\t0\tshanghai:4:0.3:0.4\n",
+    );
     write(d.path(), "buy", b"src_id:int64\tdst_id:int64\tweight:float\ttimestamp:int64\n10\t20\t2.0\t100\n20\t10\t3.0\t200\n");
     let g = run(
         d.path(),
@@ -204,27 +177,14 @@ fn graphlearn_decoders_with_hashed_strings_and_labels() {
     )
     .unwrap();
     let t = g.schema().node_type("user").unwrap();
-    let names: Vec<&str> = g.schema().node_types[0]
-        .attributes
-        .iter()
-        .map(|a| a.name.as_str())
-        .collect();
+    let names: Vec<&str> = g.schema().node_types[0].attributes.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["city", "level", "emb", "weight", "label"]);
     match g.node_column(t, "city").unwrap() {
-        Column::Hashed {
-            buckets: 100,
-            codes,
-        } => assert_ne!(codes.as_slice()[0], codes.as_slice()[1]),
+        Column::Hashed { buckets: 100, codes } => assert_ne!(codes.as_slice()[0], codes.as_slice()[1]),
         c => panic!("{:?}", c.kind()),
     }
     let twenty = g.nodes(t).ids.lookup_int(20).unwrap();
-    assert_eq!(
-        g.node_column(t, "emb")
-            .unwrap()
-            .vector(twenty.get())
-            .unwrap(),
-        &[0.3, 0.4]
-    );
+    assert_eq!(g.node_column(t, "emb").unwrap().vector(twenty.get()).unwrap(), &[0.3, 0.4]);
     let (e, _) = g.schema().relation("buy").unwrap();
     match g.edge_column(e, "timestamp").unwrap() {
         Column::Int(ts) => {
@@ -238,11 +198,7 @@ fn graphlearn_decoders_with_hashed_strings_and_labels() {
 #[test]
 fn quoted_csv_and_nodes_from_edges_beside_a_table() {
     let d = tempfile::tempdir().unwrap();
-    write(
-        d.path(),
-        "n.csv",
-        b"id,name\n1,\"Smith, J.\"\n2,\"O\"\"Brien\"\n",
-    );
+    write(d.path(), "n.csv", b"id,name\n1,\"Smith, J.\"\n2,\"O\"\"Brien\"\n");
     write(d.path(), "e.csv", b"s,t\n1,2\n2,7\n");
     let g = run(
         d.path(),
@@ -298,15 +254,8 @@ fn import_does_not_depend_on_thread_count() {
     let mut text = String::from("src_id:int64\tdst_id:int64\tweight:float\n");
     let mut x = 7u64;
     for _ in 0..300_000 {
-        x = x
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        text += &format!(
-            "{}\t{}\t{}\n",
-            (x >> 40) % 5000,
-            (x >> 20) % 5000,
-            (x >> 50) % 100
-        );
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        text += &format!("{}\t{}\t{}\n", (x >> 40) % 5000, (x >> 20) % 5000, (x >> 50) % 100);
     }
     write(d.path(), "e", text.as_bytes());
     let cfg = r#"
@@ -321,19 +270,11 @@ fn import_does_not_depend_on_thread_count() {
         create_nodes = true
     "#;
     let go = |t: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
         pool.install(|| {
             let g = run(d.path(), cfg).unwrap();
             let e = &g.edge_stores()[0];
-            (
-                e.out.targets.as_slice().to_vec(),
-                g.edge_weights(ferrograph_graph::EdgeTypeId(0))
-                    .unwrap()
-                    .to_vec(),
-            )
+            (e.out.targets.as_slice().to_vec(), g.edge_weights(ferrograph_graph::EdgeTypeId(0)).unwrap().to_vec())
         })
     };
     assert_eq!(go(1), go(4));

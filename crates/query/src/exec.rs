@@ -25,6 +25,8 @@ pub struct AliasResult {
     /// For hops, negatives and walks: node `i` of the previous step got
     /// `nodes[offsets[i]..offsets[i + 1]]`.
     pub offsets: Option<Vec<u32>>,
+    /// For subgraphs: edges as (source, destination) indices into `nodes`.
+    pub edges: Option<(Vec<u32>, Vec<u32>)>,
 }
 
 /// Everything a query returned for one batch.
@@ -35,14 +37,9 @@ pub struct QueryResult {
 }
 
 fn rel(g: &Graph, name: &Name, direction: Direction) -> Result<Relation> {
-    let mut r =
-        Relation::resolve(g, &name.text).map_err(|e| Error::at(name.column, e.to_string()))?;
+    let mut r = Relation::resolve(g, &name.text).map_err(|e| Error::at(name.column, e.to_string()))?;
     if direction == Direction::In {
-        r.direction = if r.direction == Direction::Out {
-            Direction::In
-        } else {
-            Direction::Out
-        };
+        r.direction = if r.direction == Direction::Out { Direction::In } else { Direction::Out };
         std::mem::swap(&mut r.from, &mut r.to);
     }
     Ok(r)
@@ -52,8 +49,9 @@ fn strategy(s: &StrategyName) -> Result<Strategy> {
     match s {
         StrategyName::Timed(n, t) if n.text == "before" => Ok(Strategy::Before(*t)),
         StrategyName::Timed(n, t) if n.text == "most_recent" => Ok(Strategy::MostRecent(*t)),
-        StrategyName::Plain(n) | StrategyName::Timed(n, _) => Strategy::parse(&n.text)
-            .ok_or_else(|| Error::at(n.column, format!("unknown strategy `{}`", n.text))),
+        StrategyName::Plain(n) | StrategyName::Timed(n, _) | StrategyName::Attr(n, _) => {
+            Strategy::parse(&n.text).ok_or_else(|| Error::at(n.column, format!("unknown strategy `{}`", n.text)))
+        }
     }
 }
 
@@ -66,108 +64,76 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
     plan.check(g)?;
     let lg = LocalGraph::new(g);
     let mut aliases = Vec::new();
-    let name = |a: &Option<String>, i: usize| {
-        a.clone().unwrap_or_else(|| {
-            if i == 0 {
-                "source".into()
-            } else {
-                format!("step{i}")
-            }
-        })
-    };
+    let name = |a: &Option<String>, i: usize| a.clone().unwrap_or_else(|| if i == 0 { "source".into() } else { format!("step{i}") });
     let mut frontier: Vec<u32> = Vec::new();
     let mut edges = None;
     match &plan.source {
         Source::Nodes { node_type, set } => {
-            let b = Batches::nodes(
-                g,
-                &node_type.text,
-                set.as_ref().map(|s| s.text.as_str()),
-                plan.batch,
-                plan.shuffle,
-                false,
-                seed,
-            )
-            .map_err(sample_err)?;
+            let b = Batches::nodes(g, &node_type.text, set.as_ref().map(|s| s.text.as_str()), plan.batch, plan.shuffle, false, seed)
+                .map_err(sample_err)?;
             frontier = b.epoch(0).next().unwrap_or_default();
-            let t = g
-                .schema()
-                .node_type(&node_type.text)
-                .map_err(|e| Error::at(node_type.column, e.to_string()))?;
-            aliases.push(AliasResult {
-                alias: name(&plan.source_alias, 0),
-                node_type: t,
-                nodes: frontier.clone(),
-                offsets: None,
-            });
+            let t = g.schema().node_type(&node_type.text).map_err(|e| Error::at(node_type.column, e.to_string()))?;
+            aliases.push(AliasResult { alias: name(&plan.source_alias, 0), node_type: t, nodes: frontier.clone(), offsets: None, edges: None });
         }
         Source::Edges { relation } => {
-            let eb = EdgeBatches::new(g, &relation.text, plan.batch, plan.shuffle, false, seed)
-                .map_err(sample_err)?;
+            let eb = EdgeBatches::new(g, &relation.text, plan.batch, plan.shuffle, false, seed).map_err(sample_err)?;
             edges = Some((eb.epoch(g, 0).next().unwrap_or_default(), relation.clone()));
         }
     }
+    // The other endpoint of each edge of the batch, once endpoints are selected:
+    // the positives that conditional negatives are matched against.
+    let mut positives: Option<Vec<u32>> = None;
     for (i, (step, alias)) in plan.steps.iter().enumerate() {
         let step_seed = derive(seed, i as u64 + 1);
+        let mut sub_edges = None;
         let (nodes, offsets, t) = match step {
             Step::Endpoint { direction } => {
-                let (batch, r) = edges
-                    .as_ref()
-                    .ok_or_else(|| Error::at(0, "endpoints need g.E(...)"))?;
+                let (batch, r) = edges.as_ref().ok_or_else(|| Error::at(0, "endpoints need g.E(...)"))?;
                 let rl = rel(g, r, Direction::Out)?;
-                let (nodes, t) = if *direction == Direction::Out {
-                    (batch.src.clone(), rl.from)
-                } else {
-                    (batch.dst.clone(), rl.to)
-                };
+                let (nodes, t) = if *direction == Direction::Out { (batch.src.clone(), rl.from) } else { (batch.dst.clone(), rl.to) };
+                positives = Some(if *direction == Direction::Out { batch.dst.clone() } else { batch.src.clone() });
                 (nodes, None, t)
             }
-            Step::Hop {
-                relation,
-                direction,
-                count,
-                strategy: s,
-            } => {
+            Step::Subgraph { relation, hops } => {
+                let r = rel(g, relation, Direction::Out)?;
+                let sub =
+                    ferrograph_sample::subgraph::induced_subgraph(&lg, r, &frontier, *hops).map_err(|e| Error::at(relation.column, e.to_string()))?;
+                sub_edges = Some((sub.src, sub.dst));
+                (sub.nodes, None, r.to)
+            }
+            Step::Hop { relation, direction, count, strategy: s } => {
                 let r = rel(g, relation, *direction)?;
                 let mut out = Sampled::default();
                 lg.sample_neighbors(r, &frontier, *count, strategy(s)?, step_seed, &mut out)
                     .map_err(|e| Error::at(relation.column, e.to_string()))?;
                 (out.neighbors, Some(out.offsets), r.to)
             }
-            Step::Negative {
-                relation,
-                direction,
-                count,
-                strategy: s,
-                strict,
-            } => {
+            Step::Negative { relation, direction, count, strategy: s, strict, condition } => {
                 let r = rel(g, relation, *direction)?;
                 let ns = match s {
                     StrategyName::Plain(n) if n.text == "in_degree" => NegativeStrategy::InDegree,
+                    StrategyName::Attr(_, a) => NegativeStrategy::NodeWeight(a.text.clone()),
                     _ => NegativeStrategy::Random,
                 };
-                let neg = NegativeSampler::new(&lg, r, ns, *strict)
-                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
-                let nodes = neg
-                    .sample(&frontier, *count, step_seed)
-                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
-                let offsets = (0..=frontier.len() as u32)
-                    .map(|j| j * *count as u32)
-                    .collect();
+                let at = |e: ferrograph_sample::Error| Error::at(relation.column, e.to_string());
+                let neg = NegativeSampler::new(&lg, r, ns, *strict).map_err(at)?;
+                let nodes = match condition {
+                    None => neg.sample(&frontier, *count, step_seed).map_err(at)?,
+                    Some(c) => {
+                        let pos = positives.as_ref().filter(|p| p.len() == frontier.len()).ok_or_else(|| {
+                            Error::at(c.column, "where(...) must come right after selecting the endpoints of g.E(...) with outV() or inV()")
+                        })?;
+                        let neg = neg.condition_on(&c.text).map_err(|e| Error::at(c.column, e.to_string()))?;
+                        neg.sample_conditional(&frontier, pos, *count, step_seed).map_err(at)?
+                    }
+                };
+                let offsets = (0..=frontier.len() as u32).map(|j| j * *count as u32).collect();
                 (nodes, Some(offsets), r.to)
             }
-            Step::Walk {
-                relation,
-                length,
-                p,
-                q,
-            } => {
+            Step::Walk { relation, length, p, q } => {
                 let r = rel(g, relation, Direction::Out)?;
-                let w = Walker::node2vec(r, *length, *p, *q)
-                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
-                let walks = w
-                    .walks(&lg, &frontier, step_seed)
-                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let w = Walker::node2vec(r, *length, *p, *q).map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let walks = w.walks(&lg, &frontier, step_seed).map_err(|e| Error::at(relation.column, e.to_string()))?;
                 let mut nodes = Vec::new();
                 let mut offsets = vec![0u32];
                 for walk in walks.chunks(length + 1) {
@@ -177,13 +143,11 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
                 (nodes, Some(offsets), r.to)
             }
         };
+        if !matches!(step, Step::Endpoint { .. }) {
+            positives = None;
+        }
         frontier = nodes.clone();
-        aliases.push(AliasResult {
-            alias: name(alias, i + 1),
-            node_type: t,
-            nodes,
-            offsets,
-        });
+        aliases.push(AliasResult { alias: name(alias, i + 1), node_type: t, nodes, offsets, edges: sub_edges });
     }
     Ok(QueryResult { aliases })
 }
@@ -211,6 +175,9 @@ impl QueryResult {
                 });
                 if let Some(o) = &a.offsets {
                     v["offsets"] = json!(o);
+                }
+                if let Some((src, dst)) = &a.edges {
+                    v["edges"] = json!([src, dst]);
                 }
                 v
             })

@@ -34,10 +34,7 @@ pub struct Error {
 
 impl Error {
     pub(crate) fn at(column: usize, message: impl Into<String>) -> Self {
-        Error {
-            column,
-            message: message.into(),
-        }
+        Error { column, message: message.into() }
     }
 }
 

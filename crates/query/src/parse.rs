@@ -57,10 +57,7 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
                 i += 1;
             }
             '"' | '\'' => {
-                let end = chars[i + 1..]
-                    .iter()
-                    .position(|&x| x == c)
-                    .ok_or_else(|| Error::at(col, "unterminated string"))?;
+                let end = chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| Error::at(col, "unterminated string"))?;
                 out.push((Tok::Str(chars[i + 1..i + 1 + end].iter().collect()), col));
                 i += end + 2;
             }
@@ -72,9 +69,7 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
                 }
                 let s: String = chars[start..i].iter().collect();
                 let is_int = !s.contains(['.', 'e', 'E']);
-                let v: f64 = s
-                    .parse()
-                    .map_err(|_| Error::at(col, format!("`{s}` is not a number")))?;
+                let v: f64 = s.parse().map_err(|_| Error::at(col, format!("`{s}` is not a number")))?;
                 out.push((Tok::Num(v, is_int), col));
             }
             c if c.is_alphabetic() || c == '_' => {
@@ -96,21 +91,8 @@ struct Parser {
     pos: usize,
 }
 
-const STEPS: [&str; 13] = [
-    "batch",
-    "shuffle",
-    "alias",
-    "outV",
-    "inV",
-    "outNeg",
-    "inNeg",
-    "sample",
-    "by",
-    "strict",
-    "random_walk",
-    "values",
-    "outE",
-];
+const STEPS: [&str; 14] =
+    ["batch", "shuffle", "alias", "outV", "inV", "outNeg", "inNeg", "sample", "by", "strict", "where", "subgraph", "random_walk", "values"];
 
 impl Parser {
     fn peek(&self) -> &(Tok, usize) {
@@ -123,25 +105,12 @@ impl Parser {
     }
     fn expect(&mut self, want: Tok, what: &str) -> Result<usize> {
         let (t, col) = self.next();
-        if t == want {
-            Ok(col)
-        } else {
-            Err(Error::at(
-                col,
-                format!("expected {what}, found {}", describe(&t)),
-            ))
-        }
+        if t == want { Ok(col) } else { Err(Error::at(col, format!("expected {what}, found {}", describe(&t)))) }
     }
     fn string(&mut self) -> Result<Name> {
         match self.next() {
-            (Tok::Str(s), col) => Ok(Name {
-                text: s,
-                column: col,
-            }),
-            (t, col) => Err(Error::at(
-                col,
-                format!("expected a quoted name, found {}", describe(&t)),
-            )),
+            (Tok::Str(s), col) => Ok(Name { text: s, column: col }),
+            (t, col) => Err(Error::at(col, format!("expected a quoted name, found {}", describe(&t)))),
         }
     }
     fn integer(&mut self, what: &str) -> Result<usize> {
@@ -150,25 +119,16 @@ impl Parser {
                 if v >= 1.0 && v <= u32::MAX as f64 {
                     Ok(v as usize)
                 } else {
-                    Err(Error::at(
-                        col,
-                        format!("{what} must be a positive integer, not {v}"),
-                    ))
+                    Err(Error::at(col, format!("{what} must be a positive integer, not {v}")))
                 }
             }
-            (t, col) => Err(Error::at(
-                col,
-                format!("{what} must be a positive integer, found {}", describe(&t)),
-            )),
+            (t, col) => Err(Error::at(col, format!("{what} must be a positive integer, found {}", describe(&t)))),
         }
     }
     fn number(&mut self) -> Result<(f64, usize)> {
         match self.next() {
             (Tok::Num(v, _), col) => Ok((v, col)),
-            (t, col) => Err(Error::at(
-                col,
-                format!("expected a number, found {}", describe(&t)),
-            )),
+            (t, col) => Err(Error::at(col, format!("expected a number, found {}", describe(&t)))),
         }
     }
     /// `( args )` with a parser for the inside.
@@ -184,24 +144,16 @@ impl Parser {
             (Tok::End, _) => Ok(None),
             (Tok::Dot, _) => match self.next() {
                 (Tok::Ident(m), col) => {
-                    if STEPS.contains(&m.as_str()) && m != "outE" {
+                    if STEPS.contains(&m.as_str()) {
                         Ok(Some((m, col)))
                     } else {
-                        let hint = error_closest(&m, STEPS.iter().copied())
-                            .map(|s| format!("; did you mean `{s}`?"))
-                            .unwrap_or_default();
+                        let hint = error_closest(&m, STEPS.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
                         Err(Error::at(col, format!("unknown step `{m}`{hint}")))
                     }
                 }
-                (t, col) => Err(Error::at(
-                    col,
-                    format!("expected a step name after `.`, found {}", describe(&t)),
-                )),
+                (t, col) => Err(Error::at(col, format!("expected a step name after `.`, found {}", describe(&t)))),
             },
-            (t, col) => Err(Error::at(
-                col,
-                format!("expected `.` and a step, found {}", describe(&t)),
-            )),
+            (t, col) => Err(Error::at(col, format!("expected `.` and a step, found {}", describe(&t)))),
         }
     }
 }
@@ -209,20 +161,15 @@ impl Parser {
 /// Parses query text into a [`Plan`]. Checks the grammar only; names are
 /// checked against a graph by [`Plan::check`].
 pub fn parse(text: &str) -> Result<Plan> {
-    let mut p = Parser {
-        toks: tokenize(text)?,
-        pos: 0,
-    };
+    let mut p = Parser { toks: tokenize(text)?, pos: 0 };
     match p.next() {
         (Tok::Ident(g), _) if g == "g" => {}
         (t, col) => {
-            return Err(Error::at(
-                col,
-                format!("a query starts with `g.`, found {}", describe(&t)),
-            ));
+            return Err(Error::at(col, format!("a query starts with `g.`, found {}", describe(&t))));
         }
     }
     p.expect(Tok::Dot, "`.` after `g`")?;
+    let mut pending_subgraph: Option<Step> = None;
     let source = match p.next() {
         (Tok::Ident(v), _) if v == "V" => p.args("V", |p| {
             let node_type = p.string()?;
@@ -234,29 +181,26 @@ pub fn parse(text: &str) -> Result<Plan> {
             };
             Ok(Source::Nodes { node_type, set })
         })?,
-        (Tok::Ident(e), _) if e == "E" => p.args("E", |p| {
-            Ok(Source::Edges {
-                relation: p.string()?,
-            })
-        })?,
+        (Tok::Ident(e), _) if e == "E" => p.args("E", |p| Ok(Source::Edges { relation: p.string()? }))?,
+        (Tok::Ident(sg), _) if sg == "SubGraph" => {
+            // g.SubGraph("type", "relation", hops) = g.V("type").subgraph("relation", hops)
+            let (node_type, relation, hops) = p.args("SubGraph", |p| {
+                let t = p.string()?;
+                p.expect(Tok::Comma, "`,` and a relation")?;
+                let r = p.string()?;
+                p.expect(Tok::Comma, "`,` and a hop count")?;
+                Ok((t, r, p.integer("hop count")?))
+            })?;
+            pending_subgraph = Some(Step::Subgraph { relation, hops });
+            Source::Nodes { node_type, set: None }
+        }
         (t, col) => {
-            return Err(Error::at(
-                col,
-                format!(
-                    "expected `V(\"type\")` or `E(\"relation\")`, found {}",
-                    describe(&t)
-                ),
-            ));
+            return Err(Error::at(col, format!("expected `V(\"type\")` or `E(\"relation\")`, found {}", describe(&t))));
         }
     };
     let is_edges = matches!(source, Source::Edges { .. });
-    let mut plan = Plan {
-        source,
-        batch: 64,
-        shuffle: false,
-        source_alias: None,
-        steps: Vec::new(),
-    };
+    let mut plan = Plan { source, batch: 64, shuffle: false, source_alias: None, steps: Vec::new() };
+    let mut subgraph_after_batching = pending_subgraph;
     // A hop or negative waiting for its sample(k) and by(...).
     struct Open {
         relation: Name,
@@ -270,11 +214,13 @@ pub fn parse(text: &str) -> Result<Plan> {
     let mut open: Option<Open> = None;
     let mut ended = false;
     while let Some((m, col)) = p.method()? {
+        if !matches!(m.as_str(), "batch" | "shuffle") {
+            if let Some(step) = subgraph_after_batching.take() {
+                plan.steps.push((step, None));
+            }
+        }
         if ended {
-            return Err(Error::at(
-                col,
-                format!("nothing may follow `values()`, found `{m}`"),
-            ));
+            return Err(Error::at(col, format!("nothing may follow `values()`, found `{m}`")));
         }
         if let Some(o) = &open {
             let ok = match m.as_str() {
@@ -284,28 +230,15 @@ pub fn parse(text: &str) -> Result<Plan> {
                 _ => false,
             };
             if !ok {
-                let need = if o.count.is_none() {
-                    "sample(k)"
-                } else {
-                    "by(\"strategy\")"
-                };
-                return Err(Error::at(
-                    col,
-                    format!(
-                        "`{}` at column {} needs .{need} before `{m}`",
-                        o.method, o.column
-                    ),
-                ));
+                let need = if o.count.is_none() { "sample(k)" } else { "by(\"strategy\")" };
+                return Err(Error::at(col, format!("`{}` at column {} needs .{need} before `{m}`", o.method, o.column)));
             }
         }
         match m.as_str() {
             "batch" => {
                 plan.batch = p.args("batch", |p| p.integer("batch size"))?;
                 if !plan.steps.is_empty() {
-                    return Err(Error::at(
-                        col,
-                        "batch(n) belongs right after g.V(...) or g.E(...)",
-                    ));
+                    return Err(Error::at(col, "batch(n) belongs right after g.V(...) or g.E(...)"));
                 }
             }
             "shuffle" => {
@@ -320,57 +253,22 @@ pub fn parse(text: &str) -> Result<Plan> {
                 }
             }
             "outV" | "inV" => {
-                let direction = if m == "outV" {
-                    Direction::Out
-                } else {
-                    Direction::In
-                };
-                let relation = p.args(&m, |p| {
-                    if matches!(p.peek().0, Tok::Str(_)) {
-                        p.string().map(Some)
-                    } else {
-                        Ok(None)
-                    }
-                })?;
+                let direction = if m == "outV" { Direction::Out } else { Direction::In };
+                let relation = p.args(&m, |p| if matches!(p.peek().0, Tok::Str(_)) { p.string().map(Some) } else { Ok(None) })?;
                 match relation {
                     Some(relation) => {
-                        open = Some(Open {
-                            relation,
-                            direction,
-                            negative: false,
-                            count: None,
-                            strict: false,
-                            column: col,
-                            method: m.clone(),
-                        })
+                        open = Some(Open { relation, direction, negative: false, count: None, strict: false, column: col, method: m.clone() })
                     }
                     None if is_edges => plan.steps.push((Step::Endpoint { direction }, None)),
                     None => {
-                        return Err(Error::at(
-                            col,
-                            format!(
-                                "`{m}()` without a relation selects edge endpoints and only follows g.E(...)"
-                            ),
-                        ));
+                        return Err(Error::at(col, format!("`{m}()` without a relation selects edge endpoints and only follows g.E(...)")));
                     }
                 }
             }
             "outNeg" | "inNeg" => {
-                let direction = if m == "outNeg" {
-                    Direction::Out
-                } else {
-                    Direction::In
-                };
+                let direction = if m == "outNeg" { Direction::Out } else { Direction::In };
                 let relation = p.args(&m, Parser::string)?;
-                open = Some(Open {
-                    relation,
-                    direction,
-                    negative: true,
-                    count: None,
-                    strict: false,
-                    column: col,
-                    method: m.clone(),
-                });
+                open = Some(Open { relation, direction, negative: true, count: None, strict: false, column: col, method: m.clone() });
             }
             "sample" => {
                 let k = p.args("sample", |p| p.integer("sample count"))?;
@@ -394,6 +292,9 @@ pub fn parse(text: &str) -> Result<Plan> {
                     let name = p.string()?;
                     if p.peek().0 == Tok::Comma {
                         p.next();
+                        if matches!(p.peek().0, Tok::Str(_)) {
+                            return Ok(StrategyName::Attr(name, p.string()?));
+                        }
                         let (t, tcol) = p.number()?;
                         if t.fract() != 0.0 {
                             return Err(Error::at(tcol, "a timestamp is an integer"));
@@ -408,22 +309,26 @@ pub fn parse(text: &str) -> Result<Plan> {
                 };
                 let count = o.count.unwrap_or(1);
                 let step = if o.negative {
-                    Step::Negative {
-                        relation: o.relation,
-                        direction: o.direction,
-                        count,
-                        strategy,
-                        strict: o.strict,
-                    }
+                    Step::Negative { relation: o.relation, direction: o.direction, count, strategy, strict: o.strict, condition: None }
                 } else {
-                    Step::Hop {
-                        relation: o.relation,
-                        direction: o.direction,
-                        count,
-                        strategy,
-                    }
+                    Step::Hop { relation: o.relation, direction: o.direction, count, strategy }
                 };
                 plan.steps.push((step, None));
+            }
+            "where" => {
+                let attr = p.args("where", Parser::string)?;
+                match plan.steps.last_mut() {
+                    Some((Step::Negative { condition, .. }, _)) => *condition = Some(attr),
+                    _ => return Err(Error::at(col, "where(\"attr\") follows outNeg/inNeg(...).sample(k).by(...)")),
+                }
+            }
+            "subgraph" => {
+                let (relation, hops) = p.args("subgraph", |p| {
+                    let r = p.string()?;
+                    p.expect(Tok::Comma, "`,` and a hop count")?;
+                    Ok((r, p.integer("hop count")?))
+                })?;
+                plan.steps.push((Step::Subgraph { relation, hops }, None));
             }
             "random_walk" => {
                 let (relation, length, p_, q_) = p.args("random_walk", |p| {
@@ -439,15 +344,7 @@ pub fn parse(text: &str) -> Result<Plan> {
                     }
                     Ok((r, len, a, b))
                 })?;
-                plan.steps.push((
-                    Step::Walk {
-                        relation,
-                        length,
-                        p: p_,
-                        q: q_,
-                    },
-                    None,
-                ));
+                plan.steps.push((Step::Walk { relation, length, p: p_, q: q_ }, None));
             }
             "values" => {
                 p.args("values", |_| Ok(()))?;
@@ -456,12 +353,11 @@ pub fn parse(text: &str) -> Result<Plan> {
             _ => unreachable!("method() only returns known steps"),
         }
     }
+    if let Some(step) = subgraph_after_batching.take() {
+        plan.steps.push((step, None));
+    }
     if let Some(o) = open {
-        let need = if o.count.is_none() {
-            ".sample(k).by(\"strategy\")"
-        } else {
-            ".by(\"strategy\")"
-        };
+        let need = if o.count.is_none() { ".sample(k).by(\"strategy\")" } else { ".by(\"strategy\")" };
         return Err(Error::at(o.column, format!("`{}` needs {need}", o.method)));
     }
     Ok(plan)

@@ -23,10 +23,7 @@ impl PartialEq for Name {
 
 impl Name {
     pub(crate) fn built(s: &str) -> Self {
-        Name {
-            text: s.to_string(),
-            column: 0,
-        }
+        Name { text: s.to_string(), column: 0 }
     }
 }
 
@@ -54,6 +51,8 @@ pub enum StrategyName {
     Plain(Name),
     /// `before` / `most_recent` with a timestamp.
     Timed(Name, i64),
+    /// `node_weight` with the attribute holding the weights.
+    Attr(Name, Name),
 }
 
 /// One step after the source.
@@ -87,6 +86,15 @@ pub enum Step {
         strategy: StrategyName,
         /// `.strict()`: never a true neighbour.
         strict: bool,
+        /// `.where("attr")`: same value of `attr` as the positive (after `g.E(...)`).
+        condition: Option<Name>,
+    },
+    /// `subgraph("rel", hops)`: the induced `hops`-hop subgraph of the current nodes.
+    Subgraph {
+        /// The relation.
+        relation: Name,
+        /// Hops.
+        hops: usize,
     },
     /// `random_walk("rel", length, p, q)`.
     Walk {
@@ -119,28 +127,15 @@ pub struct Plan {
 fn unknown(what: &str, name: &Name, known: &[&str]) -> Error {
     let hint = error_closest(&name.text, known.iter().copied())
         .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_else(|| {
-            if known.is_empty() {
-                String::new()
-            } else {
-                format!(" (known: {})", known.join(", "))
-            }
-        });
+        .unwrap_or_else(|| if known.is_empty() { String::new() } else { format!(" (known: {})", known.join(", ")) });
     Error::at(name.column, format!("unknown {what} `{}`{hint}", name.text))
 }
 
 /// Neighbour strategies the language knows.
-pub const NEIGHBOR_STRATEGIES: [&str; 7] = [
-    "random",
-    "random_without_replacement",
-    "full",
-    "edge_weight",
-    "topk",
-    "before",
-    "most_recent",
-];
+pub const NEIGHBOR_STRATEGIES: [&str; 8] =
+    ["random", "random_without_replacement", "full", "edge_weight", "topk", "in_degree", "before", "most_recent"];
 /// Negative strategies the language knows.
-pub const NEGATIVE_STRATEGIES: [&str; 2] = ["random", "in_degree"];
+pub const NEGATIVE_STRATEGIES: [&str; 3] = ["random", "in_degree", "node_weight"];
 
 impl Plan {
     /// Checks every name against `g`'s schema and that hops chain node
@@ -148,32 +143,16 @@ impl Plan {
     pub fn check(&self, g: &Graph) -> Result<()> {
         let s = g.schema();
         let types: Vec<&str> = s.node_types.iter().map(|t| t.name.as_str()).collect();
-        let rels: Vec<&str> = s
-            .edge_types
-            .iter()
-            .flat_map(|e| [e.relation.as_str(), e.reverse.as_str()])
-            .collect();
-        let relation = |n: &Name| {
-            s.relation(&n.text)
-                .map_err(|_| unknown("relation", n, &rels))
-        };
+        let rels: Vec<&str> = s.edge_types.iter().flat_map(|e| [e.relation.as_str(), e.reverse.as_str()]).collect();
+        let relation = |n: &Name| s.relation(&n.text).map_err(|_| unknown("relation", n, &rels));
         let mut current: Option<String> = match &self.source {
             Source::Nodes { node_type, set } => {
-                let t = s
-                    .node_type(&node_type.text)
-                    .map_err(|_| unknown("node type", node_type, &types))?;
+                let t = s.node_type(&node_type.text).map_err(|_| unknown("node type", node_type, &types))?;
                 if let Some(set) = set {
-                    let sets: Vec<&str> = s.node_types[t.0 as usize]
-                        .sets
-                        .iter()
-                        .map(String::as_str)
-                        .collect();
+                    let sets: Vec<&str> = s.node_types[t.0 as usize].sets.iter().map(String::as_str).collect();
                     if !sets.contains(&set.text.as_str()) {
                         let e = unknown("node set", set, &sets);
-                        return Err(Error::at(
-                            e.column,
-                            format!("{} for node type `{}`", e.message, node_type.text),
-                        ));
+                        return Err(Error::at(e.column, format!("{} for node type `{}`", e.message, node_type.text)));
                     }
                 }
                 Some(node_type.text.clone())
@@ -181,13 +160,7 @@ impl Plan {
             Source::Edges { relation: r } => {
                 let (_, dir) = relation(r)?;
                 if dir == Direction::In {
-                    return Err(Error::at(
-                        r.column,
-                        format!(
-                            "`{}` is a reverse relation; traverse edges by their relation name",
-                            r.text
-                        ),
-                    ));
+                    return Err(Error::at(r.column, format!("`{}` is a reverse relation; traverse edges by their relation name", r.text)));
                 }
                 None
             }
@@ -199,58 +172,25 @@ impl Plan {
         for (step, _) in &self.steps {
             match step {
                 Step::Endpoint { direction } => {
-                    let r = edge_rel.ok_or_else(|| {
-                        Error::at(0, "outV() / inV() without a relation only follow g.E(...)")
-                    })?;
+                    let r = edge_rel.ok_or_else(|| Error::at(0, "outV() / inV() without a relation only follow g.E(...)"))?;
                     let e = &s.edge_types[relation(r)?.0.0 as usize];
-                    current = Some(if *direction == Direction::Out {
-                        e.src.clone()
-                    } else {
-                        e.dst.clone()
-                    });
+                    current = Some(if *direction == Direction::Out { e.src.clone() } else { e.dst.clone() });
                 }
-                Step::Hop {
-                    relation: r,
-                    direction,
-                    strategy,
-                    ..
-                }
-                | Step::Negative {
-                    relation: r,
-                    direction,
-                    strategy,
-                    ..
-                } => {
+                Step::Hop { relation: r, direction, strategy, .. } | Step::Negative { relation: r, direction, strategy, .. } => {
                     let (et, d) = relation(r)?;
                     let e = &s.edge_types[et.0 as usize];
                     let walk_out = (d == Direction::Out) == (*direction == Direction::Out);
-                    let (from, to) = if walk_out {
-                        (&e.src, &e.dst)
-                    } else {
-                        (&e.dst, &e.src)
-                    };
-                    let cur = current.as_ref().ok_or_else(|| {
-                        Error::at(
-                            r.column,
-                            "select endpoints with outV() or inV() before walking from edges",
-                        )
-                    })?;
+                    let (from, to) = if walk_out { (&e.src, &e.dst) } else { (&e.dst, &e.src) };
+                    let cur =
+                        current.as_ref().ok_or_else(|| Error::at(r.column, "select endpoints with outV() or inV() before walking from edges"))?;
                     if cur != from {
-                        return Err(Error::at(
-                            r.column,
-                            format!(
-                                "`{}` starts from `{from}` nodes but the query is at `{cur}` nodes",
-                                r.text
-                            ),
-                        ));
+                        return Err(Error::at(r.column, format!("`{}` starts from `{from}` nodes but the query is at `{cur}` nodes", r.text)));
                     }
                     let (name, known): (&Name, &[&str]) = match (step, strategy) {
-                        (Step::Hop { .. }, StrategyName::Plain(n) | StrategyName::Timed(n, _)) => {
+                        (Step::Hop { .. }, StrategyName::Plain(n) | StrategyName::Timed(n, _) | StrategyName::Attr(n, _)) => {
                             (n, &NEIGHBOR_STRATEGIES)
                         }
-                        (_, StrategyName::Plain(n) | StrategyName::Timed(n, _)) => {
-                            (n, &NEGATIVE_STRATEGIES)
-                        }
+                        (_, StrategyName::Plain(n) | StrategyName::Timed(n, _) | StrategyName::Attr(n, _)) => (n, &NEGATIVE_STRATEGIES),
                     };
                     if !known.contains(&name.text.as_str()) {
                         return Err(unknown("strategy", name, known));
@@ -259,31 +199,44 @@ impl Plan {
                     if timed != matches!(strategy, StrategyName::Timed(..)) {
                         return Err(Error::at(
                             name.column,
-                            format!(
-                                "`{}` {}",
-                                name.text,
-                                if timed {
-                                    "needs a timestamp: by(\"before\", T)"
-                                } else {
-                                    "takes no timestamp"
-                                }
-                            ),
+                            format!("`{}` {}", name.text, if timed { "needs a timestamp: by(\"before\", T)" } else { "takes no timestamp" }),
                         ));
+                    }
+                    let wants_attr = name.text == "node_weight";
+                    match (wants_attr, strategy) {
+                        (true, StrategyName::Attr(_, a)) => check_attr(g, to, a, true)?,
+                        (true, _) => return Err(Error::at(name.column, "`node_weight` needs the attribute: by(\"node_weight\", \"attr\")")),
+                        (false, StrategyName::Attr(_, a)) => return Err(Error::at(a.column, format!("`{}` takes no attribute", name.text))),
+                        _ => {}
+                    }
+                    if let Step::Negative { condition: Some(c), .. } = step {
+                        if edge_rel.is_none() {
+                            return Err(Error::at(c.column, "where(...) compares with the positive edge, so it needs g.E(...)"));
+                        }
+                        check_attr(g, to, c, false)?;
                     }
                     current = Some(to.clone());
                 }
-                Step::Walk {
-                    relation: r, p, q, ..
-                } => {
+                Step::Subgraph { relation: r, hops } => {
+                    let (et, _) = relation(r)?;
+                    let e = &s.edge_types[et.0 as usize];
+                    if e.src != e.dst || current.as_ref() != Some(&e.src) {
+                        return Err(Error::at(
+                            r.column,
+                            format!("subgraph needs a relation within the current node type; `{}` joins `{}` and `{}`", r.text, e.src, e.dst),
+                        ));
+                    }
+                    if *hops == 0 {
+                        return Err(Error::at(r.column, "subgraph needs at least 1 hop"));
+                    }
+                }
+                Step::Walk { relation: r, p, q, .. } => {
                     let (et, _) = relation(r)?;
                     let e = &s.edge_types[et.0 as usize];
                     if e.src != e.dst {
                         return Err(Error::at(
                             r.column,
-                            format!(
-                                "random_walk needs a relation within one node type; `{}` joins `{}` and `{}`",
-                                r.text, e.src, e.dst
-                            ),
+                            format!("random_walk needs a relation within one node type; `{}` joins `{}` and `{}`", r.text, e.src, e.dst),
                         ));
                     }
                     if !(*p > 0.0 && *q > 0.0) {
@@ -293,6 +246,30 @@ impl Plan {
             }
         }
         Ok(())
+    }
+}
+
+/// Checks that node type `ty` has attribute `a` of a usable kind: numeric
+/// for weights, int or string for conditions.
+fn check_attr(g: &Graph, ty: &str, a: &Name, numeric: bool) -> Result<()> {
+    use ferrograph_graph::AttrKind;
+    let t = &g.schema().node_types[g.schema().node_type(ty).map_err(|e| Error::at(a.column, e.to_string()))?.0 as usize];
+    let names: Vec<&str> = t.attributes.iter().map(|x| x.name.as_str()).collect();
+    let attr = t.attributes.iter().find(|x| x.name == a.text).ok_or_else(|| {
+        let e = unknown("attribute", a, &names);
+        Error::at(e.column, format!("{} (node type `{ty}`)", e.message))
+    })?;
+    let ok = match attr.kind {
+        AttrKind::Int => true,
+        AttrKind::Float => numeric,
+        AttrKind::String { .. } => !numeric,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let need = if numeric { "an int or float" } else { "an int or string" };
+        Err(Error::at(a.column, format!("`{}` is {} but {need} attribute is needed", a.text, attr.kind.describe())))
     }
 }
 
@@ -311,36 +288,19 @@ enum Pending {
 
 impl Query {
     fn from_source(source: Source) -> Self {
-        Query {
-            plan: Plan {
-                source,
-                batch: 64,
-                shuffle: false,
-                source_alias: None,
-                steps: Vec::new(),
-            },
-            pending: None,
-        }
+        Query { plan: Plan { source, batch: 64, shuffle: false, source_alias: None, steps: Vec::new() }, pending: None }
     }
     /// `g.V("type")`.
     pub fn v(node_type: &str) -> Self {
-        Self::from_source(Source::Nodes {
-            node_type: Name::built(node_type),
-            set: None,
-        })
+        Self::from_source(Source::Nodes { node_type: Name::built(node_type), set: None })
     }
     /// `g.V("type", "set")`.
     pub fn v_set(node_type: &str, set: &str) -> Self {
-        Self::from_source(Source::Nodes {
-            node_type: Name::built(node_type),
-            set: Some(Name::built(set)),
-        })
+        Self::from_source(Source::Nodes { node_type: Name::built(node_type), set: Some(Name::built(set)) })
     }
     /// `g.E("relation")`.
     pub fn e(relation: &str) -> Self {
-        Self::from_source(Source::Edges {
-            relation: Name::built(relation),
-        })
+        Self::from_source(Source::Edges { relation: Name::built(relation) })
     }
     /// `.batch(n)`.
     pub fn batch(mut self, n: usize) -> Self {
@@ -372,32 +332,17 @@ impl Query {
     }
     /// `.outV()` after `g.E`: the sources.
     pub fn src(mut self) -> Self {
-        self.plan.steps.push((
-            Step::Endpoint {
-                direction: Direction::Out,
-            },
-            None,
-        ));
+        self.plan.steps.push((Step::Endpoint { direction: Direction::Out }, None));
         self
     }
     /// `.inV()` after `g.E`: the destinations.
     pub fn dst(mut self) -> Self {
-        self.plan.steps.push((
-            Step::Endpoint {
-                direction: Direction::In,
-            },
-            None,
-        ));
+        self.plan.steps.push((Step::Endpoint { direction: Direction::In }, None));
         self
     }
     /// `.outNeg("relation")`.
     pub fn out_neg(mut self, relation: &str) -> Self {
-        self.pending = Some(Pending::Neg(
-            Name::built(relation),
-            Direction::Out,
-            None,
-            false,
-        ));
+        self.pending = Some(Pending::Neg(Name::built(relation), Direction::Out, None, false));
         self
     }
     /// `.sample(k)`.
@@ -408,10 +353,15 @@ impl Query {
         }
         self
     }
-    /// `.strict()` on a negative step.
+    /// `.strict()` on a negative step (before or after its `by`).
     pub fn strict(mut self) -> Self {
-        if let Some(Pending::Neg(_, _, _, s)) = &mut self.pending {
-            *s = true;
+        match &mut self.pending {
+            Some(Pending::Neg(_, _, _, s)) => *s = true,
+            _ => {
+                if let Some((Step::Negative { strict, .. }, _)) = self.plan.steps.last_mut() {
+                    *strict = true;
+                }
+            }
         }
         self
     }
@@ -426,43 +376,34 @@ impl Query {
     fn finish(mut self, strategy: StrategyName) -> Self {
         match self.pending.take() {
             Some(Pending::Hop(relation, direction, count)) => {
-                self.plan.steps.push((
-                    Step::Hop {
-                        relation,
-                        direction,
-                        count: count.unwrap_or(1),
-                        strategy,
-                    },
-                    None,
-                ));
+                self.plan.steps.push((Step::Hop { relation, direction, count: count.unwrap_or(1), strategy }, None));
             }
             Some(Pending::Neg(relation, direction, count, strict)) => {
-                self.plan.steps.push((
-                    Step::Negative {
-                        relation,
-                        direction,
-                        count: count.unwrap_or(1),
-                        strategy,
-                        strict,
-                    },
-                    None,
-                ));
+                self.plan.steps.push((Step::Negative { relation, direction, count: count.unwrap_or(1), strategy, strict, condition: None }, None));
             }
             None => {}
         }
         self
     }
+    /// `.by("node_weight", "attr")`.
+    pub fn by_attr(self, strategy: &str, attr: &str) -> Self {
+        self.finish(StrategyName::Attr(Name::built(strategy), Name::built(attr)))
+    }
+    /// `.where("attr")` on the last negative step.
+    pub fn condition(mut self, attr: &str) -> Self {
+        if let Some((Step::Negative { condition, .. }, _)) = self.plan.steps.last_mut() {
+            *condition = Some(Name::built(attr));
+        }
+        self
+    }
+    /// `.subgraph("relation", hops)`.
+    pub fn subgraph(mut self, relation: &str, hops: usize) -> Self {
+        self.plan.steps.push((Step::Subgraph { relation: Name::built(relation), hops }, None));
+        self
+    }
     /// `.random_walk("relation", length, p, q)`.
     pub fn random_walk(mut self, relation: &str, length: usize, p: f64, q: f64) -> Self {
-        self.plan.steps.push((
-            Step::Walk {
-                relation: Name::built(relation),
-                length,
-                p,
-                q,
-            },
-            None,
-        ));
+        self.plan.steps.push((Step::Walk { relation: Name::built(relation), length, p, q }, None));
         self
     }
     /// `.values()`: the finished plan.

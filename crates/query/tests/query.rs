@@ -8,11 +8,8 @@ use ferrograph_query::{Query, execute, parse};
 
 fn cora() -> Graph {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    ferrograph_io::import_file(
-        &repo.join("configs/cora-graphlearn.toml"),
-        &ferrograph_graph::progress::NoProgress,
-    )
-    .expect("../shared/data must be beside the checkout")
+    ferrograph_io::import_file(&repo.join("configs/cora-graphlearn.toml"), &ferrograph_graph::progress::NoProgress)
+        .expect("../shared/data must be beside the checkout")
 }
 
 #[test]
@@ -36,45 +33,27 @@ fn text_and_builder_give_identical_plans() {
         ),
         (
             r#"g.E("cites").batch(256).alias("e").outV().alias("src").outNeg("cites").sample(5).by("in_degree").alias("neg").values()"#,
-            Query::e("cites")
-                .batch(256)
-                .alias("e")
-                .src()
-                .alias("src")
-                .out_neg("cites")
-                .sample(5)
-                .by("in_degree")
-                .alias("neg")
-                .values(),
+            Query::e("cites").batch(256).alias("e").src().alias("src").out_neg("cites").sample(5).by("in_degree").alias("neg").values(),
         ),
         (
             r#"g.V('paper', 'train').inV("cites").sample(3).by("edge_weight").outNeg("cites").sample(2).strict().by("random")"#,
-            Query::v_set("paper", "train")
-                .in_v("cites")
-                .sample(3)
-                .by("edge_weight")
-                .out_neg("cites")
-                .sample(2)
-                .strict()
-                .by("random")
-                .values(),
+            Query::v_set("paper", "train").in_v("cites").sample(3).by("edge_weight").out_neg("cites").sample(2).strict().by("random").values(),
         ),
         (
             r#"g.V("paper").batch(8).random_walk("cites", 10, 0.5, 2.0).alias("walks").values()"#,
-            Query::v("paper")
-                .batch(8)
-                .random_walk("cites", 10, 0.5, 2.0)
-                .alias("walks")
-                .values(),
+            Query::v("paper").batch(8).random_walk("cites", 10, 0.5, 2.0).alias("walks").values(),
         ),
         (
             r#"g.V("paper").outV("cited_by").sample(4).by("most_recent", 1700000000).values()"#,
-            Query::v("paper")
-                .out_v("cited_by")
-                .sample(4)
-                .by_time("most_recent", 1_700_000_000)
-                .values(),
+            Query::v("paper").out_v("cited_by").sample(4).by_time("most_recent", 1_700_000_000).values(),
         ),
+        (
+            r#"g.E("cites").batch(16).outV().outNeg("cites").sample(3).by("node_weight", "w").where("label").strict()"#,
+            Query::e("cites").batch(16).src().out_neg("cites").sample(3).by_attr("node_weight", "w").condition("label").strict().values(),
+        ),
+        (r#"g.SubGraph("paper", "cites", 2).batch(4)"#, Query::v("paper").batch(4).subgraph("cites", 2).values()),
+        (r#"g.V("paper").batch(4).subgraph("cites", 2).alias("sub")"#, Query::v("paper").batch(4).subgraph("cites", 2).alias("sub").values()),
+        (r#"g.V("paper").outV("cites").sample(5).by("in_degree")"#, Query::v("paper").out_v("cites").sample(5).by("in_degree").values()),
     ];
     for (text, built) in pairs {
         assert_eq!(parse(text).unwrap(), built, "{text}");
@@ -91,54 +70,26 @@ fn malformed_queries_name_the_column() {
         (r#"g.V("paper""#, 12, "`)` closing `V(`"),
         (r#"g.V("paper").batch(-1)"#, 20, "positive integer"),
         (r#"g.V("paper").smaple(3)"#, 14, "did you mean `sample`?"),
-        (
-            r#"g.V("paper").outV("cite").sample(2).by("random")"#,
-            19,
-            "did you mean `cites`?",
-        ),
+        (r#"g.V("paper").outV("cite").sample(2).by("random")"#, 19, "did you mean `cites`?"),
         (r#"g.V("papers")"#, 5, "did you mean `paper`?"),
-        (
-            r#"g.V("paper").outV("cites").by("random")"#,
-            28,
-            "needs .sample(k)",
-        ),
-        (
-            r#"g.V("paper").outV("cites").sample(2)"#,
-            14,
-            "needs .by(\"strategy\")",
-        ),
-        (
-            r#"g.V("paper").outV("cites").sample(2).by("randm")"#,
-            41,
-            "did you mean `random`?",
-        ),
-        (
-            r#"g.V("paper").values().batch(3)"#,
-            23,
-            "nothing may follow `values()`",
-        ),
-        (
-            r#"g.V("paper").outV("cites").sample("x").by("random")"#,
-            35,
-            "sample count must be a positive integer",
-        ),
+        (r#"g.V("paper").outV("cites").by("random")"#, 28, "needs .sample(k)"),
+        (r#"g.V("paper").outV("cites").sample(2)"#, 14, "needs .by(\"strategy\")"),
+        (r#"g.V("paper").outV("cites").sample(2).by("randm")"#, 41, "did you mean `random`?"),
+        (r#"g.V("paper").values().batch(3)"#, 23, "nothing may follow `values()`"),
+        (r#"g.V("paper").outV("cites").sample("x").by("random")"#, 35, "sample count must be a positive integer"),
         (r#"g.V("paper") extra"#, 14, "expected `.`"),
-        (
-            r#"g.V("paper").outV("cites").sample(2).by("before")"#,
-            41,
-            "needs a timestamp",
-        ),
+        (r#"g.V("paper").outV("cites").sample(2).by("before")"#, 41, "needs a timestamp"),
         (r#"g.V("paper").alias()"#, 20, "expected a quoted name"),
         (r#"g.V("paper", "trian")"#, 14, "did you mean `train`?"),
         (r#"g.E("cited_by")"#, 5, "reverse relation"),
         (r#"g.V("paper").outV()"#, 14, "only follows g.E"),
         (r#"g.V("paper)"#, 5, "unterminated string"),
         (r#"g.V("paper").sample(3)"#, 14, "sample(k) follows"),
-        (
-            r#"g.V("paper").outNeg("cites").sample(2).by("edge_weight")"#,
-            43,
-            "unknown strategy",
-        ),
+        (r#"g.V("paper").outNeg("cites").sample(2).by("edge_weight")"#, 43, "unknown strategy"),
+        (r#"g.V("paper").outNeg("cites").sample(2).by("random").where("label")"#, 59, "needs g.E"),
+        (r#"g.E("cites").outV().outNeg("cites").sample(2).by("random").where("lable")"#, 66, "did you mean `label`?"),
+        (r#"g.E("cites").outV().outNeg("cites").sample(2).by("node_weight")"#, 50, "needs the attribute"),
+        (r#"g.V("paper").where("label")"#, 14, "where(\"attr\") follows"),
     ];
     assert!(cases.len() >= 15);
     for (q, col, words) in cases {
@@ -147,14 +98,8 @@ fn malformed_queries_name_the_column() {
             Ok(plan) => plan.check(&g).expect_err(q),
         };
         assert_eq!(err.column, *col, "{q}: {err}");
-        assert!(
-            err.to_string().contains(words),
-            "{q}: `{err}` lacks `{words}`"
-        );
-        assert!(
-            err.to_string().starts_with(&format!("column {col}: ")),
-            "{err}"
-        );
+        assert!(err.to_string().contains(words), "{q}: `{err}` lacks `{words}`");
+        assert!(err.to_string().starts_with(&format!("column {col}: ")), "{err}");
     }
 }
 
@@ -177,16 +122,44 @@ fn queries_run_on_cora() {
         }
     }
     assert_eq!(r, execute(&plan, &g, 7).unwrap(), "same seed, same result");
-    let neg = execute(&parse(r#"g.E("cites").batch(16).outV().alias("src").outNeg("cites").sample(4).strict().by("in_degree").alias("neg")"#).unwrap(), &g, 1).unwrap();
+    let neg = execute(
+        &parse(r#"g.E("cites").batch(16).outV().alias("src").outNeg("cites").sample(4).strict().by("in_degree").alias("neg")"#).unwrap(),
+        &g,
+        1,
+    )
+    .unwrap();
     let (src, negs) = (&neg.aliases[0], &neg.aliases[1]);
     assert_eq!(negs.nodes.len(), 16 * 4);
     for (i, &u) in src.nodes.iter().enumerate() {
         for &v in &negs.nodes[i * 4..i * 4 + 4] {
-            assert!(
-                !g.neighbors(e, Direction::Out, LocalIdx(u)).contains(&v),
-                "strict negative {v} is a neighbour of {u}"
-            );
+            assert!(!g.neighbors(e, Direction::Out, LocalIdx(u)).contains(&v), "strict negative {v} is a neighbour of {u}");
         }
+    }
+    // conditional negatives share the label of the positive paper
+    let labels: Vec<i64> = match g.node_column(g.schema().node_type("paper").unwrap(), "label").unwrap() {
+        ferrograph_graph::column::Column::Int(a) => a.as_slice().to_vec(),
+        _ => unreachable!(),
+    };
+    let q = r#"g.E("cites").batch(32).alias("e").outV().alias("src").outNeg("cites").sample(3).by("random").where("label").alias("neg")"#;
+    let cond = execute(&parse(q).unwrap(), &g, 2).unwrap();
+    let positives = {
+        let (e_, _) = g.schema().relation("cites").unwrap();
+        let csr = &g.edges(e_).out;
+        // the first 32 edges in order: destinations at positions 0..32
+        csr.targets.as_slice()[..32].to_vec()
+    };
+    for (i, &p) in positives.iter().enumerate() {
+        for &n in &cond.aliases[1].nodes[i * 3..i * 3 + 3] {
+            assert_eq!(labels[n as usize], labels[p as usize], "negative {n} for positive {p}");
+        }
+    }
+    // an induced subgraph's edges are real edges among its nodes
+    let sub = execute(&parse(r#"g.SubGraph("paper", "cites", 1).batch(3).alias("seed")"#).unwrap(), &g, 0).unwrap();
+    let s1 = &sub.aliases[1];
+    let (src, dst) = s1.edges.as_ref().unwrap();
+    assert!(!src.is_empty());
+    for (&a, &b) in src.iter().zip(dst) {
+        assert!(g.neighbors(e, Direction::Out, LocalIdx(s1.nodes[a as usize])).contains(&s1.nodes[b as usize]));
     }
     let json = r.to_json(&g);
     assert_eq!(json["aliases"][0]["alias"], "seed");

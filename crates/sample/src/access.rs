@@ -36,12 +36,7 @@ impl Relation {
             Direction::Out => (src, dst),
             Direction::In => (dst, src),
         };
-        Ok(Relation {
-            edge_type,
-            direction,
-            from,
-            to,
-        })
+        Ok(Relation { edge_type, direction, from, to })
     }
 }
 
@@ -59,6 +54,9 @@ pub enum Strategy {
     EdgeWeight,
     /// The `min(k, degree)` heaviest edges (ties: smaller neighbour first).
     TopK,
+    /// `k` draws with probability proportional to the neighbour's in-degree
+    /// along the same edge type (with replacement).
+    InDegree,
     /// Up to `k` distinct neighbours, uniformly, among edges whose
     /// `timestamp` is strictly before the given time.
     Before(i64),
@@ -76,6 +74,7 @@ impl Strategy {
             "full" => Strategy::Full,
             "edge_weight" => Strategy::EdgeWeight,
             "topk" => Strategy::TopK,
+            "in_degree" => Strategy::InDegree,
             _ => return None,
         })
     }
@@ -108,15 +107,7 @@ pub trait NeighborAccess: Sync {
     /// with `strategy`, appending to `out`. Draws for `nodes[i]` come from
     /// the stream `derive(seed, i)`, so the answer is the same wherever it is
     /// computed.
-    fn sample_neighbors(
-        &self,
-        rel: Relation,
-        nodes: &[u32],
-        k: usize,
-        strategy: Strategy,
-        seed: u64,
-        out: &mut Sampled,
-    ) -> Result<()>;
+    fn sample_neighbors(&self, rel: Relation, nodes: &[u32], k: usize, strategy: Strategy, seed: u64, out: &mut Sampled) -> Result<()>;
 }
 
 /// The in-process graph (in RAM or a memory-mapped snapshot) with the
@@ -134,14 +125,13 @@ struct RelCache {
     cdf: OnceLock<Result<Vec<f32>, String>>,
     by_weight: OnceLock<Result<Vec<u32>, String>>,
     time: OnceLock<Result<Vec<i64>, String>>,
+    degree_cdf: OnceLock<Result<Vec<f32>, String>>,
 }
 
 impl<'g> LocalGraph<'g> {
     /// Wraps a graph; tables are built on first use.
     pub fn new(graph: &'g Graph) -> Self {
-        let caches = (0..graph.schema().edge_types.len())
-            .map(|_| Default::default())
-            .collect();
+        let caches = (0..graph.schema().edge_types.len()).map(|_| Default::default()).collect();
         LocalGraph { graph, caches }
     }
 
@@ -158,25 +148,14 @@ impl<'g> LocalGraph<'g> {
     pub fn walked_weights(&self, rel: Relation) -> Result<Vec<f32>> {
         let g = self.graph;
         let name = || g.schema().edge_types[rel.edge_type.0 as usize].display_name();
-        let w = g.edge_weights(rel.edge_type).ok_or_else(|| {
-            Error::Invalid(format!(
-                "edge type {} has no float `weight` attribute",
-                name()
-            ))
-        })?;
+        let w = g.edge_weights(rel.edge_type).ok_or_else(|| Error::Invalid(format!("edge type {} has no float `weight` attribute", name())))?;
         let csr = g.topology(rel.edge_type, rel.direction);
         let walked: Vec<f32> = match (&csr.edge, rel.direction) {
-            (Some(map), Direction::In) => {
-                map.as_slice().par_iter().map(|&p| w[p as usize]).collect()
-            }
+            (Some(map), Direction::In) => map.as_slice().par_iter().map(|&p| w[p as usize]).collect(),
             _ => w.to_vec(),
         };
         if let Some(p) = walked.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
-            return Err(Error::Invalid(format!(
-                "edge type {}: weight {} at edge position {p} is negative or not finite",
-                name(),
-                walked[p]
-            )));
+            return Err(Error::Invalid(format!("edge type {}: weight {} at edge position {p} is negative or not finite", name(), walked[p])));
         }
         Ok(walked)
     }
@@ -186,47 +165,39 @@ impl<'g> LocalGraph<'g> {
         let r = self.cache(rel).time.get_or_init(|| {
             let g = self.graph;
             let name = g.schema().edge_types[rel.edge_type.0 as usize].display_name();
-            let ts =
-                match g.edge_column(rel.edge_type, ferrograph_graph::schema::reserved::TIMESTAMP) {
-                    Ok(ferrograph_graph::column::Column::Int(a)) => a.as_slice(),
-                    _ => return Err(format!("edge type {name} has no int `timestamp` attribute")),
-                };
+            let ts = match g.edge_column(rel.edge_type, ferrograph_graph::schema::reserved::TIMESTAMP) {
+                Ok(ferrograph_graph::column::Column::Int(a)) => a.as_slice(),
+                _ => return Err(format!("edge type {name} has no int `timestamp` attribute")),
+            };
             let csr = g.topology(rel.edge_type, rel.direction);
             Ok(match (&csr.edge, rel.direction) {
-                (Some(map), Direction::In) => {
-                    map.as_slice().par_iter().map(|&p| ts[p as usize]).collect()
-                }
+                (Some(map), Direction::In) => map.as_slice().par_iter().map(|&p| ts[p as usize]).collect(),
                 _ => ts.to_vec(),
             })
         });
         r.as_deref().map_err(|e| Error::Invalid(e.clone()))
     }
 
-    /// Cumulative weights within each row of the walked topology.
+    /// Cumulative edge weights within each row of the walked topology.
     fn cdf(&self, rel: Relation) -> Result<&[f32]> {
         let r = self.cache(rel).cdf.get_or_init(|| {
             let w = self.walked_weights(rel).map_err(|e| e.to_string())?;
-            let csr = self.graph.topology(rel.edge_type, rel.direction);
-            let off = csr.offsets.as_slice();
-            let mut cdf = w;
-            // Rows are disjoint slices: prefix sums in parallel, row by row.
-            let mut rows: Vec<&mut [f32]> = Vec::with_capacity(csr.rows());
-            let mut rest = cdf.as_mut_slice();
-            for r in 0..csr.rows() {
-                let (row, tail) = rest.split_at_mut((off[r + 1] - off[r]) as usize);
-                rows.push(row);
-                rest = tail;
-            }
-            rows.into_par_iter().for_each(|row| {
-                let mut acc = 0f32;
-                for x in row.iter_mut() {
-                    acc += *x;
-                    *x = acc;
-                }
-            });
-            Ok(cdf)
+            Ok(row_prefix_sums(self.graph.topology(rel.edge_type, rel.direction), w))
         });
         r.as_deref().map_err(|e| Error::Invalid(e.clone()))
+    }
+
+    /// Cumulative in-degrees (along the edge type) of each row's neighbours.
+    fn degree_cdf(&self, rel: Relation) -> Result<&[f32]> {
+        let r = self.cache(rel).degree_cdf.get_or_init(|| {
+            let g = self.graph;
+            let csr = g.topology(rel.edge_type, rel.direction);
+            // In-degree along the edge type: rows of the in-topology.
+            let inn = g.topology(rel.edge_type, Direction::In);
+            let w: Vec<f32> = csr.targets.as_slice().par_iter().map(|&x| inn.degree(x as usize) as f32).collect();
+            Ok(row_prefix_sums(csr, w))
+        });
+        r.as_deref().map_err(|e: &String| Error::Invalid(e.clone()))
     }
 
     /// For each row, its positions (relative to the row start) by weight,
@@ -259,15 +230,7 @@ impl NeighborAccess for LocalGraph<'_> {
         self.graph.node_count(t)
     }
 
-    fn sample_neighbors(
-        &self,
-        rel: Relation,
-        nodes: &[u32],
-        k: usize,
-        strategy: Strategy,
-        seed: u64,
-        out: &mut Sampled,
-    ) -> Result<()> {
+    fn sample_neighbors(&self, rel: Relation, nodes: &[u32], k: usize, strategy: Strategy, seed: u64, out: &mut Sampled) -> Result<()> {
         let csr = self.graph.topology(rel.edge_type, rel.direction);
         if out.offsets.is_empty() {
             out.offsets.push(out.neighbors.len() as u32);
@@ -278,6 +241,7 @@ impl NeighborAccess for LocalGraph<'_> {
         }
         let tables = match strategy {
             Strategy::EdgeWeight => Tables::Cdf(self.cdf(rel)?),
+            Strategy::InDegree => Tables::Cdf(self.degree_cdf(rel)?),
             Strategy::TopK => Tables::ByWeight(self.by_weight(rel)?),
             Strategy::Before(_) | Strategy::MostRecent(_) => Tables::Time(self.times(rel)?),
             _ => Tables::None,
@@ -285,6 +249,27 @@ impl NeighborAccess for LocalGraph<'_> {
         sample_csr(csr, nodes, k, strategy, tables, seed, out);
         Ok(())
     }
+}
+
+/// Turns per-position weights into cumulative sums within each row.
+fn row_prefix_sums(csr: &Csr, mut w: Vec<f32>) -> Vec<f32> {
+    let off = csr.offsets.as_slice();
+    // Rows are disjoint slices: prefix sums in parallel, row by row.
+    let mut rows: Vec<&mut [f32]> = Vec::with_capacity(csr.rows());
+    let mut rest = w.as_mut_slice();
+    for r in 0..csr.rows() {
+        let (row, tail) = rest.split_at_mut((off[r + 1] - off[r]) as usize);
+        rows.push(row);
+        rest = tail;
+    }
+    rows.into_par_iter().for_each(|row| {
+        let mut acc = 0f32;
+        for x in row.iter_mut() {
+            acc += *x;
+            *x = acc;
+        }
+    });
+    w
 }
 
 enum Tables<'a> {
@@ -304,26 +289,13 @@ fn touch<T>(s: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
     if i < s.len() {
         // SAFETY: prefetching has no effect on memory; the address is in bounds.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(
-                s.as_ptr().add(i) as *const i8,
-                std::arch::x86_64::_MM_HINT_T0,
-            )
-        };
+        unsafe { std::arch::x86_64::_mm_prefetch(s.as_ptr().add(i) as *const i8, std::arch::x86_64::_MM_HINT_T0) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (s, i);
 }
 
-fn sample_csr(
-    csr: &Csr,
-    nodes: &[u32],
-    k: usize,
-    strategy: Strategy,
-    tables: Tables<'_>,
-    seed: u64,
-    out: &mut Sampled,
-) {
+fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
     let offsets = csr.offsets.as_slice();
     let targets = csr.targets.as_slice();
     let mut chosen: Vec<u32> = Vec::with_capacity(k);
@@ -334,10 +306,7 @@ fn sample_csr(
         if let Some(&next) = nodes.get(i + AHEAD / 2) {
             touch(targets, offsets[next as usize] as usize);
         }
-        let (lo, hi) = (
-            offsets[u as usize] as usize,
-            offsets[u as usize + 1] as usize,
-        );
+        let (lo, hi) = (offsets[u as usize] as usize, offsets[u as usize + 1] as usize);
         let row = &targets[lo..hi];
         let d = row.len();
         match strategy {
@@ -353,15 +322,13 @@ fn sample_csr(
                     let pick = if chosen.contains(&t) { j as u32 } else { t };
                     chosen.push(pick);
                 }
-                out.neighbors
-                    .extend(chosen.iter().map(|&p| row[p as usize]));
+                out.neighbors.extend(chosen.iter().map(|&p| row[p as usize]));
             }
             Strategy::Random => {
                 let mut rng = SplitMix::new(derive(seed, i as u64));
-                out.neighbors
-                    .extend((0..k).map(|_| row[rng.below(d as u64) as usize]));
+                out.neighbors.extend((0..k).map(|_| row[rng.below(d as u64) as usize]));
             }
-            Strategy::EdgeWeight => {
+            Strategy::EdgeWeight | Strategy::InDegree => {
                 let mut rng = SplitMix::new(derive(seed, i as u64));
                 let cdf = match &tables {
                     Tables::Cdf(c) => &c[lo..hi],
@@ -372,8 +339,7 @@ fn sample_csr(
                     let p = if total > 0.0 {
                         // 53 random bits → uniform in [0, total); the first position whose
                         // cumulative weight exceeds it is drawn with probability w / total.
-                        let x =
-                            (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * f64::from(total);
+                        let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * f64::from(total);
                         cdf.partition_point(|&c| f64::from(c) <= x).min(d - 1)
                     } else {
                         rng.below(d as u64) as usize
@@ -403,16 +369,14 @@ fn sample_csr(
                     let eligible = std::mem::take(&mut chosen);
                     chosen.extend(pick.iter().map(|&x| eligible[x as usize]));
                 }
-                out.neighbors
-                    .extend(chosen.iter().map(|&p| row[p as usize]));
+                out.neighbors.extend(chosen.iter().map(|&p| row[p as usize]));
             }
             Strategy::TopK => {
                 let order = match &tables {
                     Tables::ByWeight(o) => &o[lo..hi],
                     _ => &[][..],
                 };
-                out.neighbors
-                    .extend(order.iter().take(k).map(|&p| row[p as usize]));
+                out.neighbors.extend(order.iter().take(k).map(|&p| row[p as usize]));
             }
         }
         out.offsets.push(out.neighbors.len() as u32);

@@ -43,28 +43,13 @@ pub fn sample_ego<G: NeighborAccess + ?Sized>(
     if hops.iter().any(|&(_, k)| k == 0) {
         return Err(Error::Invalid("ego fan-outs must be at least 1".into()));
     }
-    let mut out = EgoOutput {
-        layers: vec![seeds.to_vec()],
-        masks: vec![vec![true; seeds.len()]],
-    };
+    let mut out = EgoOutput { layers: vec![seeds.to_vec()], masks: vec![vec![true; seeds.len()]] };
     let mut sampled = Sampled::default();
     for (h, &(rel, k)) in hops.iter().enumerate() {
         let (prev, prev_mask) = (&out.layers[h], &out.masks[h]);
-        let valid: Vec<u32> = prev
-            .iter()
-            .zip(prev_mask)
-            .filter(|(_, m)| **m)
-            .map(|(&n, _)| n)
-            .collect();
+        let valid: Vec<u32> = prev.iter().zip(prev_mask).filter(|(_, m)| **m).map(|(&n, _)| n).collect();
         sampled.clear();
-        g.sample_neighbors(
-            rel,
-            &valid,
-            k,
-            strategy,
-            derive(seed, h as u64),
-            &mut sampled,
-        )?;
+        g.sample_neighbors(rel, &valid, k, strategy, derive(seed, h as u64), &mut sampled)?;
         let mut layer = vec![0u32; prev.len() * k];
         let mut mask = vec![false; prev.len() * k];
         let mut v = 0;
@@ -72,8 +57,7 @@ pub fn sample_ego<G: NeighborAccess + ?Sized>(
             if !m {
                 continue;
             }
-            let got =
-                &sampled.neighbors[sampled.offsets[v] as usize..sampled.offsets[v + 1] as usize];
+            let got = &sampled.neighbors[sampled.offsets[v] as usize..sampled.offsets[v + 1] as usize];
             v += 1;
             for j in 0..k {
                 let slot = i * k + j;

@@ -23,12 +23,7 @@ pub struct LoaderStats {
 /// parallel on the rayon pool, on a producer thread) and hands them to
 /// `consume` in order. Returns when all are consumed or either side fails;
 /// the first error is returned.
-pub fn for_each_prefetched<T, F, C>(
-    n: usize,
-    depth: usize,
-    make: F,
-    mut consume: C,
-) -> Result<LoaderStats>
+pub fn for_each_prefetched<T, F, C>(n: usize, depth: usize, make: F, mut consume: C) -> Result<LoaderStats>
 where
     T: Send,
     F: Fn(usize) -> Result<T> + Sync,
@@ -91,23 +86,13 @@ mod tests {
             10,
             2,
             |i| {
-                if i == 4 {
-                    Err(crate::Error::Invalid("boom".into()))
-                } else {
-                    Ok(i)
-                }
+                if i == 4 { Err(crate::Error::Invalid("boom".into())) } else { Ok(i) }
             },
             |_, _| Ok(()),
         );
         assert!(r.unwrap_err().to_string().contains("boom"));
         // a consumer that fails while the producer is blocked on a full queue
-        let r = for_each_prefetched(100, 1, Ok, |i, _| {
-            if i == 2 {
-                Err(crate::Error::Invalid("stop".into()))
-            } else {
-                Ok(())
-            }
-        });
+        let r = for_each_prefetched(100, 1, Ok, |i, _| if i == 2 { Err(crate::Error::Invalid("stop".into())) } else { Ok(()) });
         assert!(r.unwrap_err().to_string().contains("stop"));
     }
 }

@@ -8,12 +8,14 @@ use crate::rng::{SplitMix, derive};
 use crate::{Error, Result};
 
 /// Which nodes negatives are drawn from.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum NegativeStrategy {
     /// Uniform over the destination type.
     Random,
     /// Proportional to in-degree^0.75 along the relation (word2vec's unigram^0.75).
     InDegree,
+    /// Proportional to a non-negative numeric attribute of the destination type.
+    NodeWeight(String),
 }
 
 /// Walker's alias table: O(1) draws from a fixed discrete distribution.
@@ -28,19 +30,12 @@ impl AliasTable {
     pub fn new(weights: &[f64]) -> Result<Self> {
         let n = weights.len();
         let total: f64 = weights.iter().sum();
-        if n == 0
-            || total.is_nan()
-            || total <= 0.0
-            || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0))
-        {
-            return Err(Error::Invalid(
-                "an alias table needs non-negative weights with a positive sum".into(),
-            ));
+        if n == 0 || total.is_nan() || total <= 0.0 || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(Error::Invalid("an alias table needs non-negative weights with a positive sum".into()));
         }
         let mut prob: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
         let mut alias = vec![0u32; n];
-        let (mut small, mut large): (Vec<u32>, Vec<u32>) =
-            (0..n as u32).partition(|&i| prob[i as usize] < 1.0);
+        let (mut small, mut large): (Vec<u32>, Vec<u32>) = (0..n as u32).partition(|&i| prob[i as usize] < 1.0);
         while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
             alias[s as usize] = l;
             prob[l as usize] -= 1.0 - prob[s as usize];
@@ -60,11 +55,7 @@ impl AliasTable {
     pub fn sample(&self, rng: &mut SplitMix) -> u32 {
         let i = rng.below(self.prob.len() as u64) as usize;
         let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        if u < self.prob[i] {
-            i as u32
-        } else {
-            self.alias[i]
-        }
+        if u < self.prob[i] { i as u32 } else { self.alias[i] }
     }
 }
 
@@ -75,6 +66,24 @@ pub struct NegativeSampler<'g> {
     strict: bool,
     table: Option<AliasTable>,
     n_dst: usize,
+    /// For conditional negatives: destination nodes grouped by attribute value.
+    groups: Option<Groups>,
+}
+
+/// Attribute value of every destination node, and the nodes of each value.
+struct Groups {
+    values: Vec<i64>,
+    members: std::collections::HashMap<i64, Vec<u32>>,
+}
+
+/// The value of an int, categorical or hashed attribute as an i64 per row.
+fn attribute_values(g: &ferrograph_graph::Graph, t: ferrograph_graph::NodeTypeId, name: &str) -> Result<Vec<i64>> {
+    use ferrograph_graph::column::Column;
+    Ok(match g.node_column(t, name)? {
+        Column::Int(a) => a.as_slice().to_vec(),
+        Column::Categorical { codes, .. } | Column::Hashed { codes, .. } => codes.as_slice().iter().map(|&c| i64::from(c)).collect(),
+        c => return Err(Error::Invalid(format!("conditional negatives need an int or string attribute; `{name}` is {}", c.kind().describe()))),
+    })
 }
 
 /// How many re-draws a strict negative may take before giving up.
@@ -83,12 +92,7 @@ const STRICT_TRIES: usize = 1000;
 impl<'g> NegativeSampler<'g> {
     /// A sampler of destinations of `relation`; with `strict`, a candidate
     /// that is a true neighbour of its source is drawn again.
-    pub fn new(
-        graph: &'g LocalGraph<'g>,
-        relation: Relation,
-        strategy: NegativeStrategy,
-        strict: bool,
-    ) -> Result<Self> {
+    pub fn new(graph: &'g LocalGraph<'g>, relation: Relation, strategy: NegativeStrategy, strict: bool) -> Result<Self> {
         let g = graph.graph();
         let n_dst = g.node_count(relation.to);
         if n_dst == 0 {
@@ -103,21 +107,67 @@ impl<'g> NegativeSampler<'g> {
                     Direction::In => Direction::Out,
                 };
                 let csr = g.topology(relation.edge_type, back);
-                let w: Vec<f64> = (0..n_dst)
-                    .map(|v| (csr.degree(v) as f64).powf(0.75))
-                    .collect();
-                Some(AliasTable::new(&w).map_err(|_| {
-                    Error::Invalid("in_degree negatives need at least one edge".into())
-                })?)
+                let w: Vec<f64> = (0..n_dst).map(|v| (csr.degree(v) as f64).powf(0.75)).collect();
+                Some(AliasTable::new(&w).map_err(|_| Error::Invalid("in_degree negatives need at least one edge".into()))?)
+            }
+            NegativeStrategy::NodeWeight(name) => {
+                use ferrograph_graph::column::Column;
+                let w: Vec<f64> = match g.node_column(relation.to, &name)? {
+                    Column::Float(a) => a.as_slice().iter().map(|&x| f64::from(x)).collect(),
+                    Column::Int(a) => a.as_slice().iter().map(|&x| x as f64).collect(),
+                    c => return Err(Error::Invalid(format!("node_weight needs a float or int attribute; `{name}` is {}", c.kind().describe()))),
+                };
+                Some(AliasTable::new(&w).map_err(|e| Error::Invalid(format!("attribute `{name}`: {e}")))?)
             }
         };
-        Ok(NegativeSampler {
-            graph,
-            relation,
-            strict,
-            table,
-            n_dst,
-        })
+        Ok(NegativeSampler { graph, relation, strict, table, n_dst, groups: None })
+    }
+
+    /// Makes the sampler conditional: each negative has the same value of
+    /// attribute `name` (int or string) as the positive it stands against
+    /// (see [`NegativeSampler::sample_conditional`]); draws are uniform within that value.
+    pub fn condition_on(mut self, name: &str) -> Result<Self> {
+        let values = attribute_values(self.graph.graph(), self.relation.to, name)?;
+        let mut groups: std::collections::HashMap<i64, Vec<u32>> = std::collections::HashMap::new();
+        for (i, &v) in values.iter().enumerate() {
+            groups.entry(v).or_default().push(i as u32);
+        }
+        self.groups = Some(Groups { values, members: groups });
+        Ok(self)
+    }
+
+    /// `k` negatives per `(sources[i], positives[i])` pair, each sharing the
+    /// positive's value of the conditioning attribute.
+    pub fn sample_conditional(&self, sources: &[u32], positives: &[u32], k: usize, seed: u64) -> Result<Vec<u32>> {
+        let Groups { values, members: groups } = self.groups.as_ref().ok_or_else(|| Error::Invalid("call condition_on(attribute) first".into()))?;
+        if sources.len() != positives.len() {
+            return Err(Error::Invalid("one positive per source is needed".into()));
+        }
+        let csr = self.graph.graph().topology(self.relation.edge_type, self.relation.direction);
+        let mut out = Vec::with_capacity(sources.len() * k);
+        for (i, (&s, &p)) in sources.iter().zip(positives).enumerate() {
+            let value = *values.get(p as usize).ok_or_else(|| Error::Invalid(format!("positive node {p} is outside the destination type")))?;
+            let group = &groups[&value];
+            let row = csr.neighbors(s as usize);
+            let mut rng = SplitMix::new(derive(seed, i as u64));
+            for _ in 0..k {
+                let mut tries = 0;
+                let v = loop {
+                    let v = group[rng.below(group.len() as u64) as usize];
+                    if !self.strict || row.binary_search(&v).is_err() {
+                        break v;
+                    }
+                    tries += 1;
+                    if tries == STRICT_TRIES {
+                        return Err(Error::Invalid(format!(
+                            "source node {s} is linked to nearly every node with value {value}; no strict negative found"
+                        )));
+                    }
+                };
+                out.push(v);
+            }
+        }
+        Ok(out)
     }
 
     /// `k` negatives for each of `sources`, row-major (`sources.len() * k`).
@@ -128,10 +178,7 @@ impl<'g> NegativeSampler<'g> {
         let mut out = Vec::with_capacity(sources.len() * k);
         for (i, &s) in sources.iter().enumerate() {
             if s as usize >= csr.rows() {
-                return Err(Error::Invalid(format!(
-                    "source node {s} is outside 0..{}",
-                    csr.rows()
-                )));
+                return Err(Error::Invalid(format!("source node {s} is outside 0..{}", csr.rows())));
             }
             let mut rng = SplitMix::new(derive(seed, i as u64));
             let row = csr.neighbors(s as usize);

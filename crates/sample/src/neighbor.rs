@@ -105,9 +105,7 @@ thread_local! {
 impl NeighborSampler {
     /// A sampler for `hops`, all walking node type `node_type` (checked).
     pub fn new(hops: Vec<Hop>, strategy: Strategy) -> Result<Self> {
-        let first = hops
-            .first()
-            .ok_or_else(|| Error::Invalid("a neighbour sampler needs at least one hop".into()))?;
+        let first = hops.first().ok_or_else(|| Error::Invalid("a neighbour sampler needs at least one hop".into()))?;
         let node_type = first.relation.from;
         for (i, h) in hops.iter().enumerate() {
             if h.relation.from != node_type || h.relation.to != node_type {
@@ -117,26 +115,14 @@ impl NeighborSampler {
                 )));
             }
             if h.fanout == 0 && strategy != Strategy::Full {
-                return Err(Error::Invalid(format!(
-                    "hop {}: fan-out must be at least 1",
-                    i + 1
-                )));
+                return Err(Error::Invalid(format!("hop {}: fan-out must be at least 1", i + 1)));
             }
         }
-        Ok(NeighborSampler {
-            hops,
-            strategy,
-            node_type,
-        })
+        Ok(NeighborSampler { hops, strategy, node_type })
     }
 
     /// Samples one batch of `seeds` with randomness from `seed`.
-    pub fn sample<G: NeighborAccess + ?Sized>(
-        &self,
-        g: &G,
-        seeds: &[u32],
-        seed: u64,
-    ) -> Result<SamplerOutput> {
+    pub fn sample<G: NeighborAccess + ?Sized>(&self, g: &G, seeds: &[u32], seed: u64) -> Result<SamplerOutput> {
         let n = g.node_count(self.node_type);
         if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
             return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n}")));
@@ -145,23 +131,13 @@ impl NeighborSampler {
             let (remap, sampled) = &mut *cell.borrow_mut();
             remap.begin(n);
             let mut out = SamplerOutput::default();
-            out.seed_index = seeds
-                .iter()
-                .map(|&s| remap.get_or_insert(s, &mut out.node))
-                .collect();
+            out.seed_index = seeds.iter().map(|&s| remap.get_or_insert(s, &mut out.node)).collect();
             out.num_sampled_nodes.push(out.node.len());
             let mut frontier = 0..out.node.len();
             for (h, hop) in self.hops.iter().enumerate() {
                 sampled.clear();
                 let expand = &out.node[frontier.clone()];
-                g.sample_neighbors(
-                    hop.relation,
-                    expand,
-                    hop.fanout,
-                    self.strategy,
-                    derive(seed, h as u64),
-                    sampled,
-                )?;
+                g.sample_neighbors(hop.relation, expand, hop.fanout, self.strategy, derive(seed, h as u64), sampled)?;
                 let before_nodes = out.node.len();
                 let before_edges = out.row.len();
                 out.row.reserve(sampled.neighbors.len());
@@ -185,21 +161,11 @@ impl NeighborSampler {
     /// Samples every batch of `batch_size` consecutive seeds, in parallel;
     /// batch `b` draws from `derive(seed, b)`, so the result is identical for
     /// any thread count.
-    pub fn sample_batches<G: NeighborAccess + ?Sized>(
-        &self,
-        g: &G,
-        seeds: &[u32],
-        batch_size: usize,
-        seed: u64,
-    ) -> Result<Vec<SamplerOutput>> {
+    pub fn sample_batches<G: NeighborAccess + ?Sized>(&self, g: &G, seeds: &[u32], batch_size: usize, seed: u64) -> Result<Vec<SamplerOutput>> {
         if batch_size == 0 {
             return Err(Error::Invalid("batch size must be at least 1".into()));
         }
-        seeds
-            .par_chunks(batch_size)
-            .enumerate()
-            .map(|(b, s)| self.sample(g, s, derive(seed, b as u64)))
-            .collect()
+        seeds.par_chunks(batch_size).enumerate().map(|(b, s)| self.sample(g, s, derive(seed, b as u64))).collect()
     }
 }
 
@@ -209,20 +175,13 @@ mod tests {
     use crate::access::LocalGraph;
     use ferrograph_graph::idmap::NodeIds;
     use ferrograph_graph::topology::{BuildOptions, build_topology};
-    use ferrograph_graph::{
-        Direction, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema, Schema,
-    };
+    use ferrograph_graph::{Direction, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema, Schema};
 
     fn graph(n: usize, edges: &[(u32, u32)]) -> Graph {
         let (s, d): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
         let b = build_topology(n, n, s, d, BuildOptions::default()).unwrap();
         let schema = Schema {
-            node_types: vec![NodeTypeSchema {
-                name: "n".into(),
-                id_kind: IdKind::Dense,
-                attributes: vec![],
-                sets: vec![],
-            }],
+            node_types: vec![NodeTypeSchema { name: "n".into(), id_kind: IdKind::Dense, attributes: vec![], sets: vec![] }],
             edge_types: vec![EdgeTypeSchema {
                 relation: "e".into(),
                 src: "n".into(),
@@ -234,17 +193,8 @@ mod tests {
         };
         Graph::from_parts(
             schema,
-            vec![NodeStore {
-                ids: NodeIds::Dense(n as u32),
-                columns: vec![],
-                sets: vec![],
-            }],
-            vec![EdgeStore {
-                out: b.out,
-                inn: b.inn,
-                columns: vec![],
-                self_loops: b.self_loops,
-            }],
+            vec![NodeStore { ids: NodeIds::Dense(n as u32), columns: vec![], sets: vec![] }],
+            vec![EdgeStore { out: b.out, inn: b.inn, columns: vec![], self_loops: b.self_loops }],
         )
         .unwrap()
     }
@@ -263,20 +213,8 @@ mod tests {
         }
         let g = graph(200, &edges);
         let r = rel(&g, "rev_e");
-        let s = NeighborSampler::new(
-            vec![
-                Hop {
-                    relation: r,
-                    fanout: 5,
-                },
-                Hop {
-                    relation: r,
-                    fanout: 3,
-                },
-            ],
-            Strategy::RandomWithoutReplacement,
-        )
-        .unwrap();
+        let s =
+            NeighborSampler::new(vec![Hop { relation: r, fanout: 5 }, Hop { relation: r, fanout: 3 }], Strategy::RandomWithoutReplacement).unwrap();
         let out = s.sample(&LocalGraph::new(&g), &[3, 17, 3, 150], 9).unwrap();
         assert_eq!(out.num_sampled_nodes[0], 3, "duplicate seed merged");
         assert_eq!(out.seed_index, vec![0, 1, 0, 2]);
@@ -289,14 +227,8 @@ mod tests {
         for (h, &ne) in out.num_sampled_edges.iter().enumerate() {
             for i in start_e..start_e + ne {
                 let (src, dst) = (out.node[out.row[i] as usize], out.node[out.col[i] as usize]);
-                assert!(
-                    block.contains(&(out.col[i] as usize)),
-                    "hop {h} expands its frontier"
-                );
-                assert!(
-                    g.neighbors(r.edge_type, Direction::In, ferrograph_graph::LocalIdx(dst))
-                        .contains(&src)
-                );
+                assert!(block.contains(&(out.col[i] as usize)), "hop {h} expands its frontier");
+                assert!(g.neighbors(r.edge_type, Direction::In, ferrograph_graph::LocalIdx(dst)).contains(&src));
             }
             start_e += ne;
             let end = block.end;
@@ -304,19 +236,11 @@ mod tests {
         }
         // fan-out respected, and no repeats without replacement
         for d in 0..out.num_sampled_nodes[0] as u32 {
-            let mut mine: Vec<u32> = (0..out.num_sampled_edges[0])
-                .filter(|&i| out.col[i] == d)
-                .map(|i| out.row[i])
-                .collect();
+            let mut mine: Vec<u32> = (0..out.num_sampled_edges[0]).filter(|&i| out.col[i] == d).map(|i| out.row[i]).collect();
             assert!(mine.len() <= 5);
             mine.sort_unstable();
             mine.dedup();
-            assert_eq!(
-                mine.len(),
-                (0..out.num_sampled_edges[0])
-                    .filter(|&i| out.col[i] == d)
-                    .count()
-            );
+            assert_eq!(mine.len(), (0..out.num_sampled_edges[0]).filter(|&i| out.col[i] == d).count());
         }
     }
 
@@ -325,14 +249,7 @@ mod tests {
         // node 0 has 10 in-neighbours; draw 3 of them many times (chi-square, 9 dof)
         let edges: Vec<(u32, u32)> = (1..=10).map(|u| (u, 0)).collect();
         let g = graph(11, &edges);
-        let s = NeighborSampler::new(
-            vec![Hop {
-                relation: rel(&g, "rev_e"),
-                fanout: 3,
-            }],
-            Strategy::RandomWithoutReplacement,
-        )
-        .unwrap();
+        let s = NeighborSampler::new(vec![Hop { relation: rel(&g, "rev_e"), fanout: 3 }], Strategy::RandomWithoutReplacement).unwrap();
         let mut counts = [0f64; 11];
         let trials = 20_000;
         for t in 0..trials {
@@ -343,14 +260,8 @@ mod tests {
             }
         }
         let expect = trials as f64 * 3.0 / 10.0;
-        let chi2: f64 = counts[1..]
-            .iter()
-            .map(|c| (c - expect).powi(2) / expect)
-            .sum();
-        assert!(
-            chi2 < 27.88,
-            "chi-square {chi2} (p = 0.001 bound for 9 dof)"
-        );
+        let chi2: f64 = counts[1..].iter().map(|c| (c - expect).powi(2) / expect).sum();
+        assert!(chi2 < 27.88, "chi-square {chi2} (p = 0.001 bound for 9 dof)");
     }
 
     #[test]
@@ -358,31 +269,10 @@ mod tests {
         let edges: Vec<(u32, u32)> = (1..=4).map(|u| (u, 0)).collect();
         let g = graph(5, &edges);
         let r = rel(&g, "rev_e");
-        let out = NeighborSampler::new(
-            vec![Hop {
-                relation: r,
-                fanout: 9,
-            }],
-            Strategy::Random,
-        )
-        .unwrap()
-        .sample(&LocalGraph::new(&g), &[0, 1], 1)
-        .unwrap();
-        assert_eq!(
-            out.num_sampled_edges,
-            vec![9],
-            "node 1 has no in-neighbours"
-        );
-        let out = NeighborSampler::new(
-            vec![Hop {
-                relation: r,
-                fanout: 1,
-            }],
-            Strategy::Full,
-        )
-        .unwrap()
-        .sample(&LocalGraph::new(&g), &[0], 1)
-        .unwrap();
+        let out =
+            NeighborSampler::new(vec![Hop { relation: r, fanout: 9 }], Strategy::Random).unwrap().sample(&LocalGraph::new(&g), &[0, 1], 1).unwrap();
+        assert_eq!(out.num_sampled_edges, vec![9], "node 1 has no in-neighbours");
+        let out = NeighborSampler::new(vec![Hop { relation: r, fanout: 1 }], Strategy::Full).unwrap().sample(&LocalGraph::new(&g), &[0], 1).unwrap();
         assert_eq!(out.num_sampled_edges, vec![4]);
     }
 
@@ -397,59 +287,27 @@ mod tests {
             .collect();
         let g = graph(3000, &edges);
         let r = rel(&g, "rev_e");
-        let s = NeighborSampler::new(
-            vec![
-                Hop {
-                    relation: r,
-                    fanout: 15,
-                },
-                Hop {
-                    relation: r,
-                    fanout: 10,
-                },
-            ],
-            Strategy::RandomWithoutReplacement,
-        )
-        .unwrap();
+        let s =
+            NeighborSampler::new(vec![Hop { relation: r, fanout: 15 }, Hop { relation: r, fanout: 10 }], Strategy::RandomWithoutReplacement).unwrap();
         let seeds: Vec<u32> = (0..3000).rev().collect();
         let run = |t| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(t)
                 .build()
                 .unwrap()
-                .install(|| {
-                    s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 5)
-                        .unwrap()
-                })
+                .install(|| s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 5).unwrap())
         };
         let one = run(1);
         assert_eq!(one, run(2));
         assert_eq!(one, run(8));
-        assert_ne!(
-            one,
-            s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 6)
-                .unwrap(),
-            "another seed differs"
-        );
+        assert_ne!(one, s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 6).unwrap(), "another seed differs");
     }
 
     #[test]
     fn rejects_bad_seeds_and_type_changes() {
         let g = graph(3, &[(0, 1)]);
-        let s = NeighborSampler::new(
-            vec![Hop {
-                relation: rel(&g, "e"),
-                fanout: 2,
-            }],
-            Strategy::Random,
-        )
-        .unwrap();
-        assert!(
-            s.sample(&LocalGraph::new(&g), &[7], 0)
-                .unwrap_err()
-                .to_string()
-                .contains("outside 0..3")
-        );
+        let s = NeighborSampler::new(vec![Hop { relation: rel(&g, "e"), fanout: 2 }], Strategy::Random).unwrap();
+        assert!(s.sample(&LocalGraph::new(&g), &[7], 0).unwrap_err().to_string().contains("outside 0..3"));
         assert!(NeighborSampler::new(vec![], Strategy::Random).is_err());
     }
 }

@@ -17,16 +17,9 @@ pub struct Subgraph {
 
 /// The induced subgraph of `seeds` and their `hops`-hop neighbourhood along
 /// `rel` (which must stay within one node type).
-pub fn induced_subgraph(
-    g: &LocalGraph<'_>,
-    rel: Relation,
-    seeds: &[u32],
-    hops: usize,
-) -> Result<Subgraph> {
+pub fn induced_subgraph(g: &LocalGraph<'_>, rel: Relation, seeds: &[u32], hops: usize) -> Result<Subgraph> {
     if rel.from != rel.to {
-        return Err(Error::Invalid(
-            "an induced subgraph needs a relation within one node type".into(),
-        ));
+        return Err(Error::Invalid("an induced subgraph needs a relation within one node type".into()));
     }
     let csr = g.graph().topology(rel.edge_type, rel.direction);
     let n = csr.rows();
@@ -54,10 +47,7 @@ pub fn induced_subgraph(
         }
         frontier = end..nodes.len();
     }
-    let mut sub = Subgraph {
-        nodes,
-        ..Default::default()
-    };
+    let mut sub = Subgraph { nodes, ..Default::default() };
     for (i, &u) in sub.nodes.iter().enumerate() {
         for &v in csr.neighbors(u as usize) {
             if let Some(&j) = index.get(&v) {

@@ -19,35 +19,15 @@ pub struct Batches {
 
 impl Batches {
     /// Batches of `batch` items of `items`.
-    pub fn new(
-        items: Vec<u32>,
-        batch: usize,
-        shuffle: bool,
-        drop_last: bool,
-        seed: u64,
-    ) -> Result<Self> {
+    pub fn new(items: Vec<u32>, batch: usize, shuffle: bool, drop_last: bool, seed: u64) -> Result<Self> {
         if batch == 0 {
             return Err(Error::Invalid("batch size must be at least 1".into()));
         }
-        Ok(Batches {
-            items,
-            batch,
-            shuffle,
-            drop_last,
-            seed,
-        })
+        Ok(Batches { items, batch, shuffle, drop_last, seed })
     }
 
     /// Batches of the nodes of type `node_type`, or of its node set `set`.
-    pub fn nodes(
-        g: &Graph,
-        node_type: &str,
-        set: Option<&str>,
-        batch: usize,
-        shuffle: bool,
-        drop_last: bool,
-        seed: u64,
-    ) -> Result<Self> {
+    pub fn nodes(g: &Graph, node_type: &str, set: Option<&str>, batch: usize, shuffle: bool, drop_last: bool, seed: u64) -> Result<Self> {
         let t = g.schema().node_type(node_type)?;
         let items = match set {
             Some(s) => g.node_set(t, s)?.to_vec(),
@@ -58,11 +38,7 @@ impl Batches {
 
     /// Number of batches in one epoch.
     pub fn per_epoch(&self) -> usize {
-        if self.drop_last {
-            self.items.len() / self.batch
-        } else {
-            self.items.len().div_ceil(self.batch)
-        }
+        if self.drop_last { self.items.len() / self.batch } else { self.items.len().div_ceil(self.batch) }
     }
 
     /// The batches of epoch `epoch` (shuffled with `derive(seed, epoch)`); the
@@ -101,27 +77,14 @@ pub struct EdgeBatches {
 
 impl EdgeBatches {
     /// Batches over every stored edge of `relation`.
-    pub fn new(
-        g: &Graph,
-        relation: &str,
-        batch: usize,
-        shuffle: bool,
-        drop_last: bool,
-        seed: u64,
-    ) -> Result<Self> {
+    pub fn new(g: &Graph, relation: &str, batch: usize, shuffle: bool, drop_last: bool, seed: u64) -> Result<Self> {
         let (edge_type, dir) = g.schema().relation(relation)?;
         if dir != Direction::Out {
-            return Err(Error::Invalid(format!(
-                "traverse edges by their relation name, not the reverse `{relation}`"
-            )));
+            return Err(Error::Invalid(format!("traverse edges by their relation name, not the reverse `{relation}`")));
         }
         let n = g.edges(edge_type).out.len();
-        let n =
-            u32::try_from(n).map_err(|_| Error::Invalid("too many edges to traverse".into()))?;
-        Ok(EdgeBatches {
-            edge_type,
-            positions: Batches::new((0..n).collect(), batch, shuffle, drop_last, seed)?,
-        })
+        let n = u32::try_from(n).map_err(|_| Error::Invalid("too many edges to traverse".into()))?;
+        Ok(EdgeBatches { edge_type, positions: Batches::new((0..n).collect(), batch, shuffle, drop_last, seed)? })
     }
 
     /// Number of batches in one epoch.
@@ -163,9 +126,6 @@ mod tests {
         assert_ne!(e0, b.epoch(1).collect::<Vec<_>>(), "a new order each epoch");
         assert_eq!(e0, b.epoch(0).collect::<Vec<_>>(), "deterministic");
         let d = Batches::new((0..10).collect(), 3, false, true, 0).unwrap();
-        assert_eq!(
-            d.epoch(0).collect::<Vec<_>>(),
-            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8]]
-        );
+        assert_eq!(d.epoch(0).collect::<Vec<_>>(), vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8]]);
     }
 }
