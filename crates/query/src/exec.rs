@@ -27,6 +27,8 @@ pub struct AliasResult {
     pub offsets: Option<Vec<u32>>,
     /// For subgraphs: edges as (source, destination) indices into `nodes`.
     pub edges: Option<(Vec<u32>, Vec<u32>)>,
+    /// For `outE`/`inE`: the edge id (out-position) of each sampled edge.
+    pub edge_ids: Option<Vec<u64>>,
 }
 
 /// Everything a query returned for one batch.
@@ -59,6 +61,20 @@ fn sample_err(e: ferrograph_sample::Error) -> Error {
     Error::at(0, e.to_string())
 }
 
+/// Out-positions (edge ids) of the sampled edges `near[i]`–`far[i]` walked
+/// along `r`: the first matching entry of the source's sorted out-row.
+fn edge_positions(g: &Graph, r: Relation, near: &[u32], far: &[u32]) -> Vec<u64> {
+    let out = g.topology(r.edge_type, Direction::Out);
+    near.iter()
+        .zip(far)
+        .map(|(&u, &v)| {
+            let (s, d) = if r.direction == Direction::Out { (u, v) } else { (v, u) };
+            let row = out.neighbors(s as usize);
+            out.range(s as usize).start as u64 + row.partition_point(|&x| x < d) as u64
+        })
+        .collect()
+}
+
 /// Checks `plan` against `g` and runs its first batch with randomness from `seed`.
 pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
     plan.check(g)?;
@@ -73,7 +89,14 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
                 .map_err(sample_err)?;
             frontier = b.epoch(0).next().unwrap_or_default();
             let t = g.schema().node_type(&node_type.text).map_err(|e| Error::at(node_type.column, e.to_string()))?;
-            aliases.push(AliasResult { alias: name(&plan.source_alias, 0), node_type: t, nodes: frontier.clone(), offsets: None, edges: None });
+            aliases.push(AliasResult {
+                alias: name(&plan.source_alias, 0),
+                node_type: t,
+                nodes: frontier.clone(),
+                offsets: None,
+                edges: None,
+                edge_ids: None,
+            });
         }
         Source::Edges { relation } => {
             let eb = EdgeBatches::new(g, &relation.text, plan.batch, plan.shuffle, false, seed).map_err(sample_err)?;
@@ -83,15 +106,23 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
     // The other endpoint of each edge of the batch, once endpoints are selected:
     // the positives that conditional negatives are matched against.
     let mut positives: Option<Vec<u32>> = None;
+    // (near ends, far ends, near type, far type) of the edges just traversed.
+    let mut edge_ends: Option<(Vec<u32>, Vec<u32>, NodeTypeId, NodeTypeId)> = match &edges {
+        Some((batch, r)) => {
+            let rl = rel(g, r, Direction::Out)?;
+            Some((batch.src.clone(), batch.dst.clone(), rl.from, rl.to))
+        }
+        None => None,
+    };
     for (i, (step, alias)) in plan.steps.iter().enumerate() {
         let step_seed = derive(seed, i as u64 + 1);
         let mut sub_edges = None;
+        let mut edge_ids = None;
         let (nodes, offsets, t) = match step {
             Step::Endpoint { direction } => {
-                let (batch, r) = edges.as_ref().ok_or_else(|| Error::at(0, "endpoints need g.E(...)"))?;
-                let rl = rel(g, r, Direction::Out)?;
-                let (nodes, t) = if *direction == Direction::Out { (batch.src.clone(), rl.from) } else { (batch.dst.clone(), rl.to) };
-                positives = Some(if *direction == Direction::Out { batch.dst.clone() } else { batch.src.clone() });
+                let (near, far, tn, tf) = edge_ends.take().ok_or_else(|| Error::at(0, "endpoints need g.E(...) or outE/inE"))?;
+                let (nodes, other, t) = if *direction == Direction::Out { (near, far, tn) } else { (far, near, tf) };
+                positives = Some(other);
                 (nodes, None, t)
             }
             Step::Subgraph { relation, hops } => {
@@ -101,11 +132,17 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
                 sub_edges = Some((sub.src, sub.dst));
                 (sub.nodes, None, r.to)
             }
-            Step::Hop { relation, direction, count, strategy: s } => {
+            Step::Hop { relation, direction, count, strategy: s, edges: want_edges } => {
                 let r = rel(g, relation, *direction)?;
                 let mut out = Sampled::default();
                 lg.sample_neighbors(r, &frontier, *count, strategy(s)?, step_seed, &mut out)
                     .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                if *want_edges {
+                    let near: Vec<u32> =
+                        out.offsets.windows(2).zip(&frontier).flat_map(|(w, &u)| std::iter::repeat_n(u, (w[1] - w[0]) as usize)).collect();
+                    edge_ids = Some(edge_positions(g, r, &near, &out.neighbors));
+                    edge_ends = Some((near, out.neighbors.clone(), r.from, r.to));
+                }
                 (out.neighbors, Some(out.offsets), r.to)
             }
             Step::Negative { relation, direction, count, strategy: s, strict, condition } => {
@@ -146,8 +183,11 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
         if !matches!(step, Step::Endpoint { .. }) {
             positives = None;
         }
+        if !matches!(step, Step::Hop { edges: true, .. }) {
+            edge_ends = None;
+        }
         frontier = nodes.clone();
-        aliases.push(AliasResult { alias: name(alias, i + 1), node_type: t, nodes, offsets, edges: sub_edges });
+        aliases.push(AliasResult { alias: name(alias, i + 1), node_type: t, nodes, offsets, edges: sub_edges, edge_ids });
     }
     Ok(QueryResult { aliases })
 }
@@ -175,6 +215,9 @@ impl QueryResult {
                 });
                 if let Some(o) = &a.offsets {
                     v["offsets"] = json!(o);
+                }
+                if let Some(e) = &a.edge_ids {
+                    v["edge_ids"] = json!(e);
                 }
                 if let Some((src, dst)) = &a.edges {
                     v["edges"] = json!([src, dst]);

@@ -91,8 +91,24 @@ struct Parser {
     pos: usize,
 }
 
-const STEPS: [&str; 14] =
-    ["batch", "shuffle", "alias", "outV", "inV", "outNeg", "inNeg", "sample", "by", "strict", "where", "subgraph", "random_walk", "values"];
+const STEPS: [&str; 16] = [
+    "batch",
+    "shuffle",
+    "alias",
+    "outV",
+    "inV",
+    "outE",
+    "inE",
+    "outNeg",
+    "inNeg",
+    "sample",
+    "by",
+    "strict",
+    "where",
+    "subgraph",
+    "random_walk",
+    "values",
+];
 
 impl Parser {
     fn peek(&self) -> &(Tok, usize) {
@@ -206,6 +222,7 @@ pub fn parse(text: &str) -> Result<Plan> {
         relation: Name,
         direction: Direction,
         negative: bool,
+        edges: bool,
         count: Option<usize>,
         strict: bool,
         column: usize,
@@ -257,18 +274,37 @@ pub fn parse(text: &str) -> Result<Plan> {
                 let relation = p.args(&m, |p| if matches!(p.peek().0, Tok::Str(_)) { p.string().map(Some) } else { Ok(None) })?;
                 match relation {
                     Some(relation) => {
-                        open = Some(Open { relation, direction, negative: false, count: None, strict: false, column: col, method: m.clone() })
+                        open = Some(Open {
+                            relation,
+                            direction,
+                            negative: false,
+                            edges: false,
+                            count: None,
+                            strict: false,
+                            column: col,
+                            method: m.clone(),
+                        })
                     }
-                    None if is_edges => plan.steps.push((Step::Endpoint { direction }, None)),
+                    None if is_edges || matches!(plan.steps.last(), Some((Step::Hop { edges: true, .. }, _))) => {
+                        plan.steps.push((Step::Endpoint { direction }, None))
+                    }
                     None => {
-                        return Err(Error::at(col, format!("`{m}()` without a relation selects edge endpoints and only follows g.E(...)")));
+                        return Err(Error::at(
+                            col,
+                            format!("`{m}()` without a relation selects edge endpoints and only follows g.E(...) or outE/inE"),
+                        ));
                     }
                 }
+            }
+            "outE" | "inE" => {
+                let direction = if m == "outE" { Direction::Out } else { Direction::In };
+                let relation = p.args(&m, Parser::string)?;
+                open = Some(Open { relation, direction, negative: false, edges: true, count: None, strict: false, column: col, method: m.clone() });
             }
             "outNeg" | "inNeg" => {
                 let direction = if m == "outNeg" { Direction::Out } else { Direction::In };
                 let relation = p.args(&m, Parser::string)?;
-                open = Some(Open { relation, direction, negative: true, count: None, strict: false, column: col, method: m.clone() });
+                open = Some(Open { relation, direction, negative: true, edges: false, count: None, strict: false, column: col, method: m.clone() });
             }
             "sample" => {
                 let k = p.args("sample", |p| p.integer("sample count"))?;
@@ -311,7 +347,7 @@ pub fn parse(text: &str) -> Result<Plan> {
                 let step = if o.negative {
                     Step::Negative { relation: o.relation, direction: o.direction, count, strategy, strict: o.strict, condition: None }
                 } else {
-                    Step::Hop { relation: o.relation, direction: o.direction, count, strategy }
+                    Step::Hop { relation: o.relation, direction: o.direction, count, strategy, edges: o.edges }
                 };
                 plan.steps.push((step, None));
             }

@@ -68,8 +68,12 @@ pub enum Step {
         count: usize,
         /// `by(...)`.
         strategy: StrategyName,
+        /// `outE`/`inE`: the sampled edges are the result (with their ids);
+        /// `outV()` / `inV()` then select their near / far ends.
+        edges: bool,
     },
-    /// `outV()` / `inV()` after `g.E(...)`: the source / destination endpoints.
+    /// `outV()` / `inV()` after `g.E(...)` or an `outE`/`inE` step: the
+    /// source (near) / destination (far) endpoints of the edges.
     Endpoint {
         /// `Out`: sources, `In`: destinations.
         direction: Direction,
@@ -169,12 +173,21 @@ impl Plan {
             Source::Edges { relation } => Some(relation),
             Source::Nodes { .. } => None,
         };
+        // (near, far) node types of the edges just traversed, if any.
+        let mut edge_ctx: Option<(String, String)> = match edge_rel {
+            Some(r) => {
+                let e = &s.edge_types[relation(r)?.0.0 as usize];
+                Some((e.src.clone(), e.dst.clone()))
+            }
+            None => None,
+        };
         for (step, _) in &self.steps {
+            let mut next_ctx = None;
             match step {
                 Step::Endpoint { direction } => {
-                    let r = edge_rel.ok_or_else(|| Error::at(0, "outV() / inV() without a relation only follow g.E(...)"))?;
-                    let e = &s.edge_types[relation(r)?.0.0 as usize];
-                    current = Some(if *direction == Direction::Out { e.src.clone() } else { e.dst.clone() });
+                    let (near, far) =
+                        edge_ctx.clone().ok_or_else(|| Error::at(0, "outV() / inV() without a relation follow g.E(...) or outE/inE"))?;
+                    current = Some(if *direction == Direction::Out { near } else { far });
                 }
                 Step::Hop { relation: r, direction, strategy, .. } | Step::Negative { relation: r, direction, strategy, .. } => {
                     let (et, d) = relation(r)?;
@@ -215,6 +228,9 @@ impl Plan {
                         }
                         check_attr(g, to, c, false)?;
                     }
+                    if let Step::Hop { edges: true, .. } = step {
+                        next_ctx = Some((from.clone(), to.clone()));
+                    }
                     current = Some(to.clone());
                 }
                 Step::Subgraph { relation: r, hops } => {
@@ -244,6 +260,7 @@ impl Plan {
                     }
                 }
             }
+            edge_ctx = next_ctx;
         }
         Ok(())
     }
@@ -282,7 +299,7 @@ pub struct Query {
 
 #[derive(Clone, Debug)]
 enum Pending {
-    Hop(Name, Direction, Option<usize>),
+    Hop(Name, Direction, Option<usize>, bool),
     Neg(Name, Direction, Option<usize>, bool),
 }
 
@@ -322,20 +339,30 @@ impl Query {
     }
     /// `.outV("relation")`.
     pub fn out_v(mut self, relation: &str) -> Self {
-        self.pending = Some(Pending::Hop(Name::built(relation), Direction::Out, None));
+        self.pending = Some(Pending::Hop(Name::built(relation), Direction::Out, None, false));
+        self
+    }
+    /// `.outE("relation")`: sampled out-edges (then `.src()` / `.dst()` for their ends).
+    pub fn out_e(mut self, relation: &str) -> Self {
+        self.pending = Some(Pending::Hop(Name::built(relation), Direction::Out, None, true));
+        self
+    }
+    /// `.inE("relation")`: sampled in-edges.
+    pub fn in_e(mut self, relation: &str) -> Self {
+        self.pending = Some(Pending::Hop(Name::built(relation), Direction::In, None, true));
         self
     }
     /// `.inV("relation")`.
     pub fn in_v(mut self, relation: &str) -> Self {
-        self.pending = Some(Pending::Hop(Name::built(relation), Direction::In, None));
+        self.pending = Some(Pending::Hop(Name::built(relation), Direction::In, None, false));
         self
     }
-    /// `.outV()` after `g.E`: the sources.
+    /// `.outV()` after `g.E` or `outE`: the sources (near ends).
     pub fn src(mut self) -> Self {
         self.plan.steps.push((Step::Endpoint { direction: Direction::Out }, None));
         self
     }
-    /// `.inV()` after `g.E`: the destinations.
+    /// `.inV()` after `g.E` or `outE`: the destinations (far ends).
     pub fn dst(mut self) -> Self {
         self.plan.steps.push((Step::Endpoint { direction: Direction::In }, None));
         self
@@ -348,7 +375,7 @@ impl Query {
     /// `.sample(k)`.
     pub fn sample(mut self, k: usize) -> Self {
         match &mut self.pending {
-            Some(Pending::Hop(_, _, c)) | Some(Pending::Neg(_, _, c, _)) => *c = Some(k),
+            Some(Pending::Hop(_, _, c, _)) | Some(Pending::Neg(_, _, c, _)) => *c = Some(k),
             None => {}
         }
         self
@@ -375,8 +402,8 @@ impl Query {
     }
     fn finish(mut self, strategy: StrategyName) -> Self {
         match self.pending.take() {
-            Some(Pending::Hop(relation, direction, count)) => {
-                self.plan.steps.push((Step::Hop { relation, direction, count: count.unwrap_or(1), strategy }, None));
+            Some(Pending::Hop(relation, direction, count, edges)) => {
+                self.plan.steps.push((Step::Hop { relation, direction, count: count.unwrap_or(1), strategy, edges }, None));
             }
             Some(Pending::Neg(relation, direction, count, strict)) => {
                 self.plan.steps.push((Step::Negative { relation, direction, count: count.unwrap_or(1), strategy, strict, condition: None }, None));

@@ -54,6 +54,11 @@ fn text_and_builder_give_identical_plans() {
         (r#"g.SubGraph("paper", "cites", 2).batch(4)"#, Query::v("paper").batch(4).subgraph("cites", 2).values()),
         (r#"g.V("paper").batch(4).subgraph("cites", 2).alias("sub")"#, Query::v("paper").batch(4).subgraph("cites", 2).alias("sub").values()),
         (r#"g.V("paper").outV("cites").sample(5).by("in_degree")"#, Query::v("paper").out_v("cites").sample(5).by("in_degree").values()),
+        (
+            r#"g.V("paper").outE("cites").sample(2).by("random").alias("e").inV().alias("far")"#,
+            Query::v("paper").out_e("cites").sample(2).by("random").alias("e").dst().alias("far").values(),
+        ),
+        (r#"g.V("paper").inE("cites").sample(2).by("topk").outV()"#, Query::v("paper").in_e("cites").sample(2).by("topk").src().values()),
     ];
     for (text, built) in pairs {
         assert_eq!(parse(text).unwrap(), built, "{text}");
@@ -152,6 +157,16 @@ fn queries_run_on_cora() {
         for &n in &cond.aliases[1].nodes[i * 3..i * 3 + 3] {
             assert_eq!(labels[n as usize], labels[p as usize], "negative {n} for positive {p}");
         }
+    }
+    // outE returns edge ids whose ends are the sampled nodes
+    let q = r#"g.V("paper").batch(6).alias("seed").outE("cites").sample(2).by("random").alias("e").outV().alias("near")"#;
+    let er = execute(&parse(q).unwrap(), &g, 4).unwrap();
+    let (edges, near) = (&er.aliases[1], &er.aliases[2]);
+    let ids = edges.edge_ids.as_ref().unwrap();
+    let out = &g.edges(e).out;
+    for ((&id, &far), &nr) in ids.iter().zip(&edges.nodes).zip(&near.nodes) {
+        assert_eq!(out.targets.as_slice()[id as usize], far);
+        assert!(out.range(nr as usize).contains(&(id as usize)), "edge {id} starts at {nr}");
     }
     // an induced subgraph's edges are real edges among its nodes
     let sub = execute(&parse(r#"g.SubGraph("paper", "cites", 1).batch(3).alias("seed")"#).unwrap(), &g, 0).unwrap();
