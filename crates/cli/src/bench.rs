@@ -321,6 +321,9 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
             }
             Ok((median(times), totals.0, totals.1, totals.2))
         })?;
+        // Rows expanded per seed (each costs two dependent DRAM misses): for the
+        // hardware-limit estimate in bench/README.md.
+        let expanded: usize = sampler.sample_batches(&g, &seeds, 1024, 0)?.iter().map(|o| o.num_sampled_nodes[..2].iter().sum::<usize>()).sum();
         let r = json!({
             "system": "ferrograph",
             "threads": t,
@@ -334,6 +337,7 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
             "sampled_edges": edges,
             "sampled_nodes": nodes,
             "feature_gb_per_s": floats as f64 * 4.0 / secs / 1e9,
+            "expanded_rows_per_seed": expanded as f64 / seeds.len() as f64,
             "peak_rss_mb": proc_status_mib("VmHWM"),
         });
         println!("RESULT {r}");
