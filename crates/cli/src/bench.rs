@@ -223,31 +223,14 @@ fn rmat_with_weights(data: &Path, nodes: usize, weights: bool) -> Result<ferrogr
     let src = load_ids(&data.join("rmat/src.npy")).with_context(|| "run ../shared/bench/peers/gen_data.py first")?;
     let dst = load_ids(&data.join("rmat/dst.npy"))?;
     let b = build_topology_from(nodes, nodes, &src, &dst, BuildOptions { edge_ids: weights, ..Default::default() })?;
-    let mut schema = ferrograph_graph::Schema {
-        node_types: vec![ferrograph_graph::NodeTypeSchema {
-            name: "node".into(),
-            id_kind: ferrograph_graph::IdKind::Dense,
-            attributes: vec![],
-            sets: vec![],
-        }],
-        edge_types: vec![ferrograph_graph::EdgeTypeSchema {
-            relation: "edge".into(),
-            src: "node".into(),
-            dst: "node".into(),
-            reverse: "rev_edge".into(),
-            undirected: false,
-            attributes: vec![],
-        }],
+    let columns = match &b.input_edge {
+        Some(order) => {
+            let w: Vec<f32> = order.iter().map(|&e| 0.1 + (ferrograph_sample::rng::mix(u64::from(e)) >> 40) as f32 / (1u64 << 24) as f32).collect();
+            vec![(ferrograph_graph::AttrSchema { name: "weight".into(), kind: ferrograph_graph::AttrKind::Float }, Column::Float(w.into()))]
+        }
+        None => Vec::new(),
     };
-    let mut columns = Vec::new();
-    if let Some(order) = &b.input_edge {
-        let w: Vec<f32> = order.iter().map(|&e| 0.1 + (ferrograph_sample::rng::mix(u64::from(e)) >> 40) as f32 / (1u64 << 24) as f32).collect();
-        columns.push(Column::Float(w.into()));
-        schema.edge_types[0].attributes.push(ferrograph_graph::AttrSchema { name: "weight".into(), kind: ferrograph_graph::AttrKind::Float });
-    }
-    let ns = vec![ferrograph_graph::NodeStore { ids: ferrograph_graph::idmap::NodeIds::Dense(nodes as u32), columns: vec![], sets: vec![] }];
-    let es = vec![ferrograph_graph::EdgeStore { out: b.out, inn: b.inn, columns, self_loops: b.self_loops }];
-    Ok(ferrograph_graph::Graph::from_parts(schema, ns, es)?)
+    Ok(ferrograph_io::generate::homogeneous_graph(nodes, b, columns)?)
 }
 
 /// Two-hop in-neighbour sampling on the peers' R-MAT graph and seeds:

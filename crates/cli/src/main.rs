@@ -138,40 +138,37 @@ enum Generate {
     },
 }
 
+/// Where the peers' shared benchmark data is, and how to measure.
+#[derive(Args)]
+struct PeerData {
+    /// The peers' data directory (holds rmat/src.npy, dst.npy, seeds.npy, feat.npy).
+    #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
+    data: String,
+    /// Number of nodes of the R-MAT graph.
+    #[arg(long, default_value_t = 1_000_000)]
+    nodes: usize,
+    /// Thread counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    thread_counts: Vec<usize>,
+    /// Repetitions (median reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+}
+
 #[derive(Subcommand)]
 enum Bench {
     /// Topology build from the peers' R-MAT arrays and import of the same edges as a graph-learn TSV.
     Build {
-        /// The peers' data directory (holds rmat/src.npy, rmat/dst.npy).
-        #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
-        data: String,
-        /// Number of nodes of the R-MAT graph.
-        #[arg(long, default_value_t = 1_000_000)]
-        nodes: usize,
-        /// Thread counts to measure.
-        #[arg(long, value_delimiter = ',', default_value = "1,2")]
-        thread_counts: Vec<usize>,
-        /// Repetitions (median reported).
-        #[arg(long, default_value_t = 3)]
-        reps: usize,
+        #[command(flatten)]
+        peers: PeerData,
         /// TSV to import (default: the graph-learn peer's file, else one written from the arrays).
         #[arg(long)]
         tsv: Option<PathBuf>,
     },
     /// Two-hop [15, 10] in-neighbour sampling on the peers' R-MAT graph and seeds.
     Sample {
-        /// The peers' data directory (holds rmat/src.npy, dst.npy, seeds.npy).
-        #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
-        data: String,
-        /// Number of nodes of the R-MAT graph.
-        #[arg(long, default_value_t = 1_000_000)]
-        nodes: usize,
-        /// Thread counts to measure.
-        #[arg(long, value_delimiter = ',', default_value = "1,2")]
-        thread_counts: Vec<usize>,
-        /// Repetitions (median reported).
-        #[arg(long, default_value_t = 3)]
-        reps: usize,
+        #[command(flatten)]
+        peers: PeerData,
         /// `random_without_replacement` (as DGL and PyG), `random`, `edge_weight` (hashed weights), `topk`.
         #[arg(long, default_value = "random_without_replacement")]
         strategy: String,
@@ -295,17 +292,17 @@ fn run(cli: Cli) -> Result<()> {
             write_snapshot(&g, &output.out, output.force, &bars)?;
             eprintln!("wrote {}", output.out.display());
         }
-        Command::Bench(Bench::Build { data, nodes, thread_counts, reps, tsv }) => {
-            bench::build(&expand_home(&data), nodes, &thread_counts, reps.max(1), tsv)?;
+        Command::Bench(Bench::Build { peers, tsv }) => {
+            bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
-        Command::Bench(Bench::Sample { data, nodes, thread_counts, reps, strategy, output, features }) => {
-            let data = expand_home(&data);
+        Command::Bench(Bench::Sample { peers, strategy, output, features }) => {
+            let data = expand_home(&peers.data);
             bench::sample(bench::SampleOpts {
                 data: &data,
-                nodes,
-                threads: &thread_counts,
-                reps: reps.max(1),
+                nodes: peers.nodes,
+                threads: &peers.thread_counts,
+                reps: peers.reps.max(1),
                 strategy: &strategy,
                 output: &output,
                 features,

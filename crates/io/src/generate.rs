@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use ferrograph_graph::array::Array;
 use ferrograph_graph::column::Column;
 use ferrograph_graph::idmap::NodeIds;
-use ferrograph_graph::topology::{BuildOptions, build_topology};
+use ferrograph_graph::topology::{BuildOptions, Built, build_topology};
 use ferrograph_graph::{AttrKind, AttrSchema, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema, Schema};
 
 use crate::{Error, Result};
@@ -154,23 +154,28 @@ impl Rmat {
 
 /// The graph of an R-MAT edge list (see [`Rmat::graph`]).
 pub fn rmat_graph(n: usize, src: Vec<u32>, dst: Vec<u32>) -> Result<Graph> {
-    {
-        let built = build_topology(n, n, src, dst, BuildOptions::default())?;
-        let schema = Schema {
-            node_types: vec![NodeTypeSchema { name: "node".into(), id_kind: IdKind::Dense, attributes: vec![], sets: vec![] }],
-            edge_types: vec![EdgeTypeSchema {
-                relation: "edge".into(),
-                src: "node".into(),
-                dst: "node".into(),
-                reverse: "rev_edge".into(),
-                undirected: false,
-                attributes: vec![],
-            }],
-        };
-        let nodes = vec![NodeStore { ids: NodeIds::Dense(n as u32), columns: vec![], sets: vec![] }];
-        let edges = vec![EdgeStore { out: built.out, inn: built.inn, columns: vec![], self_loops: built.self_loops }];
-        Ok(Graph::from_parts(schema, nodes, edges)?)
-    }
+    homogeneous_graph(n, build_topology(n, n, src, dst, BuildOptions::default())?, Vec::new())
+}
+
+/// A graph of one node type `node` (dense ids `0..n`) and one directed edge
+/// type `(node, edge, node)` with reverse `rev_edge`, from a built topology
+/// and edge columns aligned with its out-positions.
+pub fn homogeneous_graph(n: usize, built: Built, edge_columns: Vec<(AttrSchema, Column)>) -> Result<Graph> {
+    let (attributes, columns): (Vec<AttrSchema>, Vec<Column>) = edge_columns.into_iter().unzip();
+    let schema = Schema {
+        node_types: vec![NodeTypeSchema { name: "node".into(), id_kind: IdKind::Dense, attributes: vec![], sets: vec![] }],
+        edge_types: vec![EdgeTypeSchema {
+            relation: "edge".into(),
+            src: "node".into(),
+            dst: "node".into(),
+            reverse: "rev_edge".into(),
+            undirected: false,
+            attributes,
+        }],
+    };
+    let nodes = vec![NodeStore { ids: NodeIds::Dense(n as u32), columns: vec![], sets: vec![] }];
+    let edges = vec![EdgeStore { out: built.out, inn: built.inn, columns, self_loops: built.self_loops }];
+    Ok(Graph::from_parts(schema, nodes, edges)?)
 }
 
 fn permutation(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<u32> {
