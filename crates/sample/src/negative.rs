@@ -3,7 +3,7 @@
 
 use ferrograph_graph::Direction;
 
-use crate::access::{LocalGraph, Relation};
+use crate::access::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
 use crate::rng::{SplitMix, derive};
 use crate::{Error, Result};
 
@@ -56,6 +56,18 @@ impl AliasTable {
         let i = rng.below(self.prob.len() as u64) as usize;
         let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         if u < self.prob[i] { i as u32 } else { self.alias[i] }
+    }
+}
+
+/// Neighbour rows fetched for a batch of sources (empty when not strict).
+struct Rows(Sampled);
+
+impl Rows {
+    fn row(&self, i: usize) -> &[u32] {
+        match self.0.offsets.get(i..i + 2) {
+            Some(w) => &self.0.neighbors[w[0] as usize..w[1] as usize],
+            None => &[],
+        }
     }
 }
 
@@ -143,12 +155,12 @@ impl<'g> NegativeSampler<'g> {
         if sources.len() != positives.len() {
             return Err(Error::Invalid("one positive per source is needed".into()));
         }
-        let csr = self.graph.graph().topology(self.relation.edge_type, self.relation.direction);
+        let rows = self.rows(sources)?;
         let mut out = Vec::with_capacity(sources.len() * k);
         for (i, (&s, &p)) in sources.iter().zip(positives).enumerate() {
             let value = *values.get(p as usize).ok_or_else(|| Error::Invalid(format!("positive node {p} is outside the destination type")))?;
             let group = &groups[&value];
-            let row = csr.neighbors(s as usize);
+            let row = rows.row(i);
             let mut rng = SplitMix::new(derive(seed, i as u64));
             for _ in 0..k {
                 let mut tries = 0;
@@ -173,15 +185,11 @@ impl<'g> NegativeSampler<'g> {
     /// `k` negatives for each of `sources`, row-major (`sources.len() * k`).
     /// Draws for `sources[i]` come from `derive(seed, i)`.
     pub fn sample(&self, sources: &[u32], k: usize, seed: u64) -> Result<Vec<u32>> {
-        let g = self.graph.graph();
-        let csr = g.topology(self.relation.edge_type, self.relation.direction);
+        let rows = self.rows(sources)?;
         let mut out = Vec::with_capacity(sources.len() * k);
         for (i, &s) in sources.iter().enumerate() {
-            if s as usize >= csr.rows() {
-                return Err(Error::Invalid(format!("source node {s} is outside 0..{}", csr.rows())));
-            }
             let mut rng = SplitMix::new(derive(seed, i as u64));
-            let row = csr.neighbors(s as usize);
+            let row = rows.row(i);
             for _ in 0..k {
                 let mut tries = 0;
                 let v = loop {
@@ -203,5 +211,19 @@ impl<'g> NegativeSampler<'g> {
             }
         }
         Ok(out)
+    }
+
+    /// The neighbour rows of `sources` when strict (one batched request), after
+    /// checking that every source exists.
+    fn rows(&self, sources: &[u32]) -> Result<Rows> {
+        let n = self.graph.node_count(self.relation.from);
+        if let Some(&bad) = sources.iter().find(|&&s| s as usize >= n) {
+            return Err(Error::Invalid(format!("source node {bad} is outside 0..{n}")));
+        }
+        let mut rows = Sampled::default();
+        if self.strict {
+            self.graph.sample_neighbors(self.relation, sources, 0, Strategy::Full, 0, &mut rows)?;
+        }
+        Ok(Rows(rows))
     }
 }

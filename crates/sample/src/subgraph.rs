@@ -1,7 +1,7 @@
 //! The k-hop induced subgraph of a seed set: every node within `hops` steps
 //! (all neighbours, no sampling) and every edge of the relation among them.
 
-use crate::access::{LocalGraph, Relation};
+use crate::access::{NeighborAccess, Relation, Sampled, Strategy};
 use crate::{Error, Result};
 
 /// A subgraph re-indexed to `0..nodes.len()`.
@@ -16,13 +16,13 @@ pub struct Subgraph {
 }
 
 /// The induced subgraph of `seeds` and their `hops`-hop neighbourhood along
-/// `rel` (which must stay within one node type).
-pub fn induced_subgraph(g: &LocalGraph<'_>, rel: Relation, seeds: &[u32], hops: usize) -> Result<Subgraph> {
+/// `rel` (which must stay within one node type). Rows are fetched level by
+/// level with one batched `NeighborAccess` request each (`hops + 1` in all).
+pub fn induced_subgraph<G: NeighborAccess + ?Sized>(g: &G, rel: Relation, seeds: &[u32], hops: usize) -> Result<Subgraph> {
     if rel.from != rel.to {
         return Err(Error::Invalid("an induced subgraph needs a relation within one node type".into()));
     }
-    let csr = g.graph().topology(rel.edge_type, rel.direction);
-    let n = csr.rows();
+    let n = g.node_count(rel.from);
     if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
         return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n}")));
     }
@@ -34,22 +34,34 @@ pub fn induced_subgraph(g: &LocalGraph<'_>, rel: Relation, seeds: &[u32], hops: 
             (nodes.len() - 1) as u32
         });
     }
-    let mut frontier = 0..nodes.len();
-    for _ in 0..hops {
+    // rows[i]: the neighbours of nodes[i], filled level by level.
+    let mut rows: Vec<Vec<u32>> = Vec::new();
+    let mut fetched = Sampled::default();
+    let mut level = 0..nodes.len();
+    for depth in 0..=hops {
+        fetched.clear();
+        g.sample_neighbors(rel, &nodes[level.clone()], 0, Strategy::Full, 0, &mut fetched)?;
         let end = nodes.len();
-        for i in frontier.clone() {
-            for &v in csr.neighbors(nodes[i] as usize) {
-                index.entry(v).or_insert_with(|| {
-                    nodes.push(v);
-                    (nodes.len() - 1) as u32
-                });
+        for j in 0..level.len() {
+            let row = fetched.neighbors[fetched.offsets[j] as usize..fetched.offsets[j + 1] as usize].to_vec();
+            if depth < hops {
+                for &v in &row {
+                    index.entry(v).or_insert_with(|| {
+                        nodes.push(v);
+                        (nodes.len() - 1) as u32
+                    });
+                }
             }
+            rows.push(row);
         }
-        frontier = end..nodes.len();
+        level = end..nodes.len();
+        if level.is_empty() {
+            break;
+        }
     }
     let mut sub = Subgraph { nodes, ..Default::default() };
-    for (i, &u) in sub.nodes.iter().enumerate() {
-        for &v in csr.neighbors(u as usize) {
+    for (i, row) in rows.iter().enumerate() {
+        for &v in row {
             if let Some(&j) = index.get(&v) {
                 sub.src.push(i as u32);
                 sub.dst.push(j);
