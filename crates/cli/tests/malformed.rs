@@ -43,6 +43,18 @@ file = "edge_table"
 format = "graphlearn"
 "#;
 
+const WITH_FEATURES: &str = r#"
+[[nodes]]
+type = "paper"
+file = "nodes.csv"
+features = [{ name = "x", file = "x.npy" }]
+[[edges]]
+src_type = "paper"
+relation = "cites"
+dst_type = "paper"
+file = "edges.csv"
+"#;
+
 const NODES: &[u8] = b"id,label\n1,0\n2,1\n3,0\n";
 const GL_NODES: &[u8] = b"id:int64\tlabel:int64\tfeature:string\n1\t0\t0.1:0.2:0.3\n2\t1\t0.4:0.5:0.6\n";
 const GL_EDGES: &[u8] = b"src_id: int64\tdst_id: int64\tweight: double\n1\t2\t1.0\n";
@@ -192,49 +204,19 @@ file = "n.parquet"
         case(
             "feature rows mismatch",
             &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n"), ("x.npy", &short_npy)],
-            r#"
-[[nodes]]
-type = "paper"
-file = "nodes.csv"
-features = [{ name = "x", file = "x.npy" }]
-[[edges]]
-src_type = "paper"
-relation = "cites"
-dst_type = "paper"
-file = "edges.csv"
-"#,
+            WITH_FEATURES,
             &["x.npy", "has 2 rows but node type `paper` has 3"],
         ),
         case(
             "truncated npy",
             &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n"), ("x.npy", &truncated)],
-            r#"
-[[nodes]]
-type = "paper"
-file = "nodes.csv"
-features = [{ name = "x", file = "x.npy" }]
-[[edges]]
-src_type = "paper"
-relation = "cites"
-dst_type = "paper"
-file = "edges.csv"
-"#,
+            WITH_FEATURES,
             &["x.npy", "truncated"],
         ),
         case(
             "not an npy file",
             &[("nodes.csv", NODES), ("edges.csv", b"src,dst\n1,2\n"), ("x.npy", b"hello, world")],
-            r#"
-[[nodes]]
-type = "paper"
-file = "nodes.csv"
-features = [{ name = "x", file = "x.npy" }]
-[[edges]]
-src_type = "paper"
-relation = "cites"
-dst_type = "paper"
-file = "edges.csv"
-"#,
+            WITH_FEATURES,
             &["x.npy", "bad magic"],
         ),
         case(

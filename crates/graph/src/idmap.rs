@@ -7,7 +7,6 @@
 use std::fmt;
 
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::array::{Array, StringArray};
 use crate::ids::LocalIdx;
@@ -171,38 +170,6 @@ impl NodeIds {
             NodeIds::Dense(_) => true,
         };
         if ordered { Ok(()) } else { Err("id index is out of order or holds duplicates".into()) }
-    }
-}
-
-/// A mutable id → local index map used while importing (not stored).
-#[derive(Debug, Default)]
-pub struct IdInterner {
-    ints: FxHashMap<i64, u32>,
-    strs: FxHashMap<Box<str>, u32>,
-}
-
-impl IdInterner {
-    /// Builds the lookup map for existing ids.
-    pub fn from_ids(ids: &NodeIds) -> Self {
-        let mut m = IdInterner::default();
-        match ids {
-            NodeIds::Dense(_) => {}
-            NodeIds::Int { ids, .. } => {
-                m.ints = ids.as_slice().iter().enumerate().map(|(i, &x)| (x, i as u32)).collect();
-            }
-            NodeIds::Str { ids, .. } => {
-                m.strs = (0..ids.len()).map(|i| (Box::from(ids.get(i)), i as u32)).collect();
-            }
-        }
-        m
-    }
-    /// Looks up an integer id.
-    pub fn get_int(&self, id: i64) -> Option<u32> {
-        self.ints.get(&id).copied()
-    }
-    /// Looks up a string id.
-    pub fn get_str(&self, id: &str) -> Option<u32> {
-        self.strs.get(id).copied()
     }
 }
 

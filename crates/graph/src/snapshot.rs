@@ -240,7 +240,7 @@ pub fn write_with(graph: &Graph, dir: &Path, opts: WriteOptions<'_>) -> Result<M
     let mut w = Writer { root: tmp.path.clone(), files: Vec::new(), progress: opts.progress.unwrap_or(&NoProgress) };
     let schema = graph.schema();
     let mut node_sums = Vec::new();
-    for (t, (ts, n)) in schema.node_types.iter().zip(graph.node_stores()).enumerate() {
+    for (t, n) in graph.node_stores().iter().enumerate() {
         let base = format!("nodes/{t}");
         match &n.ids {
             NodeIds::Dense(_) => {}
@@ -259,7 +259,6 @@ pub fn write_with(graph: &Graph, dir: &Path, opts: WriteOptions<'_>) -> Result<M
         for (i, s) in n.sets.iter().enumerate() {
             w.put(&format!("{base}/set{i}.u32"), s)?;
         }
-        let _ = ts;
         node_sums.push(NodeSummary {
             count: n.ids.len() as u64,
             column_stats: n.columns.par_iter().map(Column::stats).collect(),

@@ -151,9 +151,8 @@ impl<'a> PlanBuilder<'a> {
             let hint = ferrograph_graph::error_closest(column, self.names.iter().map(String::as_str))
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
-            let line = self.header.types.is_some() || !self.header.names.is_empty();
             Error::input(
-                Location { file: self.file.path.clone(), line: line.then_some(self.file.line_of(0).max(1)), row: None, column: Some(column.into()) },
+                Location { file: self.file.path.clone(), line: self.header.line, row: None, column: Some(column.into()) },
                 format!("no such column (the table has: {}){hint}", self.names.join(", ")),
             )
         })
@@ -174,14 +173,8 @@ impl<'a> PlanBuilder<'a> {
         if ok {
             return Ok(());
         }
-        let header_line = text::line_of_row(
-            self.file,
-            &Dialect { delim: Delim::Byte(b'\t'), quoting: false, header: false, comment: None },
-            &Header { names: vec![], types: None, data_start: 0 },
-            0,
-        );
         Err(Error::input(
-            Location { file: self.file.path.clone(), line: header_line, row: None, column: Some(self.names[idx].clone()) },
+            Location { file: self.file.path.clone(), line: self.header.line, row: None, column: Some(self.names[idx].clone()) },
             format!(
                 "the header declares `{}:{}` but the config reads it as {}",
                 self.names[idx],
@@ -533,10 +526,7 @@ fn read_npy_edges(cfg: &ImportConfig, e: &EdgeTable, i: usize, schema: EdgeTypeS
             let (path, shape, v) = ints(f)?;
             match shape.as_slice() {
                 [2, n] => (path, v[..*n].to_vec(), v[*n..].to_vec()),
-                [n, 2] => {
-                    let _ = n;
-                    (path, v.iter().step_by(2).copied().collect(), v.iter().skip(1).step_by(2).copied().collect())
-                }
+                [_, 2] => (path, v.iter().step_by(2).copied().collect(), v.iter().skip(1).step_by(2).copied().collect()),
                 s => {
                     return Err(Error::input(Location { file: path, ..Default::default() }, format!("shape {s:?}: expected [2, E] or [E, 2]")));
                 }

@@ -60,6 +60,8 @@ pub struct Header {
     pub types: Option<Vec<HeaderType>>,
     /// Byte offset where data starts.
     pub data_start: usize,
+    /// 1-based line of the header (`None` for header-less tables).
+    pub line: Option<u64>,
 }
 
 enum Data {
@@ -168,7 +170,7 @@ pub fn read_header(f: &TextFile, dialect: &Dialect, graphlearn: bool) -> Result<
         return Err(Error::input(f.at(None, None), "the file is empty (no header and no rows)"));
     };
     if !dialect.header {
-        return Ok(Header { names: Vec::new(), types: None, data_start: off });
+        return Ok(Header { names: Vec::new(), types: None, data_start: off, line: None });
     }
     let text = std::str::from_utf8(line).map_err(|_| f.error_at(off, None, "the header is not valid UTF-8"))?;
     let mut fields = Vec::new();
@@ -212,7 +214,7 @@ pub fn read_header(f: &TextFile, dialect: &Dialect, graphlearn: bool) -> Result<
     if let Some(dup) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
         return Err(f.error_at(off, Some(dup.1.clone()), "column name appears twice in the header"));
     }
-    Ok(Header { names, types: graphlearn.then_some(types), data_start })
+    Ok(Header { names, types: graphlearn.then_some(types), data_start, line: Some(f.line_of(off)) })
 }
 
 /// Parses the data rows of `f` with `plan`.
