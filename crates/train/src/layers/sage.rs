@@ -1,0 +1,150 @@
+//! GraphSAGE (Hamilton et al. 2017): `out = W_self·x_i + W_nbr·AGG_j x_j`,
+//! optionally L2-normalised, with mean, sum, max-pool or attention
+//! aggregation. Linear aggregators run aggregate-then-transform or
+//! transform-then-aggregate, whichever costs fewer multiply-adds for the
+//! hop's shape and the layer's widths.
+
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
+
+use super::Linear;
+use super::gat::attend;
+use crate::hop::{Hop, Norm};
+use crate::layers::linear::glorot;
+
+/// Neighbourhood aggregator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregator {
+    /// Mean of the neighbours.
+    #[default]
+    Mean,
+    /// Sum of the neighbours.
+    Sum,
+    /// Element-wise max of `relu(W_pool x_j + b)`.
+    MaxPool,
+    /// Softmax-weighted sum, GAT-style scores over the node and its neighbours.
+    Attention,
+}
+
+/// Configuration of a [`SageConv`].
+#[derive(Clone, Debug)]
+pub struct SageConvConfig {
+    /// Input width.
+    pub d_in: usize,
+    /// Output width.
+    pub d_out: usize,
+    /// Aggregator.
+    pub aggregator: Aggregator,
+    /// Add `W_self·x_i` (default true).
+    pub root_weight: bool,
+    /// L2-normalise output rows (default false).
+    pub normalize: bool,
+}
+
+impl SageConvConfig {
+    /// Mean aggregation with root weight, no normalisation.
+    pub fn new(d_in: usize, d_out: usize) -> Self {
+        SageConvConfig { d_in, d_out, aggregator: Aggregator::Mean, root_weight: true, normalize: false }
+    }
+
+    /// Sets the aggregator.
+    pub fn with_aggregator(mut self, a: Aggregator) -> Self {
+        self.aggregator = a;
+        self
+    }
+
+    /// Sets whether to L2-normalise.
+    pub fn with_normalize(mut self, n: bool) -> Self {
+        self.normalize = n;
+        self
+    }
+
+    /// Sets the root weight.
+    pub fn with_root_weight(mut self, r: bool) -> Self {
+        self.root_weight = r;
+        self
+    }
+
+    /// Builds the layer with weights drawn from `seed`.
+    pub fn init(&self, seed: u64) -> SageConv {
+        let s = |i: u64| ferrograph_sample::rng::derive(seed, i);
+        SageConv {
+            lin_nbr: Linear::new(self.d_in, self.d_out, !self.root_weight, s(0)),
+            lin_self: self.root_weight.then(|| Linear::new(self.d_in, self.d_out, true, s(1))),
+            pool: (self.aggregator == Aggregator::MaxPool).then(|| Linear::new(self.d_in, self.d_in, true, s(2))),
+            att: (self.aggregator == Aggregator::Attention).then(|| Param::from_tensor(glorot(2, self.d_in, s(3)))),
+            aggregator: self.aggregator as u8,
+            normalize: self.normalize,
+        }
+    }
+}
+
+/// A GraphSAGE layer.
+#[derive(Module, Debug)]
+pub struct SageConv {
+    pub(crate) lin_nbr: Linear,
+    pub(crate) lin_self: Option<Linear>,
+    pub(crate) pool: Option<Linear>,
+    pub(crate) att: Option<Param<Tensor<2>>>,
+    aggregator: u8,
+    normalize: bool,
+}
+
+/// Multiply-adds of a linear aggregation over `hop` at input width `d_in`
+/// then a transform to `d_out`, against the other order.
+pub fn transform_first(hop: &Hop, d_in: usize, d_out: usize) -> bool {
+    let aggregate_first = hop.edges() * d_in + hop.n_dst * d_in * d_out;
+    let transform_first = hop.n_src * d_in * d_out + hop.edges() * d_out;
+    transform_first < aggregate_first
+}
+
+impl SageConv {
+    fn aggregator(&self) -> Aggregator {
+        match self.aggregator {
+            0 => Aggregator::Mean,
+            1 => Aggregator::Sum,
+            2 => Aggregator::MaxPool,
+            _ => Aggregator::Attention,
+        }
+    }
+
+    /// Output rows for `hop`'s destinations.
+    pub fn forward(&self, hop: &Hop, x_dst: Tensor<2>, x_nbr: Tensor<2>) -> Tensor<2> {
+        let (d_in, d_out) = (self.lin_nbr.d_in(), self.lin_nbr.d_out());
+        let nbr = match self.aggregator() {
+            a @ (Aggregator::Mean | Aggregator::Sum) => {
+                let norm = if a == Aggregator::Mean { Norm::Mean } else { Norm::Sum };
+                if transform_first(hop, d_in, d_out) {
+                    hop.aggregate(norm, self.lin_nbr.forward(x_nbr))
+                } else {
+                    self.lin_nbr.forward(hop.aggregate(norm, x_nbr))
+                }
+            }
+            Aggregator::MaxPool => {
+                let pool = self.pool.as_ref().expect("max-pool layer has a pool transform");
+                self.lin_nbr.forward(hop.max(relu(pool.forward(x_nbr))))
+            }
+            Aggregator::Attention => {
+                let att = self.att.as_ref().expect("attention layer has attention weights").val();
+                let a_src = att.clone().narrow(0, 0, 1).reshape([1, 1, d_in]);
+                let a_dst = att.narrow(0, 1, 1).reshape([1, 1, d_in]);
+                let out = attend(hop, x_dst.clone(), x_nbr, 1, d_in, a_src, a_dst, 0.0, None);
+                self.lin_nbr.forward(out)
+            }
+        };
+        let out = match &self.lin_self {
+            Some(l) => l.forward(x_dst) + nbr,
+            None => nbr,
+        };
+        if self.normalize { l2_normalize(out) } else { out }
+    }
+}
+
+/// Rows scaled to unit L2 norm (rows of zeros stay zero).
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
+}

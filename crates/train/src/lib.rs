@@ -1,0 +1,46 @@
+//! GNN layers, models and the training pipeline on burn's Flex CPU backend.
+
+pub mod batch;
+pub mod hop;
+pub mod layers;
+pub mod model;
+pub mod ops;
+
+/// The device every tensor of the crate lives on: burn's pure-Rust CPU
+/// backend with autodiff (inference simply leaves gradients untracked).
+pub fn device() -> burn::tensor::Device {
+    burn::tensor::Device::flex().autodiff()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Tensor, TensorData};
+    use ops::{Adj, segment_max, spmm};
+    use std::sync::Arc;
+
+    fn t2(v: Vec<f32>, r: usize, c: usize) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(v, [r, c]), &device())
+    }
+
+    #[test]
+    fn spmm_and_its_gradient_match_hand_computation() {
+        // dst 0 <- src {0 (w 0.5), 2 (w 2)}, dst 1 <- src {1 (w 1)}
+        let a = Arc::new(Adj::from_edges(2, 3, &[0, 1, 0], &[0, 1, 2], Some(&[0.5, 1.0, 2.0])));
+        let x = t2(vec![1., 2., 3., 4., 5., 6.], 3, 2).require_grad();
+        let y = spmm(&a, x.clone());
+        assert_eq!(y.to_data().try_to_vec::<f32>().unwrap(), vec![0.5 + 10., 1. + 12., 3., 4.]);
+        let g = y.sum().backward();
+        assert_eq!(x.grad(&g).unwrap().to_data().try_to_vec::<f32>().unwrap(), vec![0.5, 0.5, 1., 1., 2., 2.]);
+    }
+
+    #[test]
+    fn segment_max_routes_gradient_to_the_winner() {
+        let a = Arc::new(Adj::from_edges(3, 3, &[0, 0, 1], &[0, 2, 1], None));
+        let x = t2(vec![1., 9., 3., 4., 5., 6.], 3, 2).require_grad();
+        let y = segment_max(&a, x.clone());
+        assert_eq!(y.to_data().try_to_vec::<f32>().unwrap(), vec![5., 9., 3., 4., 0., 0.]);
+        let g = y.sum().backward();
+        assert_eq!(x.grad(&g).unwrap().to_data().try_to_vec::<f32>().unwrap(), vec![0., 1., 1., 1., 1., 0.]);
+    }
+}
