@@ -5,6 +5,7 @@
 mod bench;
 mod info;
 mod progress;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,10 +31,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate the built-in planted-partition graph, snapshot it, reopen it and describe it.
+    /// Generate the built-in planted-partition graph, snapshot it, train GraphSAGE on it and report.
     Quickstart {
-        /// Where to put the snapshot.
+        /// Output folder (snapshot, config, checkpoints, report, embeddings).
         #[arg(long, default_value = "out/quickstart")]
+        out: PathBuf,
+    },
+    /// Train a GNN per a TOML config (see configs/train/); writes checkpoints, metrics, report and embeddings.
+    Train {
+        /// The training config.
+        config: PathBuf,
+        /// Continue an interrupted run from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Stop abruptly after this many optimiser steps (crash testing).
+        #[arg(long, hide = true)]
+        abort_after_steps: Option<usize>,
+    },
+    /// Export node embeddings of a trained model (exact layer-wise inference) to NPY and Parquet.
+    Embed {
+        /// The training config of the run.
+        config: PathBuf,
+        /// Checkpoint (default: the run's best.ckpt).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Export the output layer instead of the last hidden layer.
+        #[arg(long)]
+        output_layer: bool,
+        /// Output path without extension; writes OUT.npy and OUT.parquet.
+        #[arg(long)]
         out: PathBuf,
     },
     /// Import tables described by a TOML config into a snapshot directory.
@@ -205,10 +231,36 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart { out } => {
             let t = Instant::now();
             let g = Planted::default().graph()?;
-            write_snapshot(&g, &out, true, &bars)?;
-            let snap = snapshot::open(&out)?;
-            print!("{}", info::to_text(&out, &snap.manifest));
-            println!("quickstart: generated, wrote and reopened {} in {:.2}s", out.display(), t.elapsed().as_secs_f64());
+            let snap_dir = out.join("graph");
+            write_snapshot(&g, &snap_dir, true, &bars)?;
+            let snap = snapshot::open(&snap_dir)?;
+            print!("{}", info::to_text(&snap_dir, &snap.manifest));
+            drop(snap);
+            let cfg = train::quickstart_config(&out)?;
+            let opts = ferrograph_train::trainer::RunOptions::default();
+            let (s, dir) = train::run_training(&cfg, &opts, &bars, false)?;
+            println!(
+                "quickstart: GraphSAGE test accuracy {:.4} (best validation {:.4} at epoch {}), {} epochs, {:.1}s in all",
+                s.test_accuracy,
+                s.val_accuracy,
+                s.best_epoch,
+                s.epochs,
+                t.elapsed().as_secs_f64()
+            );
+            println!("report: {}  (curves.png, metrics.jsonl, summary.json, embeddings.npy/.parquet beside it)", dir.join("report.md").display());
+        }
+        Command::Train { config, resume, abort_after_steps } => {
+            let cfg = ferrograph_train::config::TrainConfig::load(&config)?;
+            let opts = ferrograph_train::trainer::RunOptions { resume, abort_after_steps };
+            let (s, dir) = train::run_training(&cfg, &opts, &bars, false)?;
+            println!(
+                "test accuracy {:.4}  micro-F1 {:.4}  macro-F1 {:.4}  (best validation {:.4} at epoch {} of {}; {:.1}s)",
+                s.test_accuracy, s.test_micro_f1, s.test_macro_f1, s.val_accuracy, s.best_epoch, s.epochs, s.seconds
+            );
+            println!("report: {}", dir.join("report.md").display());
+        }
+        Command::Embed { config, checkpoint, output_layer, out } => {
+            train::embed(&config, checkpoint.as_deref(), output_layer, &out, &bars)?;
         }
         Command::Import { config, out, force } => {
             if out.exists() && !force {

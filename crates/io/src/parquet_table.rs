@@ -107,3 +107,49 @@ fn append(path: &Path, name: &str, base: usize, col: &ArrayRef, target: &Target,
     }
     Ok(())
 }
+
+/// External node ids for [`write_embeddings`].
+pub enum EmbeddingIds {
+    /// Integer ids.
+    Int(Vec<i64>),
+    /// String ids.
+    Str(Vec<String>),
+}
+
+/// Writes node embeddings as a Parquet table with columns `id` (the
+/// external id) and `embedding` (a fixed-size list of `dim` float32),
+/// through a temporary file renamed into place.
+pub fn write_embeddings(path: &Path, ids: EmbeddingIds, dim: usize, values: &[f32]) -> Result<()> {
+    use std::sync::Arc;
+
+    use arrow_array::{FixedSizeListArray, Float32Array, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{Field, Schema};
+    use parquet::arrow::ArrowWriter;
+
+    let rows = match &ids {
+        EmbeddingIds::Int(v) => v.len(),
+        EmbeddingIds::Str(v) => v.len(),
+    };
+    if values.len() != rows * dim {
+        return Err(Error::input(at(path, None, None), format!("{} values for {rows} rows of width {dim}", values.len())));
+    }
+    let dim_i32 = i32::try_from(dim).map_err(|_| Error::input(at(path, None, None), "embedding width over 2^31"))?;
+    let id: ArrayRef = match ids {
+        EmbeddingIds::Int(v) => Arc::new(Int64Array::from(v)),
+        EmbeddingIds::Str(v) => Arc::new(StringArray::from(v)),
+    };
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let emb = FixedSizeListArray::try_new(item.clone(), dim_i32, Arc::new(Float32Array::from(values.to_vec())), None)
+        .map_err(|e| Error::input(at(path, None, None), e.to_string()))?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", id.data_type().clone(), false),
+        Field::new("embedding", DataType::FixedSizeList(item, dim_i32), false),
+    ]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![id, Arc::new(emb)]).map_err(|e| Error::input(at(path, None, None), e.to_string()))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut w = ArrowWriter::try_new(file, schema, None).map_err(|e| Error::input(at(&tmp, None, None), e.to_string()))?;
+    w.write(&batch).map_err(|e| Error::input(at(&tmp, None, None), e.to_string()))?;
+    w.close().map_err(|e| Error::input(at(&tmp, None, None), e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

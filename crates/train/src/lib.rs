@@ -1,10 +1,21 @@
 //! GNN layers, models and the training pipeline on burn's Flex CPU backend.
+//!
+//! * [`ops`]: sparse kernels (weighted neighbour sum, segment max) with
+//!   their gradients registered in burn's autodiff.
+//! * [`hop`]: one message-passing hop in block or ego layout.
+//! * [`layers`]: SAGE, GCN and GAT layers; [`model`]: stacks of them.
+//! * [`batch`]: sampler outputs → hops.
+//! * [`config`], [`trainer`], [`metrics`], [`report`]: `ferrograph train`.
 
 pub mod batch;
+pub mod config;
 pub mod hop;
 pub mod layers;
+pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod report;
+pub mod trainer;
 
 /// The device every tensor of the crate lives on: burn's pure-Rust CPU
 /// backend with autodiff (inference simply leaves gradients untracked).
@@ -12,6 +23,31 @@ pub fn device() -> burn::tensor::Device {
     burn::tensor::Device::flex().autodiff()
 }
 
+/// Errors of configuration, data and training.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad config field (the message names the file and field).
+    #[error("{0}")]
+    Config(String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+    /// Bad input to an operation.
+    #[error("{0}")]
+    Invalid(String),
+    /// Training diverged.
+    #[error("{0}")]
+    Diverged(String),
+    /// Stopped by `RunOptions::abort_after_steps`.
+    #[error("training aborted on request")]
+    Aborted,
+    /// Sampling failed.
+    #[error(transparent)]
+    Sample(#[from] ferrograph_sample::Error),
+}
+
+/// Result of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,7 +150,7 @@ impl Gnn {
     /// Outputs for the seeds of message-flow `blocks` (first-applied layer
     /// first) from the features `x` of all sampled nodes. `seed` enables
     /// dropout (training); `None` evaluates.
-    pub fn forward_blocks(&self, blocks: &[Hop], x: Tensor<2>, seed: Option<u64>) -> Tensor<2> {
+    pub fn forward_blocks(&self, blocks: &[&Hop], x: Tensor<2>, seed: Option<u64>) -> Tensor<2> {
         assert_eq!(blocks.len(), self.convs.len(), "one block per layer");
         let mut h = x;
         for (l, (conv, hop)) in self.convs.iter().zip(blocks).enumerate() {

@@ -137,7 +137,7 @@ fn ego_and_block_layouts_agree_for_every_layer() {
     ];
     for cfg in configs {
         let m = cfg.init(8, 3, 9);
-        let a = vals(m.forward_blocks(&bl, xb.clone(), None));
+        let a = vals(m.forward_blocks(&bl.iter().collect::<Vec<_>>(), xb.clone(), None));
         let b = vals(m.forward_ego(&eh, xs.clone(), None));
         // Block rows are the distinct seeds in order; seeds here are distinct.
         assert_eq!(a.len(), b.len());

@@ -1,0 +1,138 @@
+//! `ferrograph train`, `embed` and the training half of `quickstart`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ferrograph_graph::Graph;
+use ferrograph_train::config::TrainConfig;
+use ferrograph_train::report::{EmbedLayer, export_embeddings, write_outputs};
+use ferrograph_train::trainer::{Data, EpochRecord, Observer, RunOptions, Summary, load_model, paths, train};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::progress::Bars;
+
+/// Loads the graph a config names.
+pub fn load_graph(cfg: &TrainConfig, bars: &Bars) -> Result<Graph> {
+    let d = &cfg.data;
+    if let Some(s) = &d.snapshot {
+        let dir = cfg.resolve(s);
+        return Ok(ferrograph_graph::snapshot::open(&dir)?.graph);
+    }
+    if let Some(i) = &d.import {
+        return Ok(ferrograph_io::import_file(&cfg.resolve(i), bars)?);
+    }
+    Ok(ferrograph_io::generate::Planted::default().graph()?)
+}
+
+/// A progress bar per epoch on stderr (when it is a terminal), and one
+/// summary line per epoch.
+struct EpochBars {
+    bar: std::cell::RefCell<Option<ProgressBar>>,
+    quiet: bool,
+}
+
+impl Observer for EpochBars {
+    fn epoch_start(&self, epoch: usize, steps: usize) {
+        if self.quiet {
+            return;
+        }
+        let b = ProgressBar::new(steps as u64);
+        b.set_style(ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {per_sec} loss {msg}").expect("template").progress_chars("=> "));
+        b.set_prefix(epoch.to_string());
+        b.enable_steady_tick(Duration::from_millis(200));
+        *self.bar.borrow_mut() = Some(b);
+    }
+
+    fn step(&self, loss: f32) {
+        if let Some(b) = &*self.bar.borrow() {
+            b.set_message(format!("{loss:.4}"));
+            b.inc(1);
+        }
+    }
+
+    fn epoch_end(&self, r: &EpochRecord) {
+        if let Some(b) = self.bar.borrow_mut().take() {
+            b.finish_and_clear();
+        }
+        if !self.quiet {
+            eprintln!(
+                "epoch {:>3}  loss {:.4}  train acc {:.4}  val acc {:.4}  {:.1} steps/s  waited {:.1}%  ({:.2}s + eval {:.2}s)",
+                r.epoch,
+                r.loss,
+                r.train_accuracy,
+                r.val_accuracy,
+                r.steps_per_second,
+                r.wait_fraction * 100.0,
+                r.train_seconds,
+                r.eval_seconds
+            );
+        }
+    }
+}
+
+/// Trains per the config at `path` (or the given config) and writes every
+/// output; returns the summary and the output directory.
+pub fn run_training(cfg: &TrainConfig, opts: &RunOptions, bars: &Bars, quiet: bool) -> Result<(Summary, PathBuf)> {
+    let g = load_graph(cfg, bars)?;
+    let data = Data::new(cfg, &g)?;
+    let out = cfg.resolve(&cfg.output);
+    let obs = EpochBars { bar: Default::default(), quiet };
+    let (summary, history) = train(cfg, &data, &out, opts, &obs)?;
+    let best = load_model(&paths(&out).1, cfg.model.init(data.r.dim, data.r.classes, cfg.train.seed))?;
+    let (n, dim) = export_embeddings(&best, &data, cfg.model.kind, EmbedLayer::Hidden, Some(&out.join("embeddings.npy")), Some(&out.join("embeddings.parquet")))?;
+    let extra = format!("\nEmbeddings of all {n} nodes (last hidden layer, width {dim}, exact layer-wise inference): `embeddings.npy`, `embeddings.parquet`.\n");
+    write_outputs(&out, cfg, &summary, &history, &extra)?;
+    Ok((summary, out))
+}
+
+/// `ferrograph embed`.
+pub fn embed(config: &Path, checkpoint: Option<&Path>, output_layer: bool, out: &Path, bars: &Bars) -> Result<()> {
+    let cfg = TrainConfig::load(config)?;
+    let g = load_graph(&cfg, bars)?;
+    let data = Data::new(&cfg, &g)?;
+    let ckpt = checkpoint.map_or_else(|| paths(&cfg.resolve(&cfg.output)).1, Path::to_path_buf);
+    let model = load_model(&ckpt, cfg.model.init(data.r.dim, data.r.classes, cfg.train.seed)).with_context(|| "train first: `ferrograph train CONFIG`")?;
+    let layer = if output_layer { EmbedLayer::Output } else { EmbedLayer::Hidden };
+    let npy = out.with_extension("npy");
+    let parquet = out.with_extension("parquet");
+    let (n, dim) = export_embeddings(&model, &data, cfg.model.kind, layer, Some(&npy), Some(&parquet))?;
+    println!("wrote {n} × {dim} embeddings to {} and {}", npy.display(), parquet.display());
+    Ok(())
+}
+
+/// The quickstart's training config: GraphSAGE on the built-in planted graph.
+pub fn quickstart_config(out: &Path) -> Result<TrainConfig> {
+    let text = format!(
+        r#"# Written by `ferrograph quickstart`: GraphSAGE on the built-in planted-partition graph.
+output = "{}"
+
+[data]
+builtin = "planted"
+node_type = "node"
+label = "label"
+features = "feat"
+
+[model]
+kind = "sage"
+hidden = [64]
+dropout = 0.2
+
+[train]
+fanouts = [10, 10]
+batch_size = 256
+lr = 0.01
+weight_decay = 0.0005
+epochs = 30
+patience = 10
+seed = 0
+"#,
+        out.join("train").display()
+    );
+    std::fs::create_dir_all(out)?;
+    let path = out.join("quickstart.toml");
+    ferrograph_train::trainer::write_atomic(&path, text.as_bytes())?;
+    let mut cfg = TrainConfig::parse(&text, &path)?;
+    cfg.base_dir = PathBuf::new();
+    Ok(cfg)
+}
