@@ -47,6 +47,12 @@ enum Command {
         /// Stop abruptly after this many optimiser steps (crash testing).
         #[arg(long, hide = true)]
         abort_after_steps: Option<usize>,
+        /// Override `train.seed`.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Train this many runs with seeds seed, seed+1, … (each in OUTPUT/seed-K) and report mean and spread.
+        #[arg(long)]
+        repeat: Option<usize>,
     },
     /// Export node embeddings of a trained model (exact layer-wise inference) to NPY and Parquet.
     Embed {
@@ -249,9 +255,15 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("report: {}  (curves.png, metrics.jsonl, summary.json, embeddings.npy/.parquet beside it)", dir.join("report.md").display());
         }
-        Command::Train { config, resume, abort_after_steps } => {
-            let cfg = ferrograph_train::config::TrainConfig::load(&config)?;
+        Command::Train { config, resume, abort_after_steps, seed, repeat } => {
+            let mut cfg = ferrograph_train::config::TrainConfig::load(&config)?;
+            if let Some(s) = seed {
+                cfg.train.seed = s;
+            }
             let opts = ferrograph_train::trainer::RunOptions { resume, abort_after_steps };
+            if let Some(n) = repeat {
+                return train::repeat(&cfg, n, &opts, &bars);
+            }
             let (s, dir) = train::run_training(&cfg, &opts, &bars, false)?;
             println!(
                 "test accuracy {:.4}  micro-F1 {:.4}  macro-F1 {:.4}  (best validation {:.4} at epoch {} of {}; {:.1}s)",

@@ -136,3 +136,38 @@ seed = 0
     cfg.base_dir = PathBuf::new();
     Ok(cfg)
 }
+
+/// `train --repeat N`: seeds `seed..seed + N`, each in `OUTPUT/seed-K`;
+/// prints and writes (`OUTPUT/repeat.json`) mean and standard deviation.
+pub fn repeat(cfg: &TrainConfig, n: usize, opts: &RunOptions, bars: &Bars) -> Result<()> {
+    let base = cfg.train.seed;
+    let root = cfg.resolve(&cfg.output);
+    let mut runs = Vec::new();
+    for k in 0..n as u64 {
+        let mut c = cfg.clone();
+        c.train.seed = base + k;
+        c.output = root.join(format!("seed-{}", base + k));
+        let (s, _) = run_training(&c, opts, bars, true)?;
+        eprintln!("seed {:>3}: test accuracy {:.4}  (best validation {:.4} at epoch {}, {:.1}s)", c.train.seed, s.test_accuracy, s.val_accuracy, s.best_epoch, s.seconds);
+        runs.push(s);
+    }
+    let stat = |f: &dyn Fn(&Summary) -> f64| {
+        let v: Vec<f64> = runs.iter().map(f).collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        (mean, sd)
+    };
+    let (acc, acc_sd) = stat(&|s| s.test_accuracy);
+    let (f1, f1_sd) = stat(&|s| s.test_macro_f1);
+    let (secs, _) = stat(&|s| s.seconds);
+    let json = serde_json::json!({
+        "runs": n, "first_seed": base,
+        "test_accuracy_mean": acc, "test_accuracy_std": acc_sd,
+        "test_macro_f1_mean": f1, "test_macro_f1_std": f1_sd,
+        "seconds_mean": secs,
+        "test_accuracy": runs.iter().map(|s| s.test_accuracy).collect::<Vec<_>>(),
+    });
+    ferrograph_train::trainer::write_atomic(&root.join("repeat.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    println!("{n} seeds: test accuracy {acc:.4} ± {acc_sd:.4}, macro-F1 {f1:.4} ± {f1_sd:.4} ({secs:.1}s per run); {}", root.join("repeat.json").display());
+    Ok(())
+}

@@ -51,6 +51,9 @@ pub struct DataConfig {
     pub label: String,
     /// Float-vector feature column.
     pub features: String,
+    /// Scale each node's feature row to sum 1 (PyG's `NormalizeFeatures`).
+    #[serde(default)]
+    pub normalize_features: bool,
     /// Number of classes; default: largest label + 1.
     pub classes: Option<usize>,
     /// Node set names of the splits.

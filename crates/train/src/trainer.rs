@@ -120,6 +120,8 @@ pub struct Data<'g> {
     pub r: Resolved,
     /// Feature column.
     pub feat: &'g Column,
+    /// Row-normalise gathered features.
+    pub normalize: bool,
 }
 
 impl<'g> Data<'g> {
@@ -127,7 +129,7 @@ impl<'g> Data<'g> {
     pub fn new(cfg: &TrainConfig, graph: &'g Graph) -> Result<Data<'g>> {
         let r = cfg.resolve_in(graph)?;
         let feat = graph.node_column(r.node_type, &cfg.data.features).map_err(|e| Error::Config(e.to_string()))?;
-        Ok(Data { graph, local: LocalGraph::new(graph), r, feat })
+        Ok(Data { graph, local: LocalGraph::new(graph), r, feat, normalize: cfg.data.normalize_features })
     }
 
     fn csr(&self) -> &ferrograph_graph::topology::Csr {
@@ -139,9 +141,24 @@ impl<'g> Data<'g> {
         self.csr().degree(v as usize) as f32
     }
 
+    /// Appends the features of `nodes` to `out` (row-normalised if asked).
+    pub fn gather_into(&self, nodes: &[u32], out: &mut Vec<f32>) -> Result<()> {
+        let start = out.len();
+        features::gather(self.feat, nodes, out)?;
+        if self.normalize {
+            for row in out[start..].chunks_mut(self.r.dim.max(1)) {
+                let s: f32 = row.iter().sum();
+                if s != 0.0 {
+                    row.iter_mut().for_each(|x| *x /= s);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn gather(&self, nodes: &[u32]) -> Result<Tensor<2>> {
         let mut v = Vec::with_capacity(nodes.len() * self.r.dim);
-        features::gather(self.feat, nodes, &mut v)?;
+        self.gather_into(nodes, &mut v)?;
         Ok(Tensor::from_data(TensorData::new(v, [nodes.len(), self.r.dim]), &device()))
     }
 
@@ -408,14 +425,14 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
                     let mut xs = Vec::new();
                     for l in &e.layers {
                         let mut v = Vec::new();
-                        features::gather(data.feat, l, &mut v)?;
+                        data.gather_into(l, &mut v).map_err(|e| ferrograph_sample::Error::Invalid(e.to_string()))?;
                         xs.push((v, l.len()));
                     }
                     Ok(Prepared::Ego { hops: ego_hops(&e, degree_fn), xs, labels })
                 } else {
                     let o = sampler.sample(&data.local, seeds, s)?;
                     let mut x = Vec::new();
-                    features::gather(data.feat, &o.node, &mut x)?;
+                    data.gather_into(&o.node, &mut x).map_err(|e| ferrograph_sample::Error::Invalid(e.to_string()))?;
                     Ok(Prepared::Blocks { hops: blocks(&o, layers, degree_fn), rows: o.node.len(), x, labels })
                 }
             };
