@@ -327,3 +327,122 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     }
     Ok(())
 }
+
+/// GraphSAGE (mean, 128 → 256 → 16, fan-outs [15, 10] over in-neighbours,
+/// batches of 1,024 seeds from `rmat/seeds.npy`, Adam lr 0.003): 2 warm-up
+/// steps, then `steps` timed steps of sampling + feature gathering +
+/// forward + backward + update, on the global rayon pool.
+pub fn train(data: &Path, nodes: usize, steps: usize, output: &str) -> Result<()> {
+    use ferrograph_sample::ego::{Padding, sample_ego};
+    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop};
+    use ferrograph_train::batch::{blocks, ego_hops};
+    use ferrograph_train::model::{ModelConfig, ModelKind};
+    use ferrograph_train::trainer::{adam, optimise};
+    use ferrograph_train::matrix;
+    let ego = match output {
+        "blocks" => false,
+        "ego" => true,
+        other => bail!("unknown output `{other}` (blocks, ego)"),
+    };
+    let g = rmat_with_weights(data, nodes, false)?;
+    let seeds: Vec<u32> = load_ids(&data.join("rmat/seeds.npy"))?.into_iter().map(|x| x as u32).collect();
+    let labels = load_ids(&data.join("rmat/label.npy"))?;
+    let path = data.join("rmat/feat.npy");
+    let feat = match npy::read_npy(&path)? {
+        a => match (a.shape.as_slice(), a.data) {
+            ([_, d], NpyData::Float(v)) => ferrograph_graph::column::Column::Vector { dim: *d, data: v.into() },
+            _ => bail!("{}: expected a 2-D float array", path.display()),
+        },
+    };
+    let dim = match &feat {
+        ferrograph_graph::column::Column::Vector { dim, .. } => *dim,
+        _ => unreachable!(),
+    };
+    if seeds.len() < (steps + 2) * 1024 || labels.len() != nodes {
+        bail!("need {} seeds and {nodes} labels", (steps + 2) * 1024);
+    }
+    let classes = labels.iter().max().map_or(1, |m| *m as usize + 1);
+    let rel = Relation::resolve(&g, "rev_edge")?;
+    let lg = LocalGraph::new(&g);
+    let strategy = Strategy::RandomWithoutReplacement;
+    let sampler = NeighborSampler::new(vec![Hop { relation: rel, fanout: 15 }, Hop { relation: rel, fanout: 10 }], strategy)?;
+    let cfg = ModelConfig { hidden: vec![256], ..ModelConfig::new(ModelKind::Sage) };
+    let mut model = Some(cfg.init(dim, classes, 0));
+    let mut optim = adam(0.0);
+    let threads = rayon::current_num_threads();
+    enum Batch {
+        Blocks(Vec<ferrograph_train::hop::Hop>, Vec<f32>, usize),
+        Ego(Vec<ferrograph_train::hop::Hop>, Vec<(Vec<f32>, usize)>),
+    }
+    let make = |b: usize| -> ferrograph_sample::Result<(Batch, Vec<i64>)> {
+        let s = &seeds[b * 1024..(b + 1) * 1024];
+        let y = s.iter().map(|&v| labels[v as usize]).collect();
+        let seed = ferrograph_sample::rng::derive(7, b as u64);
+        if ego {
+            let e = sample_ego(&lg, &[(rel, 15), (rel, 10)], strategy, Padding::Mask, s, seed)?;
+            let mut xs = Vec::new();
+            for l in &e.layers {
+                let mut v = Vec::new();
+                features::gather(&feat, l, &mut v)?;
+                xs.push((v, l.len()));
+            }
+            Ok((Batch::Ego(ego_hops(&e, None), xs), y))
+        } else {
+            let o = sampler.sample(&lg, s, seed)?;
+            let mut x = Vec::with_capacity(o.node.len() * dim);
+            features::gather(&feat, &o.node, &mut x)?;
+            Ok((Batch::Blocks(blocks(&o, 2, None), x, o.node.len()), y))
+        }
+    };
+    // Waiting = time between the end of one step and the start of the
+    // next (the loader's queue, or inline sampling with one thread).
+    let mut step_times = Vec::new();
+    let mut timed_wait = 0.0;
+    let mut last_end: Option<Instant> = None;
+    let mut consume = |i: usize, (batch, y): (Batch, Vec<i64>)| {
+        let start = Instant::now();
+        let waited = last_end.map_or(0.0, |e| (start - e).as_secs_f64());
+        let m = model.take().expect("model");
+        let logits = match batch {
+            Batch::Blocks(hops, x, rows) => m.forward_blocks(&hops.iter().collect::<Vec<_>>(), matrix(x, rows, dim), None),
+            Batch::Ego(hops, xs) => m.forward_ego(&hops, xs.into_iter().map(|(v, r)| matrix(v, r, dim)).collect(), None),
+        };
+        let (m, _) = optimise(m, &mut optim, logits, &y, 0.003);
+        model = Some(m);
+        let end = Instant::now();
+        if i >= 2 {
+            step_times.push((end - start).as_secs_f64() + waited);
+            timed_wait += waited;
+        }
+        last_end = Some(end);
+    };
+    let t0 = Instant::now();
+    if threads == 1 {
+        // One core: sample inline, so the wait is the sampling time.
+        for i in 0..steps + 2 {
+            let b = make(i)?;
+            consume(i, b);
+        }
+    } else {
+        ferrograph_sample::loader::for_each_prefetched(steps + 2, 4, make, |i, b| {
+            consume(i, b);
+            Ok(())
+        })?;
+    }
+    let total = t0.elapsed().as_secs_f64();
+    let timed: f64 = step_times.iter().sum();
+    let r = json!({
+        "system": "ferrograph",
+        "threads": threads,
+        "output": output,
+        "train_steps": steps,
+        "train_s": timed,
+        "steps_per_s": steps as f64 / timed,
+        "median_step_ms": median(step_times.clone()) * 1e3,
+        "wait_fraction": timed_wait / timed,
+        "total_s_with_warmup": total,
+        "peak_rss_mb": proc_status_mib("VmHWM"),
+    });
+    println!("RESULT {r}");
+    Ok(())
+}

@@ -211,6 +211,23 @@ enum Bench {
         #[arg(long)]
         features: bool,
     },
+    /// GraphSAGE training throughput on the peers' R-MAT graph, features and labels (the peers' `train` task).
+    ///
+    /// One thread count per process (set it with the global --threads): 1 thread samples inline, more prefetch batches.
+    Train {
+        /// Peers' data directory.
+        #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
+        data: String,
+        /// Node count of the R-MAT graph.
+        #[arg(long, default_value_t = 1_000_000)]
+        nodes: usize,
+        /// Timed steps (after 2 warm-up steps).
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// `blocks` (message-flow blocks) or `ego` (dense tensors with masks).
+        #[arg(long, default_value = "blocks")]
+        output: String,
+    },
     /// Open a snapshot and report time and resident memory before any access.
     Open {
         /// Snapshot directory.
@@ -360,6 +377,7 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
+        Command::Bench(Bench::Train { data, nodes, steps, output }) => bench::train(&expand_home(&data), nodes, steps, &output)?,
         Command::Bench(Bench::Sample { peers, strategy, output, features }) => {
             let data = expand_home(&peers.data);
             bench::sample(bench::SampleOpts {

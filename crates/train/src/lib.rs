@@ -23,6 +23,11 @@ pub fn device() -> burn::tensor::Device {
     burn::tensor::Device::flex().autodiff()
 }
 
+/// A `[rows, cols]` matrix on [`device`] from row-major values.
+pub fn matrix(values: Vec<f32>, rows: usize, cols: usize) -> burn::tensor::Tensor<2> {
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, [rows, cols]), &device())
+}
+
 /// Errors of configuration, data and training.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

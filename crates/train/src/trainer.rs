@@ -183,6 +183,23 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[i64]) -> Tensor<1> {
     log_softmax(logits, 1).gather(1, idx).mean().neg()
 }
 
+/// Adam (ε = 1e-8 as PyTorch) with optional L2 weight decay.
+pub fn adam(weight_decay: f64) -> ModuleOptimizer {
+    let adam = AdamConfig::new().with_epsilon(1e-8);
+    let adam = if weight_decay > 0.0 { adam.with_weight_decay(Some(WeightDecayConfig::new(weight_decay as f32))) } else { adam };
+    adam.init()
+}
+
+/// One optimiser step on the cross-entropy of `logits` against `labels`:
+/// backward, Adam update; returns the updated model and the loss.
+pub fn optimise(model: Gnn, optim: &mut ModuleOptimizer, logits: Tensor<2>, labels: &[i64], lr: f64) -> (Gnn, f32) {
+    let loss = cross_entropy(logits, labels);
+    let grads = loss.backward();
+    let lv = loss.into_data().convert::<f32>().try_into_vec::<f32>().expect("loss")[0];
+    let gp = GradientsParams::from_grads(grads, &model);
+    (optim.step(lr, model, gp), lv)
+}
+
 /// Host copy of a 2-D tensor.
 pub fn host(t: Tensor<2>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
@@ -346,9 +363,7 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
     let r = &data.r;
     let kind = cfg.model.kind;
     let mut model = cfg.model.init(r.dim, r.classes, t.seed);
-    let adam = AdamConfig::new().with_epsilon(1e-8);
-    let adam = if t.weight_decay > 0.0 { adam.with_weight_decay(Some(WeightDecayConfig::new(t.weight_decay as f32))) } else { adam };
-    let mut optim = adam.init();
+    let mut optim = adam(t.weight_decay);
     let mut state = State { epoch: 0, best_val: -1.0, best_epoch: 0, since_best: 0, history: Vec::new(), seconds: 0.0 };
     if opts.resume {
         if last_path.is_file() {
@@ -386,16 +401,12 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
             let classes = pred.len() / c.max(1);
             correct += labels.iter().enumerate().filter(|(i, l)| argmax(&pred[i * classes..][..classes]) == **l as usize).count();
             seen += c;
-            let loss = cross_entropy(logits, labels);
-            let grads = loss.backward();
-            let lv = loss.into_data().convert::<f32>().try_into_vec::<f32>().expect("loss")[0];
+            let (m, lv) = optimise(model, optim, logits, labels, t.lr);
             if !lv.is_finite() {
                 return Err(Error::Diverged(format!("loss became {lv} at epoch {epoch}; lower train.lr")));
             }
             loss_sum += f64::from(lv);
             obs.step(lv);
-            let gp = GradientsParams::from_grads(grads, &model);
-            let m = optim.step(t.lr, model, gp);
             steps += 1;
             steps_done += 1;
             if opts.abort_after_steps.is_some_and(|a| steps_done >= a) {
