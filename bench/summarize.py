@@ -18,6 +18,25 @@ def med(rs, k):
     v = [r[k] for r in rs if r.get(k) is not None]
     return statistics.median(v) if v else None
 
+if task == 'train':
+    print('| system | threads | steps/s | peak RSS MB | wait fraction | runs |')
+    print('|---|---|---|---|---|---|')
+    table = {}
+    for k, rs in sorted(runs.items(), key=lambda x: (x[0][0], x[0][1])):
+        rss = med(rs, 'peak_rss_mb') or med(rs, 'peak_rss_mb_self')
+        table[k] = (med(rs, 'steps_per_s'), rss, med(rs, 'wait_fraction'), len(rs))
+    for (s, t), (sps, rss, w, n) in table.items():
+        f = lambda x, fmt: '–' if x is None else format(x, fmt)
+        print(f'| {s} | {t} | {f(sps, ".2f")} | {f(rss, ",.0f")} | {f(w, ".3f")} | {n} |')
+    print()
+    for (s, t), (sps, rss, _, _) in table.items():
+        if s != 'ferrograph' or not sps:
+            continue
+        for (p, pt), (psps, prss, _, _) in table.items():
+            if pt == t and p != 'ferrograph' and psps:
+                print(f'train, {t} thread(s): ferrograph {sps / psps:.2f}x the steps/s of {p}; peak RSS {rss:,.0f} vs {prss:,.0f} MB')
+    sys.exit(0)
+
 if task == 'sample':
     print('| system | threads | seeds/s | sampled edges/s | runs |')
     print('|---|---|---|---|---|')

@@ -3,6 +3,7 @@
 #
 #   bench/vs_peers.sh build            # graph build from arrays, and TSV import
 #   bench/vs_peers.sh sample           # 2-hop [15, 10] in-neighbour sampling
+#   bench/vs_peers.sh train            # GraphSAGE training steps/s (50 steps after 2 warm-up)
 #   (REPS=3 THREADS="1 2" PEERS="dgl pyg glt gl")
 #
 # Needs ../shared/bench/peers/setup.sh to have run once (it installs the peers
@@ -20,7 +21,7 @@ REPS=${REPS:-3}
 THREADS=${THREADS:-"1 2"}
 PEERS=${PEERS:-"dgl pyg glt gl"}
 TASK=${1:-build}
-case $TASK in build|sample) ;; *) echo "usage: $0 build|sample" >&2; exit 2;; esac
+case $TASK in build|sample|train) ;; *) echo "usage: $0 build|sample|train" >&2; exit 2;; esac
 OUT=${OUT:-$ROOT/results/$TASK-$(date +%Y%m%d-%H%M%S)}
 [ -x "$ROOT/venv-glt/bin/python" ] || { echo "run $PEERS_DIR/setup.sh first" >&2; exit 2; }
 mkdir -p "$OUT" "$ROOT/data"
@@ -43,8 +44,13 @@ for r in $(seq 1 "$REPS"); do
     TSV=$ROOT/data/gl/edges_rev.tsv
     [ -f "$TSV" ] || TSV=
     "$FG" bench build --data "$ROOT/data" --reps 1 --thread-counts "$(echo $THREADS | tr ' ' ,)" ${TSV:+--tsv "$TSV"} > "$OUT/ferrograph-r$r.log" 2>&1
-  else
+  elif [ "$TASK" = sample ]; then
     "$FG" bench sample --data "$ROOT/data" --reps 1 --thread-counts "$(echo $THREADS | tr ' ' ,)" > "$OUT/ferrograph-r$r.log" 2>&1
+  else
+    : > "$OUT/ferrograph-r$r.log"
+    for t in $THREADS; do
+      "$FG" --threads "$t" bench train --data "$ROOT/data" >> "$OUT/ferrograph-r$r.log" 2>&1
+    done
   fi
 done
 python3 "$HERE/summarize.py" "$TASK" "$OUT" | tee "$OUT/table.md"

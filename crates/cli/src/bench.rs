@@ -336,9 +336,9 @@ pub fn train(data: &Path, nodes: usize, steps: usize, output: &str) -> Result<()
     use ferrograph_sample::ego::{Padding, sample_ego};
     use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop};
     use ferrograph_train::batch::{blocks, ego_hops};
+    use ferrograph_train::matrix;
     use ferrograph_train::model::{ModelConfig, ModelKind};
     use ferrograph_train::trainer::{adam, optimise};
-    use ferrograph_train::matrix;
     let ego = match output {
         "blocks" => false,
         "ego" => true,
@@ -348,11 +348,10 @@ pub fn train(data: &Path, nodes: usize, steps: usize, output: &str) -> Result<()
     let seeds: Vec<u32> = load_ids(&data.join("rmat/seeds.npy"))?.into_iter().map(|x| x as u32).collect();
     let labels = load_ids(&data.join("rmat/label.npy"))?;
     let path = data.join("rmat/feat.npy");
-    let feat = match npy::read_npy(&path)? {
-        a => match (a.shape.as_slice(), a.data) {
-            ([_, d], NpyData::Float(v)) => ferrograph_graph::column::Column::Vector { dim: *d, data: v.into() },
-            _ => bail!("{}: expected a 2-D float array", path.display()),
-        },
+    let a = npy::read_npy(&path)?;
+    let feat = match (a.shape.as_slice(), a.data) {
+        ([_, d], NpyData::Float(v)) => ferrograph_graph::column::Column::Vector { dim: *d, data: v.into() },
+        _ => bail!("{}: expected a 2-D float array", path.display()),
     };
     let dim = match &feat {
         ferrograph_graph::column::Column::Vector { dim, .. } => *dim,

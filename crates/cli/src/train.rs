@@ -38,7 +38,9 @@ impl Observer for EpochBars {
             return;
         }
         let b = ProgressBar::new(steps as u64);
-        b.set_style(ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {per_sec} loss {msg}").expect("template").progress_chars("=> "));
+        b.set_style(
+            ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {per_sec} loss {msg}").expect("template").progress_chars("=> "),
+        );
         b.set_prefix(epoch.to_string());
         b.enable_steady_tick(Duration::from_millis(200));
         *self.bar.borrow_mut() = Some(b);
@@ -80,8 +82,17 @@ pub fn run_training(cfg: &TrainConfig, opts: &RunOptions, bars: &Bars, quiet: bo
     let obs = EpochBars { bar: Default::default(), quiet };
     let (summary, history) = train(cfg, &data, &out, opts, &obs)?;
     let best = load_model(&paths(&out).1, cfg.model.init(data.r.dim, data.r.classes, cfg.train.seed))?;
-    let (n, dim) = export_embeddings(&best, &data, cfg.model.kind, EmbedLayer::Hidden, Some(&out.join("embeddings.npy")), Some(&out.join("embeddings.parquet")))?;
-    let extra = format!("\nEmbeddings of all {n} nodes (last hidden layer, width {dim}, exact layer-wise inference): `embeddings.npy`, `embeddings.parquet`.\n");
+    let (n, dim) = export_embeddings(
+        &best,
+        &data,
+        cfg.model.kind,
+        EmbedLayer::Hidden,
+        Some(&out.join("embeddings.npy")),
+        Some(&out.join("embeddings.parquet")),
+    )?;
+    let extra = format!(
+        "\nEmbeddings of all {n} nodes (last hidden layer, width {dim}, exact layer-wise inference): `embeddings.npy`, `embeddings.parquet`.\n"
+    );
     write_outputs(&out, cfg, &summary, &history, &extra)?;
     Ok((summary, out))
 }
@@ -92,7 +103,8 @@ pub fn embed(config: &Path, checkpoint: Option<&Path>, output_layer: bool, out: 
     let g = load_graph(&cfg, bars)?;
     let data = Data::new(&cfg, &g)?;
     let ckpt = checkpoint.map_or_else(|| paths(&cfg.resolve(&cfg.output)).1, Path::to_path_buf);
-    let model = load_model(&ckpt, cfg.model.init(data.r.dim, data.r.classes, cfg.train.seed)).with_context(|| "train first: `ferrograph train CONFIG`")?;
+    let model =
+        load_model(&ckpt, cfg.model.init(data.r.dim, data.r.classes, cfg.train.seed)).with_context(|| "train first: `ferrograph train CONFIG`")?;
     let layer = if output_layer { EmbedLayer::Output } else { EmbedLayer::Hidden };
     let npy = out.with_extension("npy");
     let parquet = out.with_extension("parquet");
@@ -148,7 +160,10 @@ pub fn repeat(cfg: &TrainConfig, n: usize, opts: &RunOptions, bars: &Bars) -> Re
         c.train.seed = base + k;
         c.output = root.join(format!("seed-{}", base + k));
         let (s, _) = run_training(&c, opts, bars, true)?;
-        eprintln!("seed {:>3}: test accuracy {:.4}  (best validation {:.4} at epoch {}, {:.1}s)", c.train.seed, s.test_accuracy, s.val_accuracy, s.best_epoch, s.seconds);
+        eprintln!(
+            "seed {:>3}: test accuracy {:.4}  (best validation {:.4} at epoch {}, {:.1}s)",
+            c.train.seed, s.test_accuracy, s.val_accuracy, s.best_epoch, s.seconds
+        );
         runs.push(s);
     }
     let stat = |f: &dyn Fn(&Summary) -> f64| {
@@ -168,6 +183,9 @@ pub fn repeat(cfg: &TrainConfig, n: usize, opts: &RunOptions, bars: &Bars) -> Re
         "test_accuracy": runs.iter().map(|s| s.test_accuracy).collect::<Vec<_>>(),
     });
     ferrograph_train::trainer::write_atomic(&root.join("repeat.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    println!("{n} seeds: test accuracy {acc:.4} ± {acc_sd:.4}, macro-F1 {f1:.4} ± {f1_sd:.4} ({secs:.1}s per run); {}", root.join("repeat.json").display());
+    println!(
+        "{n} seeds: test accuracy {acc:.4} ± {acc_sd:.4}, macro-F1 {f1:.4} ± {f1_sd:.4} ({secs:.1}s per run); {}",
+        root.join("repeat.json").display()
+    );
     Ok(())
 }

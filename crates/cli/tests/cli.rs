@@ -100,6 +100,20 @@ fn quickstart_runs_from_nothing() {
     let out = d.path().join("qs");
     let s = ok(&["quickstart", "--out", out.to_str().unwrap()]);
     assert!(s.contains("20,000 nodes") && s.contains("quickstart:"), "{s}");
+    // The documented accuracy (README: at least 0.90) and every output.
+    let run = out.join("train");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let acc = summary["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.90, "quickstart test accuracy {acc}");
+    for f in ["report.md", "curves.png", "metrics.jsonl", "embeddings.npy", "embeddings.parquet", "best.ckpt", "last.ckpt"] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let png = std::fs::read(run.join("curves.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Embeddings: 20,000 rows of the hidden width 64.
+    let npy = std::fs::read(run.join("embeddings.npy")).unwrap();
+    let header = String::from_utf8_lossy(&npy[..128]);
+    assert!(header.contains("(20000, 64)"), "{header}");
 }
 
 #[test]

@@ -197,7 +197,10 @@ impl TrainConfig {
         if let Some(s) = &self.data.snapshot {
             let dir = self.resolve(s);
             if !dir.join("manifest.json").is_file() {
-                return Err(self.field("data.snapshot", format!("{} is not a snapshot directory (no manifest.json); create it with `ferrograph import`", dir.display())));
+                return Err(self.field(
+                    "data.snapshot",
+                    format!("{} is not a snapshot directory (no manifest.json); create it with `ferrograph import`", dir.display()),
+                ));
             }
         }
         if let Some(s) = &self.data.import {
@@ -211,7 +214,11 @@ impl TrainConfig {
         if t.mode != Mode::Full && t.fanouts.len() != layers {
             return Err(self.field(
                 "train.fanouts",
-                format!("{} fan-outs for a {layers}-layer model (model.hidden has {} entries); give one fan-out per layer", t.fanouts.len(), self.model.hidden.len()),
+                format!(
+                    "{} fan-outs for a {layers}-layer model (model.hidden has {} entries); give one fan-out per layer",
+                    t.fanouts.len(),
+                    self.model.hidden.len()
+                ),
             ));
         }
         if t.mode != Mode::Full && t.fanouts.contains(&0) {
@@ -281,17 +288,25 @@ impl TrainConfig {
                 let own: Vec<_> = schema.edge_types.iter().filter(|e| e.src == d.node_type && e.dst == d.node_type).collect();
                 match own.as_slice() {
                     [e] => ferrograph_sample::Relation::resolve(g, &e.reverse).map_err(|err| self.field("data.relation", err))?,
-                    _ => return Err(self.field("data.relation", format!("{} edge types join `{}` to itself; name the one to use", own.len(), d.node_type))),
+                    _ => {
+                        return Err(
+                            self.field("data.relation", format!("{} edge types join `{}` to itself; name the one to use", own.len(), d.node_type))
+                        );
+                    }
                 }
             }
         };
         if relation.from != node_type || relation.to != node_type {
-            return Err(self.field("data.relation", format!("relation `{}` does not join `{}` to itself", d.relation.as_deref().unwrap_or(""), d.node_type)));
+            return Err(
+                self.field("data.relation", format!("relation `{}` does not join `{}` to itself", d.relation.as_deref().unwrap_or(""), d.node_type))
+            );
         }
         let labels = match g.node_column(node_type, &d.label).map_err(|e| self.field("data.label", e))? {
             Column::Int(a) => a.as_slice().to_vec(),
             Column::Categorical { codes, .. } | Column::Hashed { codes, .. } => codes.as_slice().iter().map(|&c| i64::from(c)).collect(),
-            other => return Err(self.field("data.label", format!("column `{}` is {:?}, not an integer or categorical column", d.label, other.kind()))),
+            other => {
+                return Err(self.field("data.label", format!("column `{}` is {:?}, not an integer or categorical column", d.label, other.kind())));
+            }
         };
         let dim = match g.node_column(node_type, &d.features).map_err(|e| self.field("data.features", e))? {
             Column::Vector { dim, .. } => *dim,

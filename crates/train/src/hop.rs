@@ -76,7 +76,7 @@ struct Cache {
 #[derive(Debug)]
 enum Weighted {
     Sparse(Arc<Adj>),
-    Dense(Tensor<3>),
+    Dense(Box<Tensor<3>>),
 }
 
 /// Edges of a hop including one self-loop per destination, as index
@@ -150,7 +150,7 @@ impl Hop {
             Structure::Dense { k, mask } => {
                 let k = *k;
                 let w: Vec<f32> = mask.iter().enumerate().map(|(s, &m)| if m { f(s / k, s) } else { 0.0 }).collect();
-                Weighted::Dense(Tensor::from_data(TensorData::new(w, [self.n_dst, k, 1]), &device()))
+                Weighted::Dense(Box::new(Tensor::from_data(TensorData::new(w, [self.n_dst, k, 1]), &device())))
             }
         }
     }
@@ -199,7 +199,7 @@ impl Hop {
             Weighted::Dense(w) => {
                 let [_, d] = x_nbr.dims();
                 let k = w.dims()[1];
-                (x_nbr.reshape([self.n_dst, k, d]) * w.clone()).sum_dim(1).reshape([self.n_dst, d])
+                (x_nbr.reshape([self.n_dst, k, d]) * (**w).clone()).sum_dim(1).reshape([self.n_dst, d])
             }
         }
     }

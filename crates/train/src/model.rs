@@ -64,7 +64,16 @@ fn one() -> usize {
 impl ModelConfig {
     /// A config of `kind` with defaults.
     pub fn new(kind: ModelKind) -> Self {
-        ModelConfig { kind, hidden: default_hidden(), aggregator: Aggregator::Mean, normalize: false, heads: 8, out_heads: 1, dropout: 0.0, attn_dropout: 0.0 }
+        ModelConfig {
+            kind,
+            hidden: default_hidden(),
+            aggregator: Aggregator::Mean,
+            normalize: false,
+            heads: 8,
+            out_heads: 1,
+            dropout: 0.0,
+            attn_dropout: 0.0,
+        }
     }
 
     /// Number of message-passing layers.
@@ -81,9 +90,9 @@ impl ModelConfig {
             let out = if last { d_out } else { self.hidden[l] };
             let s = derive(seed, l as u64);
             convs.push(match self.kind {
-                ModelKind::Sage => Conv::Sage(
-                    SageConvConfig::new(width, out).with_aggregator(self.aggregator).with_normalize(self.normalize && !last).init(s),
-                ),
+                ModelKind::Sage => {
+                    Conv::Sage(SageConvConfig::new(width, out).with_aggregator(self.aggregator).with_normalize(self.normalize && !last).init(s))
+                }
                 ModelKind::Gcn => Conv::Gcn(GcnConvConfig::new(width, out).init(s)),
                 ModelKind::Gat => {
                     let heads = if last { self.out_heads } else { self.heads };
@@ -173,7 +182,8 @@ impl Gnn {
         let mut hs = xs;
         for (l, conv) in self.convs.iter().enumerate() {
             let s = seed.map(|s| derive(s, l as u64));
-            let hin: Vec<Tensor<2>> = hs.into_iter().enumerate().map(|(t, h)| dropout(h, self.dropout, s.map(|s| derive(s, (1 << 20) + t as u64)))).collect();
+            let hin: Vec<Tensor<2>> =
+                hs.into_iter().enumerate().map(|(t, h)| dropout(h, self.dropout, s.map(|s| derive(s, (1 << 20) + t as u64)))).collect();
             hs = (0..hin.len() - 1)
                 .map(|t| {
                     let h = conv.forward(&hops[t], hin[t].clone(), hin[t + 1].clone(), s);

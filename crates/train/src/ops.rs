@@ -93,11 +93,9 @@ impl Adj {
 
     /// The same edges with every weight replaced by `f(row, edge)`.
     pub fn reweighted(&self, f: impl Fn(usize, usize) -> f32) -> Adj {
-        let mut vals = vec![0f32; self.nnz()];
+        let mut vals = Vec::with_capacity(self.nnz());
         for i in 0..self.n_dst {
-            for e in self.offsets[i] as usize..self.offsets[i + 1] as usize {
-                vals[e] = f(i, e);
-            }
+            vals.extend((self.offsets[i] as usize..self.offsets[i + 1] as usize).map(|e| f(i, e)));
         }
         Adj::new(self.n_dst, self.n_src, self.offsets.clone(), self.cols.clone(), Some(vals))
     }

@@ -25,10 +25,20 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
         let (left, right) = root.split_horizontally(480);
         let n = history.len().max(2) as f64;
         let max_loss = history.iter().map(|h| h.loss).fold(1e-9, f64::max) * 1.05;
-        let mut c = ChartBuilder::on(&left).margin(20).x_label_area_size(10).y_label_area_size(10).build_cartesian_2d(1f64..n, 0f64..max_loss).map_err(|e| err(&e))?;
+        let mut c = ChartBuilder::on(&left)
+            .margin(20)
+            .x_label_area_size(10)
+            .y_label_area_size(10)
+            .build_cartesian_2d(1f64..n, 0f64..max_loss)
+            .map_err(|e| err(&e))?;
         c.configure_mesh().disable_x_mesh().x_labels(0).y_labels(0).draw().map_err(|e| err(&e))?;
         c.draw_series(LineSeries::new(history.iter().map(|h| (h.epoch as f64, h.loss)), LOSS.stroke_width(2))).map_err(|e| err(&e))?;
-        let mut c = ChartBuilder::on(&right).margin(20).x_label_area_size(10).y_label_area_size(10).build_cartesian_2d(1f64..n, 0f64..1f64).map_err(|e| err(&e))?;
+        let mut c = ChartBuilder::on(&right)
+            .margin(20)
+            .x_label_area_size(10)
+            .y_label_area_size(10)
+            .build_cartesian_2d(1f64..n, 0f64..1f64)
+            .map_err(|e| err(&e))?;
         c.configure_mesh().disable_x_mesh().x_labels(0).y_labels(0).draw().map_err(|e| err(&e))?;
         c.draw_series(LineSeries::new(history.iter().map(|h| (h.epoch as f64, h.train_accuracy)), TRAIN.stroke_width(2))).map_err(|e| err(&e))?;
         c.draw_series(LineSeries::new(history.iter().map(|h| (h.epoch as f64, h.val_accuracy)), VAL.stroke_width(2))).map_err(|e| err(&e))?;
@@ -104,16 +114,22 @@ pub fn export_embeddings(
     if let Some(p) = parquet {
         let store = data.graph.nodes(data.r.node_type);
         let ids = match store.ids.kind() {
-            ferrograph_graph::IdKind::String => {
-                EmbeddingIds::Str((0..n).map(|i| match store.ids.external(LocalIdx(i as u32)) {
-                    ExternalId::Str(s) => s,
-                    ExternalId::Int(v) => v.to_string(),
-                }).collect())
-            }
-            _ => EmbeddingIds::Int((0..n).map(|i| match store.ids.external(LocalIdx(i as u32)) {
-                ExternalId::Int(v) => v,
-                ExternalId::Str(_) => i as i64,
-            }).collect()),
+            ferrograph_graph::IdKind::String => EmbeddingIds::Str(
+                (0..n)
+                    .map(|i| match store.ids.external(LocalIdx(i as u32)) {
+                        ExternalId::Str(s) => s,
+                        ExternalId::Int(v) => v.to_string(),
+                    })
+                    .collect(),
+            ),
+            _ => EmbeddingIds::Int(
+                (0..n)
+                    .map(|i| match store.ids.external(LocalIdx(i as u32)) {
+                        ExternalId::Int(v) => v,
+                        ExternalId::Str(_) => i as i64,
+                    })
+                    .collect(),
+            ),
         };
         write_embeddings(p, ids, dim, &values).map_err(io)?;
     }

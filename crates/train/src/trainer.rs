@@ -17,8 +17,8 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bytes, Int, Tensor, TensorData};
-use ferrograph_graph::column::Column;
 use ferrograph_graph::Graph;
+use ferrograph_graph::column::Column;
 use ferrograph_sample::ego::{Padding, sample_ego};
 use ferrograph_sample::neighbor::Hop as SHop;
 use ferrograph_sample::rng::derive;
@@ -382,7 +382,8 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
     let degree = |v: u32| data.degree(v);
     let degree_fn = (kind == ModelKind::Gcn).then_some(&degree as &(dyn Fn(u32) -> f32 + Sync));
     let layers = cfg.model.layers();
-    let sampler = NeighborSampler::new(t.fanouts.iter().map(|&k| SHop { relation: r.relation, fanout: k }).collect(), Strategy::RandomWithoutReplacement);
+    let sampler =
+        NeighborSampler::new(t.fanouts.iter().map(|&k| SHop { relation: r.relation, fanout: k }).collect(), Strategy::RandomWithoutReplacement);
     let full = (t.mode == Mode::Full).then(|| (data.full_hop(), data.all_features()));
     let started = Instant::now() - Duration::from_secs_f64(state.seconds);
     let mut steps_done = 0usize;
@@ -418,7 +419,8 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
             obs.epoch_start(epoch, 1);
             let x = x.as_ref().map_err(|e| Error::Invalid(e.to_string()))?;
             let logits = model.forward_blocks(&vec![hop; layers], x.clone(), Some(derive(t.seed, epoch as u64)));
-            let idx = Tensor::<1, Int>::from_data(TensorData::new(r.train.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), [r.train.len()]), &device());
+            let idx =
+                Tensor::<1, Int>::from_data(TensorData::new(r.train.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), [r.train.len()]), &device());
             let labels: Vec<i64> = r.train.iter().map(|&v| r.labels[v as usize]).collect();
             model = step(model, logits.select(0, idx), &labels, &mut optim)?;
         } else {

@@ -27,10 +27,7 @@ pub fn glorot(rows: usize, cols: usize, seed: u64) -> Tensor<2> {
 impl Linear {
     /// A new layer; weights from `seed`, bias zero.
     pub fn new(d_in: usize, d_out: usize, bias: bool, seed: u64) -> Linear {
-        Linear {
-            weight: Param::from_tensor(glorot(d_in, d_out, seed)),
-            bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], &device()))),
-        }
+        Linear { weight: Param::from_tensor(glorot(d_in, d_out, seed)), bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], &device()))) }
     }
 
     /// Applies the layer to `[n, in]`.
