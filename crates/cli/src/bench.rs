@@ -332,13 +332,13 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
 /// batches of 1,024 seeds from `rmat/seeds.npy`, Adam lr 0.003): 2 warm-up
 /// steps, then `steps` timed steps of sampling + feature gathering +
 /// forward + backward + update, on the global rayon pool.
-pub fn train(data: &Path, nodes: usize, steps: usize, output: &str) -> Result<()> {
+pub fn train(data: &Path, nodes: usize, steps: usize, output: &str, history: Option<u64>) -> Result<()> {
     use ferrograph_sample::ego::{Padding, sample_ego};
     use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop};
     use ferrograph_train::batch::{blocks, ego_hops};
     use ferrograph_train::matrix;
     use ferrograph_train::model::{ModelConfig, ModelKind};
-    use ferrograph_train::trainer::{adam, optimise};
+    use ferrograph_train::trainer::{adam, optimise_timed};
     let ego = match output {
         "blocks" => false,
         "ego" => true,
@@ -369,14 +369,23 @@ pub fn train(data: &Path, nodes: usize, steps: usize, output: &str) -> Result<()
     let mut model = Some(cfg.init(dim, classes, 0));
     let mut optim = adam(0.0);
     let threads = rayon::current_num_threads();
+    let hist = history.map(|st| ferrograph_train::history::History::new(nodes, 1 << 17, 256, st));
+    let hits = std::sync::atomic::AtomicUsize::new(0);
+    let lookups = std::sync::atomic::AtomicUsize::new(0);
     enum Batch {
+        Cached(Vec<ferrograph_train::hop::Hop>, Vec<f32>, usize, Vec<f32>, Vec<u32>),
         Blocks(Vec<ferrograph_train::hop::Hop>, Vec<f32>, usize),
         Ego(Vec<ferrograph_train::hop::Hop>, Vec<(Vec<f32>, usize)>),
     }
+    // Where a step's time goes: batch preparation (on the loader threads),
+    // summed in nanoseconds: sample, gather, hop construction, sampled
+    // nodes, layer-1 destinations.
+    let prep = Phases::default();
     let make = |b: usize| -> ferrograph_sample::Result<(Batch, Vec<i64>)> {
         let s = &seeds[b * 1024..(b + 1) * 1024];
         let y = s.iter().map(|&v| labels[v as usize]).collect();
         let seed = ferrograph_sample::rng::derive(7, b as u64);
+        let t = Instant::now();
         if ego {
             let e = sample_ego(&lg, &[(rel, 15), (rel, 10)], strategy, Padding::Mask, s, seed)?;
             let mut xs = Vec::new();
@@ -386,32 +395,75 @@ pub fn train(data: &Path, nodes: usize, steps: usize, output: &str) -> Result<()
                 xs.push((v, l.len()));
             }
             Ok((Batch::Ego(ego_hops(&e, None), xs), y))
+        } else if let Some(h) = &hist {
+            let hs = ferrograph_train::batch::sample_with_history(&sampler, &lg, s, seed, h)?;
+            let t1 = Instant::now();
+            let mut x = Vec::with_capacity(hs.out.node.len() * dim);
+            features::gather(&feat, &hs.out.node, &mut x)?;
+            let t2 = Instant::now();
+            let hops = ferrograph_train::batch::history_blocks(&hs, None);
+            if b >= 2 {
+                prep.add(0, t1 - t);
+                prep.add(1, t2 - t1);
+                prep.add(2, t2.elapsed());
+                prep.add(3, std::time::Duration::from_nanos(hs.out.node.len() as u64));
+                prep.add(4, std::time::Duration::from_nanos(hs.computed as u64));
+                hits.fetch_add(hs.hits.hits, std::sync::atomic::Ordering::Relaxed);
+                lookups.fetch_add(hs.hits.lookups, std::sync::atomic::Ordering::Relaxed);
+            }
+            let store = hs.out.node[..hs.computed].to_vec();
+            Ok((Batch::Cached(hops, x, hs.out.node.len(), hs.cached, store), y))
         } else {
             let o = sampler.sample(&lg, s, seed)?;
+            let t1 = Instant::now();
             let mut x = Vec::with_capacity(o.node.len() * dim);
             features::gather(&feat, &o.node, &mut x)?;
-            Ok((Batch::Blocks(blocks(&o, 2, None), x, o.node.len()), y))
+            let t2 = Instant::now();
+            let hops = blocks(&o, 2, None);
+            if b >= 2 {
+                prep.add(0, t1 - t);
+                prep.add(1, t2 - t1);
+                prep.add(2, t2.elapsed());
+                prep.add(3, std::time::Duration::from_nanos(o.node.len() as u64));
+                prep.add(4, std::time::Duration::from_nanos(o.num_sampled_nodes[..2].iter().sum::<usize>() as u64));
+            }
+            Ok((Batch::Blocks(hops, x, o.node.len()), y))
         }
     };
     // Waiting = time between the end of one step and the start of the
     // next (the loader's queue, or inline sampling with one thread).
     let mut step_times = Vec::new();
+    let step_phases = Phases::default();
     let mut timed_wait = 0.0;
     let mut last_end: Option<Instant> = None;
     let mut consume = |i: usize, (batch, y): (Batch, Vec<i64>)| {
         let start = Instant::now();
         let waited = last_end.map_or(0.0, |e| (start - e).as_secs_f64());
         let m = model.take().expect("model");
+        let mut to_store = None;
         let logits = match batch {
+            Batch::Cached(hops, x, rows, cached, store) => {
+                let n = cached.len() / 256;
+                let (logits, h0) = m.forward_blocks_history(&hops.iter().collect::<Vec<_>>(), matrix(x, rows, dim), matrix(cached, n, 256), None);
+                to_store = Some((store, h0));
+                logits
+            }
             Batch::Blocks(hops, x, rows) => m.forward_blocks(&hops.iter().collect::<Vec<_>>(), matrix(x, rows, dim), None),
             Batch::Ego(hops, xs) => m.forward_ego(&hops, xs.into_iter().map(|(v, r)| matrix(v, r, dim)).collect(), None),
         };
-        let (m, _) = optimise(m, &mut optim, logits, &y, 0.003);
+        let forwarded = Instant::now();
+        let (m, _, backward, update) = optimise_timed(m, &mut optim, logits, &y, 0.003);
         model = Some(m);
+        if let (Some((store, h0)), Some(h)) = (to_store, &hist) {
+            h.store(&store, &ferrograph_train::trainer::host(h0));
+        }
         let end = Instant::now();
         if i >= 2 {
             step_times.push((end - start).as_secs_f64() + waited);
             timed_wait += waited;
+            step_phases.add(0, forwarded - start);
+            step_phases.add(1, backward);
+            step_phases.add(2, update);
         }
         last_end = Some(end);
     };
@@ -441,7 +493,36 @@ pub fn train(data: &Path, nodes: usize, steps: usize, output: &str) -> Result<()
         "wait_fraction": timed_wait / timed,
         "total_s_with_warmup": total,
         "peak_rss_mb": proc_status_mib("VmHWM"),
+        "profile_ms_per_step": {
+            "forward": step_phases.ms(0, steps),
+            "loss_and_backward": step_phases.ms(1, steps),
+            "adam_update": step_phases.ms(2, steps),
+            "waiting": timed_wait * 1e3 / steps as f64,
+            "prepare_sample": prep.ms(0, steps),
+            "prepare_gather_features": prep.ms(1, steps),
+            "prepare_blocks": prep.ms(2, steps),
+        },
+        "history_staleness": history,
+        "history_hit_rate": hits.into_inner() as f64 / lookups.into_inner().max(1) as f64,
+        "nodes_per_batch": prep.get(3) as f64 / steps as f64,
+        "layer1_rows_per_batch": prep.get(4) as f64 / steps as f64,
     });
     println!("RESULT {r}");
     Ok(())
+}
+
+/// Nanosecond counters summed across threads.
+#[derive(Default)]
+struct Phases([std::sync::atomic::AtomicU64; 5]);
+
+impl Phases {
+    fn add(&self, i: usize, d: std::time::Duration) {
+        self.0[i].fetch_add(d.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn get(&self, i: usize) -> u64 {
+        self.0[i].load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn ms(&self, i: usize, steps: usize) -> f64 {
+        self.get(i) as f64 / 1e6 / steps as f64
+    }
 }

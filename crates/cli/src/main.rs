@@ -227,6 +227,9 @@ enum Bench {
         /// `blocks` (message-flow blocks) or `ego` (dense tensors with masks).
         #[arg(long, default_value = "blocks")]
         output: String,
+        /// Reuse first-layer outputs across batches up to this many steps old (blocks only).
+        #[arg(long)]
+        history: Option<u64>,
     },
     /// Open a snapshot and report time and resident memory before any access.
     Open {
@@ -377,7 +380,7 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
-        Command::Bench(Bench::Train { data, nodes, steps, output }) => bench::train(&expand_home(&data), nodes, steps, &output)?,
+        Command::Bench(Bench::Train { data, nodes, steps, output, history }) => bench::train(&expand_home(&data), nodes, steps, &output, history)?,
         Command::Bench(Bench::Sample { peers, strategy, output, features }) => {
             let data = expand_home(&peers.data);
             bench::sample(bench::SampleOpts {

@@ -140,3 +140,32 @@ fn bad_configs_name_the_field_before_training() {
         assert!(!d.path().join("run").exists(), "{what}: training started");
     }
 }
+
+/// Cross-batch reuse of first-layer outputs: staleness 0 is exactly the
+/// plain run; a bounded staleness serves rows (hit rate > 0) and stays
+/// within two points of the exact run's test accuracy.
+#[test]
+fn history_cache_is_exact_at_zero_staleness_and_close_beyond() {
+    let base = tempfile::tempdir().unwrap();
+    let cfg = quick(base.path(), "sampled");
+    train_ok(&cfg, &[]);
+    let exact = summary(base.path());
+    for (staleness, check_equal) in [(0, true), (4, false)] {
+        let d = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(base.path().to_str().unwrap(), d.path().to_str().unwrap());
+        let p = d.path().join("h.toml");
+        std::fs::write(&p, format!("{text}history_staleness = {staleness}\n")).unwrap();
+        train_ok(&p, &[]);
+        let s = summary(d.path());
+        let hit = records(d.path()).iter().map(|r| r["history_hit_rate"].as_f64().unwrap()).fold(0.0, f64::max);
+        if check_equal {
+            assert_eq!(hit, 0.0);
+            assert_eq!(s["test_accuracy"], exact["test_accuracy"]);
+            assert_eq!(s["val_accuracy"], exact["val_accuracy"]);
+        } else {
+            assert!(hit > 0.05, "hit rate {hit}");
+            let (a, b) = (s["test_accuracy"].as_f64().unwrap(), exact["test_accuracy"].as_f64().unwrap());
+            assert!((a - b).abs() < 0.02, "history {a} vs exact {b}");
+        }
+    }
+}

@@ -123,6 +123,20 @@ impl NeighborSampler {
 
     /// Samples one batch of `seeds` with randomness from `seed`.
     pub fn sample<G: NeighborAccess + ?Sized>(&self, g: &G, seeds: &[u32], seed: u64) -> Result<SamplerOutput> {
+        self.sample_with(g, seeds, seed, &mut |_, _, _| true)
+    }
+
+    /// [`sample`](Self::sample), expanding at hop `h` (0-based) only the
+    /// frontier nodes for which `expand(h, position in out.node, node)` holds;
+    /// the others keep no sampled neighbours at that hop (a training loop
+    /// that already holds their next-layer input skips their subtree).
+    pub fn sample_with<G: NeighborAccess + ?Sized>(
+        &self,
+        g: &G,
+        seeds: &[u32],
+        seed: u64,
+        expand: &mut dyn FnMut(usize, u32, u32) -> bool,
+    ) -> Result<SamplerOutput> {
         let n = g.node_count(self.node_type);
         if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
             return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n}")));
@@ -134,16 +148,27 @@ impl NeighborSampler {
             out.seed_index = seeds.iter().map(|&s| remap.get_or_insert(s, &mut out.node)).collect();
             out.num_sampled_nodes.push(out.node.len());
             let mut frontier = 0..out.node.len();
+            let mut chosen: Vec<u32> = Vec::new();
+            let mut chosen_nodes: Vec<u32> = Vec::new();
             for (h, hop) in self.hops.iter().enumerate() {
                 sampled.clear();
-                let expand = &out.node[frontier.clone()];
-                g.sample_neighbors(hop.relation, expand, hop.fanout, self.strategy, derive(seed, h as u64), sampled)?;
+                chosen.clear();
+                chosen.extend(frontier.clone().map(|i| i as u32).filter(|&i| expand(h, i, out.node[i as usize])));
+                let all = chosen.len() == frontier.len();
+                let nodes = if all {
+                    &out.node[frontier.clone()]
+                } else {
+                    chosen_nodes.clear();
+                    chosen_nodes.extend(chosen.iter().map(|&i| out.node[i as usize]));
+                    &chosen_nodes[..]
+                };
+                g.sample_neighbors(hop.relation, nodes, hop.fanout, self.strategy, derive(seed, h as u64), sampled)?;
                 let before_nodes = out.node.len();
                 let before_edges = out.row.len();
                 out.row.reserve(sampled.neighbors.len());
                 out.col.reserve(sampled.neighbors.len());
                 for (j, w) in sampled.offsets.windows(2).enumerate() {
-                    let dst = (frontier.start + j) as u32;
+                    let dst = chosen[j];
                     for &v in &sampled.neighbors[w[0] as usize..w[1] as usize] {
                         let src = remap.get_or_insert(v, &mut out.node);
                         out.row.push(src);

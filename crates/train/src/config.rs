@@ -124,6 +124,13 @@ pub struct TrainSection {
     /// Batches prepared ahead by the loader.
     #[serde(default = "prefetch")]
     pub prefetch: usize,
+    /// Reuse first-layer outputs across batches when at most this many
+    /// steps old (two-layer sampled models; see `history` in the crate
+    /// docs). Off by default: exact, reproducible training.
+    pub history_staleness: Option<u64>,
+    /// Rows the history cache holds.
+    #[serde(default = "history_capacity")]
+    pub history_capacity: usize,
 }
 
 fn fanouts() -> Vec<usize> {
@@ -143,6 +150,9 @@ fn epochs() -> usize {
 }
 fn prefetch() -> usize {
     4
+}
+fn history_capacity() -> usize {
+    1 << 17
 }
 
 impl Default for TrainSection {
@@ -223,6 +233,9 @@ impl TrainConfig {
         }
         if t.mode != Mode::Full && t.fanouts.contains(&0) {
             return Err(self.field("train.fanouts", "fan-outs must be at least 1"));
+        }
+        if t.history_staleness.is_some() && (t.mode != Mode::Sampled || layers != 2) {
+            return Err(self.field("train.history_staleness", "history caching needs mode = \"sampled\" and a two-layer model (one `hidden` entry)"));
         }
         if t.batch_size == 0 {
             return Err(self.field("train.batch_size", "must be at least 1"));

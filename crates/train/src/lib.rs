@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod history;
 pub mod hop;
 pub mod layers;
 pub mod metrics;

@@ -81,6 +81,14 @@ impl ModelConfig {
         self.hidden.len() + 1
     }
 
+    /// Output width of hidden layer `l` (GAT: heads × per-head width).
+    pub fn width(&self, l: usize) -> usize {
+        match self.kind {
+            ModelKind::Gat => self.hidden[l].div_ceil(self.heads) * self.heads,
+            _ => self.hidden[l],
+        }
+    }
+
     /// Builds a model `d_in → hidden… → d_out` with weights drawn from `seed`.
     pub fn init(&self, d_in: usize, d_out: usize, seed: u64) -> Gnn {
         let mut convs = Vec::new();
@@ -160,8 +168,23 @@ impl Gnn {
     /// first) from the features `x` of all sampled nodes. `seed` enables
     /// dropout (training); `None` evaluates.
     pub fn forward_blocks(&self, blocks: &[&Hop], x: Tensor<2>, seed: Option<u64>) -> Tensor<2> {
+        self.forward_inner(blocks, x, seed, None).0
+    }
+
+    /// [`forward_blocks`](Self::forward_blocks) for a two-layer model whose
+    /// last layer also reads `cached` rows (constants) after the rows the
+    /// first layer computes; returns the logits and the first layer's
+    /// activated output (detached), to be cached.
+    pub fn forward_blocks_history(&self, blocks: &[&Hop], x: Tensor<2>, cached: Tensor<2>, seed: Option<u64>) -> (Tensor<2>, Tensor<2>) {
+        let (logits, h0) = self.forward_inner(blocks, x, seed, Some(cached));
+        (logits, h0.expect("a two-layer model"))
+    }
+
+    fn forward_inner(&self, blocks: &[&Hop], x: Tensor<2>, seed: Option<u64>, inject: Option<Tensor<2>>) -> (Tensor<2>, Option<Tensor<2>>) {
         assert_eq!(blocks.len(), self.convs.len(), "one block per layer");
         let mut h = x;
+        let mut inject = inject;
+        let mut first = None;
         for (l, (conv, hop)) in self.convs.iter().zip(blocks).enumerate() {
             let s = seed.map(|s| derive(s, l as u64));
             let hin = dropout(h, self.dropout, s.map(|s| derive(s, 1 << 20)));
@@ -170,8 +193,16 @@ impl Gnn {
             if l + 1 < self.convs.len() {
                 h = self.activate(h);
             }
+            if l == 0
+                && let Some(c) = inject.take()
+            {
+                first = Some(h.clone().detach());
+                if c.dims()[0] > 0 {
+                    h = Tensor::cat(vec![h, c], 0);
+                }
+            }
         }
-        h
+        (h, first)
     }
 
     /// Outputs for the batch of an ego sample: `hops[t]` maps depth `t + 1`

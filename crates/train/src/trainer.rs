@@ -25,8 +25,9 @@ use ferrograph_sample::rng::derive;
 use ferrograph_sample::{LocalGraph, NeighborSampler, Strategy, features};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{blocks, ego_hops, full_hop};
+use crate::batch::{blocks, ego_hops, full_hop, history_blocks, sample_with_history};
 use crate::config::{Mode, Resolved, TrainConfig};
+use crate::history::{History, Hits};
 use crate::hop::Hop;
 use crate::metrics::Scores;
 use crate::model::{Gnn, ModelKind};
@@ -55,6 +56,9 @@ pub struct EpochRecord {
     pub wait_fraction: f64,
     /// Seconds of validation.
     pub eval_seconds: f64,
+    /// Share of hop-1 lookups served by the history cache (when on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_hit_rate: Option<f64>,
 }
 
 /// `summary.json`.
@@ -200,6 +204,18 @@ pub fn optimise(model: Gnn, optim: &mut ModuleOptimizer, logits: Tensor<2>, labe
     (optim.step(lr, model, gp), lv)
 }
 
+/// [`optimise`] with the time of loss + backward and of the update.
+pub fn optimise_timed(model: Gnn, optim: &mut ModuleOptimizer, logits: Tensor<2>, labels: &[i64], lr: f64) -> (Gnn, f32, Duration, Duration) {
+    let t0 = Instant::now();
+    let loss = cross_entropy(logits, labels);
+    let grads = loss.backward();
+    let lv = loss.into_data().convert::<f32>().try_into_vec::<f32>().expect("loss")[0];
+    let t1 = Instant::now();
+    let gp = GradientsParams::from_grads(grads, &model);
+    let m = optim.step(lr, model, gp);
+    (m, lv, t1 - t0, t1.elapsed())
+}
+
 /// Host copy of a 2-D tensor.
 pub fn host(t: Tensor<2>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
@@ -337,6 +353,7 @@ pub fn load_model(path: &Path, model: Gnn) -> Result<Gnn> {
 enum Prepared {
     Blocks { hops: Vec<Hop>, x: Vec<f32>, rows: usize, labels: Vec<i64> },
     Ego { hops: Vec<Hop>, xs: Vec<(Vec<f32>, usize)>, labels: Vec<i64> },
+    History { hops: Vec<Hop>, x: Vec<f32>, rows: usize, labels: Vec<i64>, cached: Vec<f32>, store: Vec<u32>, hits: Hits },
 }
 
 /// Where a run writes.
@@ -385,6 +402,7 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
     let sampler =
         NeighborSampler::new(t.fanouts.iter().map(|&k| SHop { relation: r.relation, fanout: k }).collect(), Strategy::RandomWithoutReplacement);
     let full = (t.mode == Mode::Full).then(|| (data.full_hop(), data.all_features()));
+    let history = t.history_staleness.map(|st| History::new(data.graph.node_count(r.node_type), t.history_capacity, cfg.model.width(0), st));
     let started = Instant::now() - Duration::from_secs_f64(state.seconds);
     let mut steps_done = 0usize;
 
@@ -396,6 +414,7 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
         let mut seen = 0usize;
         let mut steps = 0usize;
         let mut wait = Duration::ZERO;
+        let mut hit_count = Hits::default();
         let mut step = |model: Gnn, logits: Tensor<2>, labels: &[i64], optim: &mut ModuleOptimizer| -> Result<Gnn> {
             let pred = host(logits.clone().detach());
             let c = labels.len();
@@ -442,6 +461,13 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
                         xs.push((v, l.len()));
                     }
                     Ok(Prepared::Ego { hops: ego_hops(&e, degree_fn), xs, labels })
+                } else if let Some(hist) = &history {
+                    let hs = sample_with_history(sampler, &data.local, seeds, s, hist)?;
+                    let mut x = Vec::new();
+                    data.gather_into(&hs.out.node, &mut x).map_err(|e| ferrograph_sample::Error::Invalid(e.to_string()))?;
+                    let hops = history_blocks(&hs, degree_fn);
+                    let store = hs.out.node[..hs.computed].to_vec();
+                    Ok(Prepared::History { hops, rows: hs.out.node.len(), x, labels, cached: hs.cached, store, hits: hs.hits })
                 } else {
                     let o = sampler.sample(&data.local, seeds, s)?;
                     let mut x = Vec::new();
@@ -460,6 +486,18 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
                         let x = Tensor::from_data(TensorData::new(x, [rows, r.dim]), &dev);
                         let logits = m.forward_blocks(&hops.iter().collect::<Vec<_>>(), x, dseed);
                         step(m, logits, &labels, &mut optim)
+                    }
+                    Prepared::History { hops, x, rows, labels, cached, store, hits } => {
+                        let hist = history.as_ref().expect("history on");
+                        let n_cached = cached.len() / hist.dim();
+                        let x = Tensor::from_data(TensorData::new(x, [rows, r.dim]), &dev);
+                        let c = Tensor::from_data(TensorData::new(cached, [n_cached, hist.dim()]), &dev);
+                        let (logits, h0) = m.forward_blocks_history(&hops.iter().collect::<Vec<_>>(), x, c, dseed);
+                        let out = step(m, logits, &labels, &mut optim);
+                        hist.store(&store, &host(h0));
+                        hit_count.hits += hits.hits;
+                        hit_count.lookups += hits.lookups;
+                        out
                     }
                     Prepared::Ego { hops, xs, labels } => {
                         let xs = xs.into_iter().map(|(v, rows)| Tensor::from_data(TensorData::new(v, [rows, r.dim]), &dev)).collect();
@@ -501,6 +539,7 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
             steps_per_second: steps as f64 / train_seconds.max(1e-9),
             wait_fraction: wait.as_secs_f64() / train_seconds.max(1e-9),
             eval_seconds: e0.elapsed().as_secs_f64(),
+            history_hit_rate: history.as_ref().map(|_| hit_count.hits as f64 / hit_count.lookups.max(1) as f64),
         };
         obs.epoch_end(&rec);
         state.epoch = epoch;
