@@ -398,6 +398,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() {
+    ferrograph_train::tune_allocator();
     let cli = Cli::parse();
     let default = match cli.verbose {
         0 => "warn",
