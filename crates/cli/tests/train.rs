@@ -53,6 +53,32 @@ fn cora_models_reach_their_accuracy() {
         let acc = s["test_accuracy"].as_f64().unwrap();
         assert!(acc >= min, "{name}: test accuracy {acc} < {min}");
         assert!(s["val_accuracy"].as_f64().unwrap() > 0.7 && s["epochs"].as_u64().unwrap() > 0, "{name}: {s}");
+        if name == "cora-gcn" {
+            // `embed`: the output layer of the best checkpoint for every node.
+            let out = d.path().join("emb");
+            let o = ferrograph(&["embed", cfg.to_str().unwrap(), "--output-layer", "--out", out.to_str().unwrap()]);
+            assert!(o.status.success(), "embed: {}", String::from_utf8_lossy(&o.stderr));
+            let npy = std::fs::read(out.with_extension("npy")).unwrap();
+            assert!(String::from_utf8_lossy(&npy[..128]).contains("(2708, 7)"));
+            let pq = std::fs::read(out.with_extension("parquet")).unwrap();
+            assert!(pq.starts_with(b"PAR1") && pq.ends_with(b"PAR1"));
+            // The exported class scores give the trained model's test accuracy.
+            let start = 10 + u16::from_le_bytes([npy[8], npy[9]]) as usize;
+            let scores: Vec<f32> = npy[start..].chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            let nodes = std::fs::read_to_string(repo().join("../shared/data/cora/nodes.csv")).unwrap();
+            let (mut right, mut total) = (0, 0);
+            for (i, line) in nodes.lines().skip(1).enumerate() {
+                let f: Vec<&str> = line.split(',').collect();
+                if f.last() == Some(&"test") {
+                    let row = &scores[i * 7..][..7];
+                    let pred = (0..7).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+                    right += usize::from(pred.to_string() == f[1]);
+                    total += 1;
+                }
+            }
+            let emb_acc = right as f64 / total as f64;
+            assert!((emb_acc - acc).abs() < 1e-9, "embeddings give {emb_acc}, training reported {acc}");
+        }
     }
 }
 
