@@ -54,10 +54,16 @@ pub fn ego_hops(ego: &EgoOutput, degree: Option<Degree<'_>>) -> Vec<Hop> {
 
 /// A hop over a whole graph given as CSR rows (`offsets`, `targets`): every
 /// node is a destination and a source.
-pub fn full_hop(offsets: &[u64], targets: &[u32]) -> Hop {
+pub fn full_hop(offsets: &[u64], targets: &[u32]) -> crate::Result<Hop> {
     let n = offsets.len() - 1;
-    let offsets32: Vec<u32> = offsets.iter().map(|&o| u32::try_from(o).expect("full-graph hops hold under 2^32 edges")).collect();
-    Hop::sparse(Adj::new(n, n, offsets32, targets.to_vec(), None), None)
+    if targets.len() > u32::MAX as usize {
+        return Err(crate::Error::Invalid(format!(
+            "{} edges are too many for one full-graph hop (at most 2^32 - 1); use mode = \"sampled\"",
+            targets.len()
+        )));
+    }
+    let offsets32: Vec<u32> = offsets.iter().map(|&o| o as u32).collect();
+    Ok(Hop::sparse(Adj::new(n, n, offsets32, targets.to_vec(), None), None))
 }
 
 /// A two-hop sample in which hop-1 nodes with a fresh cached row were not

@@ -167,7 +167,7 @@ impl<'g> Data<'g> {
     }
 
     /// The whole graph as one hop (every node a destination).
-    pub fn full_hop(&self) -> Hop {
+    pub fn full_hop(&self) -> Result<Hop> {
         let csr = self.csr();
         full_hop(csr.offsets.as_slice(), csr.targets.as_slice())
     }
@@ -401,7 +401,10 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
     let layers = cfg.model.layers();
     let sampler =
         NeighborSampler::new(t.fanouts.iter().map(|&k| SHop { relation: r.relation, fanout: k }).collect(), Strategy::RandomWithoutReplacement);
-    let full = (t.mode == Mode::Full).then(|| (data.full_hop(), data.all_features()));
+    let full = match t.mode {
+        Mode::Full => Some((data.full_hop()?, data.all_features())),
+        _ => None,
+    };
     let history = t.history_staleness.map(|st| History::new(data.graph.node_count(r.node_type), t.history_capacity, cfg.model.width(0), st));
     let started = Instant::now() - Duration::from_secs_f64(state.seconds);
     let mut steps_done = 0usize;

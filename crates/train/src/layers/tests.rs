@@ -28,7 +28,7 @@ fn close(a: &[f32], b: &[f64]) {
 
 /// Star 0 – {1, 2}: both directions, as a full-graph hop.
 fn star() -> (Hop, Tensor<2>) {
-    let hop = full_hop(&[0, 2, 3, 4], &[1, 2, 0, 0]);
+    let hop = full_hop(&[0, 2, 3, 4], &[1, 2, 0, 0]).unwrap();
     (hop, t2(&[1., 0., 0., 1., 2., 2.], 3, 2))
 }
 
