@@ -54,6 +54,29 @@ enum Command {
         #[arg(long)]
         repeat: Option<usize>,
     },
+    /// Hold out edges of one type for link prediction: a training snapshot without them, and the held-out edges with as many sampled non-edges.
+    SplitEdges {
+        /// Snapshot directory to split.
+        snapshot: PathBuf,
+        /// The edge type (relation name).
+        #[arg(long)]
+        relation: String,
+        /// Share of edges for validation.
+        #[arg(long, default_value_t = 0.05)]
+        val: f64,
+        /// Share of edges for test.
+        #[arg(long, default_value_t = 0.1)]
+        test: f64,
+        /// Shuffle and negative-sampling seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Training snapshot to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// Folder for val.npy, val_neg.npy, test.npy, test_neg.npy (int64 [m, 2] local indices; default OUT-heldout).
+        #[arg(long)]
+        heldout: Option<PathBuf>,
+    },
     /// Export node embeddings of a trained model (exact layer-wise inference) to NPY and Parquet.
     Embed {
         /// The training config of the run.
@@ -290,6 +313,25 @@ fn run(cli: Cli) -> Result<()> {
                 s.test_accuracy, s.test_micro_f1, s.test_macro_f1, s.val_accuracy, s.best_epoch, s.epochs, s.seconds
             );
             println!("report: {}", dir.join("report.md").display());
+        }
+        Command::SplitEdges { snapshot: dir, relation, val, test, seed, out, heldout } => {
+            let snap = snapshot::open(&dir)?;
+            let (e, _) = snap.graph.schema().relation(&relation)?;
+            let split = ferrograph_io::split::split_edges(snap.graph, e, val, test, seed)?;
+            write_snapshot(&split.graph, &out, false, &bars)?;
+            let held = heldout.unwrap_or_else(|| PathBuf::from(format!("{}-heldout", out.display())));
+            std::fs::create_dir_all(&held).with_context(|| format!("creating {}", held.display()))?;
+            for (name, pairs) in [("val", &split.val), ("val_neg", &split.val_neg), ("test", &split.test), ("test_neg", &split.test_neg)] {
+                let flat: Vec<i64> = pairs.iter().flat_map(|p| [i64::from(p[0]), i64::from(p[1])]).collect();
+                ferrograph_io::npy::write_npy_i64(&held.join(format!("{name}.npy")), &[pairs.len(), 2], &flat)?;
+            }
+            println!(
+                "wrote {} (training graph) and {} ({} val, {} test edges, as many non-edges each)",
+                out.display(),
+                held.display(),
+                split.val.len(),
+                split.test.len()
+            );
         }
         Command::Embed { config, checkpoint, output_layer, out } => {
             train::embed(&config, checkpoint.as_deref(), output_layer, &out, &bars)?;

@@ -119,6 +119,12 @@ impl Graph {
         Ok(())
     }
 
+    /// Takes the graph apart (the inverse of [`Graph::from_parts`]), to
+    /// rebuild it with some parts replaced.
+    pub fn into_parts(self) -> (Schema, Vec<NodeStore>, Vec<EdgeStore>) {
+        (self.schema, self.nodes, self.edges)
+    }
+
     /// The schema.
     pub fn schema(&self) -> &Schema {
         &self.schema

@@ -12,6 +12,7 @@ pub mod generate;
 pub mod import;
 pub mod npy;
 pub mod parquet_table;
+pub mod split;
 pub mod table;
 pub mod text;
 
