@@ -12,10 +12,12 @@ pub mod config;
 pub mod history;
 pub mod hop;
 pub mod layers;
+pub mod linkpred;
 pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod report;
+pub mod skipgram;
 pub mod trainer;
 
 /// The device every tensor of the crate lives on: burn's pure-Rust CPU
