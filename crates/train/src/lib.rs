@@ -13,6 +13,7 @@ pub mod history;
 pub mod hop;
 pub mod layers;
 pub mod linkpred;
+pub mod linktrain;
 pub mod metrics;
 pub mod model;
 pub mod ops;

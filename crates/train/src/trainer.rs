@@ -226,20 +226,34 @@ pub fn host(t: Tensor<2>) -> Vec<f32> {
 /// the output of layer `upto` (1-based; `model.layers()` for the logits)
 /// row-major, and its width.
 pub fn infer_all(model: &Gnn, data: &Data<'_>, upto: usize, kind: ModelKind) -> Result<(Vec<f32>, usize)> {
-    const CHUNK: usize = 8192;
-    let n = data.graph.node_count(data.r.node_type);
-    let one_hop = NeighborSampler::new(vec![SHop { relation: data.r.relation, fanout: 0 }], Strategy::Full)?;
     let degree = |v: u32| data.degree(v);
+    let n = data.graph.node_count(data.r.node_type);
+    infer_all_with(model, &data.local, data.r.relation, n, &|nodes| data.gather(nodes), upto, (kind == ModelKind::Gcn).then_some(&degree as _))
+}
+
+/// [`infer_all`] over any input: `input(nodes)` gives the first layer's
+/// input rows (a feature column, a learnable table, …).
+pub fn infer_all_with(
+    model: &Gnn,
+    local: &LocalGraph<'_>,
+    relation: ferrograph_sample::Relation,
+    n: usize,
+    input: &dyn Fn(&[u32]) -> Result<Tensor<2>>,
+    upto: usize,
+    degree: Option<crate::batch::Degree<'_>>,
+) -> Result<(Vec<f32>, usize)> {
+    const CHUNK: usize = 8192;
+    let one_hop = NeighborSampler::new(vec![SHop { relation, fanout: 0 }], Strategy::Full)?;
     let mut h: Option<(Vec<f32>, usize)> = None;
     for l in 0..upto {
         let mut out = Vec::new();
         let mut width = 0;
         for start in (0..n).step_by(CHUNK) {
             let seeds: Vec<u32> = (start as u32..(start + CHUNK).min(n) as u32).collect();
-            let s = one_hop.sample(&data.local, &seeds, 0)?;
-            let hop = blocks(&s, 1, (kind == ModelKind::Gcn).then_some(&degree as _)).pop().expect("one block");
+            let s = one_hop.sample(local, &seeds, 0)?;
+            let hop = blocks(&s, 1, degree).pop().expect("one block");
             let x = match &h {
-                None => data.gather(&s.node)?,
+                None => input(&s.node)?,
                 Some((prev, w)) => {
                     let mut v = Vec::with_capacity(s.node.len() * w);
                     for &u in &s.node {
