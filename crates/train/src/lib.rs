@@ -12,6 +12,7 @@ pub mod config;
 pub mod history;
 pub mod hop;
 pub mod layers;
+pub mod lightgcn;
 pub mod linkpred;
 pub mod linktrain;
 pub mod metrics;
