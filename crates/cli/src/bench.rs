@@ -526,3 +526,41 @@ impl Phases {
         self.get(i) as f64 / 1e6 / steps as f64
     }
 }
+
+/// LightGCN on the user → item relations `train` and `test` of an import
+/// config: one `RESULT` line per evaluated epoch, and the popularity
+/// baseline under the same protocol.
+pub fn lightgcn(
+    config: &Path,
+    train: &str,
+    test: &str,
+    cfg: &ferrograph_train::lightgcn::LightGcnConfig,
+    eval_every: usize,
+    k: usize,
+    bars: &crate::progress::Bars,
+) -> Result<()> {
+    use ferrograph_train::lightgcn::{Interactions, popularity_baseline, train_lightgcn_with};
+    let g = ferrograph_io::import_file(config, bars)?;
+    let rel = |name: &str| -> Result<Interactions> {
+        let (e, dir) = g.schema().relation(name)?;
+        let csr = g.topology(e, dir);
+        let (users, items) = g.endpoint_counts(e);
+        Ok(Interactions::new(users, items, csr.offsets.as_slice(), csr.targets.as_slice()))
+    };
+    let (tr, te) = (rel(train)?, rel(test)?);
+    let (pr, pn) = popularity_baseline(&tr, &te, k);
+    println!("RESULT {}", json!({"system": "popularity", "recall": pr, "ndcg": pn, "k": k}));
+    let t0 = Instant::now();
+    train_lightgcn_with(&tr, &te, k, eval_every, cfg, &mut |h| {
+        let r = json!({
+            "system": "ferrograph", "epoch": h.epoch, "loss": h.loss, "epoch_s": h.seconds,
+            "recall": h.eval.map(|e| e.0), "ndcg": h.eval.map(|e| e.1), "k": k,
+            "batch": cfg.batch_size, "lr": cfg.lr, "elapsed_s": t0.elapsed().as_secs_f64(),
+            "threads": rayon::current_num_threads(),
+        });
+        if h.eval.is_some() || h.epoch <= 3 {
+            println!("RESULT {r}");
+        }
+    })?;
+    Ok(())
+}

@@ -254,6 +254,39 @@ enum Bench {
         #[arg(long)]
         history: Option<u64>,
     },
+    /// LightGCN on a user–item import config (Gowalla, Last.fm): per-epoch time, Recall@K and NDCG@K.
+    Lightgcn {
+        /// Import config with the train and test relations.
+        #[arg(long, default_value = "configs/gowalla.toml")]
+        config: PathBuf,
+        /// Training relation (user → item).
+        #[arg(long, default_value = "visits")]
+        train: String,
+        /// Test relation (user → item).
+        #[arg(long, default_value = "visits_test")]
+        test: String,
+        /// Epochs.
+        #[arg(long, default_value_t = 100)]
+        epochs: usize,
+        /// Triples per step.
+        #[arg(long, default_value_t = 2048)]
+        batch: usize,
+        /// Adam learning rate.
+        #[arg(long, default_value_t = 0.001)]
+        lr: f64,
+        /// L2 on the batch's ego embeddings.
+        #[arg(long, default_value_t = 1e-4)]
+        l2: f64,
+        /// Evaluate every this many epochs.
+        #[arg(long, default_value_t = 10)]
+        eval_every: usize,
+        /// K of Recall@K and NDCG@K.
+        #[arg(long, default_value_t = 20)]
+        k: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Open a snapshot and report time and resident memory before any access.
     Open {
         /// Snapshot directory.
@@ -422,6 +455,10 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
+        Command::Bench(Bench::Lightgcn { config, train, test, epochs, batch, lr, l2, eval_every, k, seed }) => {
+            let cfg = ferrograph_train::lightgcn::LightGcnConfig { epochs, batch_size: batch, lr, l2, seed, ..Default::default() };
+            bench::lightgcn(&config, &train, &test, &cfg, eval_every, k, &bars)?;
+        }
         Command::Bench(Bench::Train { data, nodes, steps, output, history }) => bench::train(&expand_home(&data), nodes, steps, &output, history)?,
         Command::Bench(Bench::Sample { peers, strategy, output, features }) => {
             let data = expand_home(&peers.data);

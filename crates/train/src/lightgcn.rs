@@ -194,6 +194,18 @@ pub fn train_lightgcn(
     eval_every: usize,
     cfg: &LightGcnConfig,
 ) -> Result<(LightGcn, Vec<RecEpoch>)> {
+    train_lightgcn_with(train, test, k, eval_every, cfg, &mut |_| {})
+}
+
+/// [`train_lightgcn`] calling `on_epoch` after every epoch.
+pub fn train_lightgcn_with(
+    train: &Interactions,
+    test: &Interactions,
+    k: usize,
+    eval_every: usize,
+    cfg: &LightGcnConfig,
+    on_epoch: &mut dyn FnMut(&RecEpoch),
+) -> Result<(LightGcn, Vec<RecEpoch>)> {
     let adj = Arc::new(normalized_adjacency(train));
     let mut model = LightGcn::new(train.users + train.items, cfg.dim, derive(cfg.seed, 1));
     let mut optim = adam(0.0);
@@ -229,7 +241,9 @@ pub fn train_lightgcn(
             let (u, i) = e.split_at(train.users * cfg.dim);
             recall_ndcg(u, i, cfg.dim, train, test, k)
         });
-        history.push(RecEpoch { epoch, loss: sum / steps.max(1) as f64, seconds, eval });
+        let rec = RecEpoch { epoch, loss: sum / steps.max(1) as f64, seconds, eval };
+        on_epoch(&rec);
+        history.push(rec);
     }
     Ok((model, history))
 }
