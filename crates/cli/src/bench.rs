@@ -564,3 +564,50 @@ pub fn lightgcn(
     })?;
     Ok(())
 }
+
+/// node2vec on an imported graph: walks (timed), skip-gram (timed), and
+/// `walks.npy` (−1 after a dead end), `ours.npy`, `labels.npy` in `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn node2vec(
+    config: &Path,
+    relation: &str,
+    label: &str,
+    walks_per_node: usize,
+    length: usize,
+    p: f64,
+    q: f64,
+    sg: &ferrograph_train::skipgram::SkipGramConfig,
+    out: &Path,
+    bars: &crate::progress::Bars,
+) -> Result<()> {
+    use ferrograph_sample::walk::{PAD, Walker};
+    use ferrograph_sample::{LocalGraph, Relation};
+    let g = ferrograph_io::import_file(config, bars)?;
+    let rel = Relation::resolve(&g, relation)?;
+    let n = g.node_count(rel.from);
+    let labels: Vec<i64> = match g.node_column(rel.from, label)? {
+        ferrograph_graph::column::Column::Int(a) => a.as_slice().to_vec(),
+        _ => bail!("column `{label}` is not an integer column"),
+    };
+    let walker = Walker::node2vec(rel, length, p, q)?;
+    let starts: Vec<u32> = (0..walks_per_node).flat_map(|_| 0..n as u32).collect();
+    let t0 = Instant::now();
+    let walks = walker.walks(&LocalGraph::new(&g), &starts, 1)?;
+    let walk_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let emb = ferrograph_train::skipgram::train_skipgram(&walks, length + 1, n, sg, 2);
+    let train_s = t1.elapsed().as_secs_f64();
+    std::fs::create_dir_all(out)?;
+    let w: Vec<i64> = walks.iter().map(|&v| if v == PAD { -1 } else { i64::from(v) }).collect();
+    npy::write_npy_i64(&out.join("walks.npy"), &[starts.len(), length + 1], &w)?;
+    npy::write_npy_f32(&out.join("ours.npy"), &[n, sg.dim], &emb)?;
+    npy::write_npy_i64(&out.join("labels.npy"), &[n], &labels)?;
+    let tokens = walks.iter().filter(|&&v| v != PAD).count();
+    let r = json!({
+        "system": "ferrograph", "nodes": n, "walks": starts.len(), "tokens": tokens, "walk_s": walk_s,
+        "train_s": train_s, "tokens_per_s": tokens as f64 / train_s, "threads": rayon::current_num_threads(),
+        "dim": sg.dim, "window": sg.window, "negatives": sg.negatives, "epochs": sg.epochs,
+    });
+    println!("RESULT {r}");
+    Ok(())
+}

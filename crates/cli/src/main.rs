@@ -287,6 +287,42 @@ enum Bench {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// node2vec walks and skip-gram training timed; writes the walks, the embeddings and the node labels as NPY for the gensim peer.
+    Node2vec {
+        /// Import config.
+        #[arg(long, default_value = "configs/snap-email-eu-core.toml")]
+        config: PathBuf,
+        /// Relation to walk.
+        #[arg(long, default_value = "emails")]
+        relation: String,
+        /// Integer label column of the walked node type (written as labels.npy).
+        #[arg(long, default_value = "department")]
+        label: String,
+        /// Walks per node.
+        #[arg(long, default_value_t = 10)]
+        walks: usize,
+        /// Steps per walk.
+        #[arg(long, default_value_t = 80)]
+        length: usize,
+        /// Return parameter.
+        #[arg(long, default_value_t = 1.0)]
+        p: f64,
+        /// In-out parameter.
+        #[arg(long, default_value_t = 1.0)]
+        q: f64,
+        /// Embedding width.
+        #[arg(long, default_value_t = 128)]
+        dim: usize,
+        /// Skip-gram window.
+        #[arg(long, default_value_t = 5)]
+        window: usize,
+        /// Epochs over the walks.
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Open a snapshot and report time and resident memory before any access.
     Open {
         /// Snapshot directory.
@@ -455,6 +491,10 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
+        Command::Bench(Bench::Node2vec { config, relation, label, walks, length, p, q, dim, window, epochs, out }) => {
+            let sg = ferrograph_train::skipgram::SkipGramConfig { dim, window, epochs, ..Default::default() };
+            bench::node2vec(&config, &relation, &label, walks, length, p, q, &sg, &out, &bars)?;
+        }
         Command::Bench(Bench::Lightgcn { config, train, test, epochs, batch, lr, l2, eval_every, k, seed }) => {
             let cfg = ferrograph_train::lightgcn::LightGcnConfig { epochs, batch_size: batch, lr, l2, seed, ..Default::default() };
             bench::lightgcn(&config, &train, &test, &cfg, eval_every, k, &bars)?;
