@@ -8,6 +8,7 @@
 //! * [`config`], [`trainer`], [`metrics`], [`report`]: `ferrograph train`.
 
 pub mod batch;
+pub mod bipartite;
 pub mod config;
 pub mod history;
 pub mod hop;

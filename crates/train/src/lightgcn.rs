@@ -147,7 +147,7 @@ impl LightGcn {
 
 /// BPR triples for one epoch: a user drawn uniformly among users with
 /// interactions, one of their items, and an item they have not seen.
-fn triples(r: &Interactions, count: usize, rng: &mut SplitMix) -> Vec<[u32; 3]> {
+pub(crate) fn triples(r: &Interactions, count: usize, rng: &mut SplitMix) -> Vec<[u32; 3]> {
     let active: Vec<u32> = (0..r.users as u32).filter(|&u| !r.row(u as usize).is_empty()).collect();
     let mut out = Vec::with_capacity(count);
     if active.is_empty() || r.items == 0 {
