@@ -541,13 +541,7 @@ pub fn lightgcn(
 ) -> Result<()> {
     use ferrograph_train::lightgcn::{Interactions, popularity_baseline, train_lightgcn_with};
     let g = ferrograph_io::import_file(config, bars)?;
-    let rel = |name: &str| -> Result<Interactions> {
-        let (e, dir) = g.schema().relation(name)?;
-        let csr = g.topology(e, dir);
-        let (users, items) = g.endpoint_counts(e);
-        Ok(Interactions::new(users, items, csr.offsets.as_slice(), csr.targets.as_slice()))
-    };
-    let (tr, te) = (rel(train)?, rel(test)?);
+    let (tr, te) = (Interactions::from_graph(&g, train)?, Interactions::from_graph(&g, test)?);
     let (pr, pn) = popularity_baseline(&tr, &te, k);
     println!("RESULT {}", json!({"system": "popularity", "recall": pr, "ndcg": pn, "k": k}));
     let t0 = Instant::now();

@@ -9,12 +9,17 @@ use ferrograph_sample::{LocalGraph, Relation};
 use ferrograph_train::linkpred::{auc, dot_scores, rank_metrics};
 use ferrograph_train::skipgram::{SkipGramConfig, train_skipgram};
 
-#[test]
-fn node2vec_on_held_out_ca_grqc_edges() {
+/// ca-GrQc with 10% of its edges held out (seed 11).
+fn grqc_split() -> ferrograph_io::split::EdgeSplit {
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/snap-ca-grqc.toml");
     let g = ferrograph_io::import_file(&cfg, &ferrograph_graph::progress::NoProgress).unwrap();
     let (e, _) = g.schema().relation("edge").unwrap();
-    let split = ferrograph_io::split::split_edges(g, e, 0.0, 0.1, 11).unwrap();
+    ferrograph_io::split::split_edges(g, e, 0.0, 0.1, 11).unwrap()
+}
+
+#[test]
+fn node2vec_on_held_out_ca_grqc_edges() {
+    let split = grqc_split();
     let g = &split.graph;
     let rel = Relation::resolve(g, "edge").unwrap();
     let n = g.node_count(rel.from);
@@ -42,10 +47,7 @@ fn node2vec_on_held_out_ca_grqc_edges() {
 fn unsupervised_graphsage_on_held_out_ca_grqc_edges() {
     use ferrograph_train::linktrain::{LinkSageConfig, train_link_sage};
     use ferrograph_train::model::{ModelConfig, ModelKind};
-    let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/snap-ca-grqc.toml");
-    let g = ferrograph_io::import_file(&cfg, &ferrograph_graph::progress::NoProgress).unwrap();
-    let (e, _) = g.schema().relation("edge").unwrap();
-    let split = ferrograph_io::split::split_edges(g, e, 0.0, 0.1, 11).unwrap();
+    let split = grqc_split();
     let rel = Relation::resolve(&split.graph, "edge").unwrap();
     let lc = LinkSageConfig {
         model: ModelConfig { hidden: vec![64], ..ModelConfig::new(ModelKind::Sage) },

@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use ferrograph_train::lightgcn::{Interactions, LightGcnConfig, popularity_baseline, train_lightgcn};
 
 fn interactions(g: &ferrograph_graph::Graph, rel: &str) -> Interactions {
-    let (e, dir) = g.schema().relation(rel).unwrap();
-    let csr = g.topology(e, dir);
-    let (users, items) = g.endpoint_counts(e);
-    Interactions::new(users, items, csr.offsets.as_slice(), csr.targets.as_slice())
+    Interactions::from_graph(g, rel).unwrap()
 }
 
 #[test]
@@ -39,13 +36,14 @@ fn lightgcn_beats_popularity_on_lastfm() {
 /// on the same split, against the same popularity baseline.
 #[test]
 fn bipartite_graphsage_beats_popularity_on_lastfm() {
-    use ferrograph_train::bipartite::{BipartiteSageConfig, train_bipartite_sage};
+    use ferrograph_train::bipartite::train_bipartite_sage;
+    use ferrograph_train::linktrain::LinkSageConfig;
     use ferrograph_train::model::{ModelConfig, ModelKind};
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/lastfm.toml");
     let g = ferrograph_io::import_file(&cfg, &ferrograph_graph::progress::NoProgress).unwrap();
     let (train, test) = (interactions(&g, "listens"), interactions(&g, "listens_test"));
     let (pop_recall, pop_ndcg) = popularity_baseline(&train, &test, 20);
-    let bc = BipartiteSageConfig {
+    let bc = LinkSageConfig {
         model: ModelConfig { hidden: vec![64], ..ModelConfig::new(ModelKind::Sage) },
         input_dim: 64,
         out_dim: 64,

@@ -46,10 +46,7 @@ impl Batches {
     pub fn epoch(&self, epoch: u64) -> impl Iterator<Item = Vec<u32>> + '_ {
         let mut order = self.items.clone();
         if self.shuffle {
-            let mut rng = SplitMix::new(derive(self.seed, epoch));
-            for i in (1..order.len()).rev() {
-                order.swap(i, rng.below(i as u64 + 1) as usize);
-            }
+            SplitMix::new(derive(self.seed, epoch)).shuffle(&mut order);
         }
         let n = self.per_epoch();
         let batch = self.batch;

@@ -6,8 +6,8 @@
 //! evaluation protocol (Recall@K, NDCG@K over all unseen items).
 
 use burn::module::{Module, Param};
+use burn::tensor::Tensor;
 use burn::tensor::activation::softplus;
-use burn::tensor::{Int, Tensor, TensorData};
 use ferrograph_graph::topology::{BuildOptions, build_topology};
 use ferrograph_sample::neighbor::Hop as SHop;
 use ferrograph_sample::rng::{SplitMix, derive};
@@ -15,30 +15,10 @@ use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
 
 use crate::batch::blocks;
 use crate::lightgcn::{Interactions, recall_ndcg, triples};
-use crate::model::{Gnn, ModelConfig};
+use crate::linktrain::LinkSageConfig;
+use crate::model::Gnn;
 use crate::trainer::{adam, host, infer_all_with};
-use crate::{Error, Result, device};
-
-/// Hyper-parameters.
-#[derive(Clone, Debug)]
-pub struct BipartiteSageConfig {
-    /// Each tower (input width `input_dim`, output `out_dim`).
-    pub model: ModelConfig,
-    /// Width of the learnable input table.
-    pub input_dim: usize,
-    /// Embedding width.
-    pub out_dim: usize,
-    /// Neighbours per hop, one per layer.
-    pub fanouts: Vec<usize>,
-    /// Triples per step.
-    pub batch_size: usize,
-    /// Epochs (each draws as many triples as there are interactions).
-    pub epochs: usize,
-    /// Adam learning rate.
-    pub lr: f64,
-    /// Seed.
-    pub seed: u64,
-}
+use crate::{Error, Result, index};
 
 /// The input table and the two towers.
 #[derive(Module, Debug)]
@@ -51,13 +31,9 @@ pub struct TwoTower {
     pub item: Gnn,
 }
 
-fn index(v: &[u32]) -> Tensor<1, Int> {
-    Tensor::from_data(TensorData::new(v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(), [v.len()]), &device())
-}
-
 /// Trains on `train` and returns Recall@K and NDCG@K on `test` and the
 /// mean BPR loss of each epoch.
-pub fn train_bipartite_sage(train: &Interactions, test: &Interactions, k: usize, cfg: &BipartiteSageConfig) -> Result<((f64, f64), Vec<f64>)> {
+pub fn train_bipartite_sage(train: &Interactions, test: &Interactions, k: usize, cfg: &LinkSageConfig) -> Result<((f64, f64), Vec<f64>)> {
     let (u, n) = (train.users, train.users + train.items);
     let (mut src, mut dst) = (Vec::with_capacity(2 * train.len()), Vec::with_capacity(2 * train.len()));
     for user in 0..u {

@@ -115,7 +115,7 @@ impl Hop {
         &self.counts
     }
 
-    /// Neighbour-row feature width-independent edge count.
+    /// Valid edges (sampled neighbours, padding excluded).
     pub fn edges(&self) -> usize {
         match &self.structure {
             Structure::Sparse(a) => a.nnz(),
@@ -258,8 +258,7 @@ impl Hop {
                 }
             }
             let len = dst.len();
-            let t = |v: &[u32]| Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&x| x as i64).collect::<Vec<_>>(), [v.len()]), &device());
-            EdgeList { dst: t(&dst), src: t(&src), dst_host: dst, len }
+            EdgeList { dst: crate::index(&dst), src: crate::index(&src), dst_host: dst, len }
         })
     }
 }

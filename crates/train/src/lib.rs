@@ -52,6 +52,11 @@ pub fn matrix(values: Vec<f32>, rows: usize, cols: usize) -> burn::tensor::Tenso
     burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, [rows, cols]), &device())
 }
 
+/// An index tensor on [`device`] from local node indices.
+pub fn index(v: &[u32]) -> burn::tensor::Tensor<1, burn::tensor::Int> {
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(), [v.len()]), &device())
+}
+
 /// Errors of configuration, data and training.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

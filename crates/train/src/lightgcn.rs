@@ -16,13 +16,13 @@ use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::softplus;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use ferrograph_sample::rng::{SplitMix, derive};
 use rayon::prelude::*;
 
 use crate::ops::{Adj, spmm};
 use crate::trainer::{adam, host};
-use crate::{Result, device};
+use crate::{Result, device, index};
 
 /// User → item lists (CSR rows per user, sorted items).
 #[derive(Clone, Debug)]
@@ -41,6 +41,16 @@ impl Interactions {
     /// From CSR parts of a user → item relation.
     pub fn new(users: usize, items: usize, offsets: &[u64], targets: &[u32]) -> Interactions {
         Interactions { users, items, offsets: offsets.to_vec(), items_of: targets.to_vec() }
+    }
+
+    /// The user → item relation `relation` of `g` (rows: the relation's
+    /// starting node type).
+    pub fn from_graph(g: &ferrograph_graph::Graph, relation: &str) -> Result<Interactions> {
+        let (e, dir) = g.schema().relation(relation).map_err(|err| crate::Error::Invalid(err.to_string()))?;
+        let csr = g.topology(e, dir);
+        let (src, dst) = g.endpoint_counts(e);
+        let (users, items) = if dir == ferrograph_graph::Direction::Out { (src, dst) } else { (dst, src) };
+        Ok(Interactions::new(users, items, csr.offsets.as_slice(), csr.targets.as_slice()))
     }
 
     /// Items of user `u`.
@@ -110,10 +120,6 @@ pub fn normalized_adjacency(r: &Interactions) -> Adj {
         }
     }
     Adj::from_edges(n, n, &dst, &src, Some(&w))
-}
-
-fn index(v: &[u32]) -> Tensor<1, Int> {
-    Tensor::from_data(TensorData::new(v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(), [v.len()]), &device())
 }
 
 impl LightGcn {

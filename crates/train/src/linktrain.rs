@@ -7,8 +7,8 @@
 //! up to a few million values).
 
 use burn::module::{Module, Param};
+use burn::tensor::Tensor;
 use burn::tensor::activation::softplus;
-use burn::tensor::{Int, Tensor, TensorData};
 use ferrograph_sample::neighbor::Hop as SHop;
 use ferrograph_sample::rng::{SplitMix, derive};
 use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
@@ -16,9 +16,12 @@ use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
 use crate::batch::blocks;
 use crate::model::{Gnn, ModelConfig};
 use crate::trainer::{adam, host, infer_all_with};
-use crate::{Result, device};
+use crate::{Result, index};
 
-/// Hyper-parameters of [`train_link_sage`].
+/// Hyper-parameters of [`train_link_sage`] and
+/// [`train_bipartite_sage`](crate::bipartite::train_bipartite_sage) (there
+/// `epochs` draw as many triples as there are interactions, `batch_size`
+/// counts triples).
 #[derive(Clone, Debug)]
 pub struct LinkSageConfig {
     /// The GNN (its input width is `input_dim`).
@@ -48,10 +51,6 @@ pub struct LinkSage {
     pub gnn: Gnn,
 }
 
-fn index(v: &[u32]) -> Tensor<1, Int> {
-    Tensor::from_data(TensorData::new(v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(), [v.len()]), &device())
-}
-
 /// Trains on every stored edge of `rel` in `local`'s graph and returns the
 /// final embeddings of all `n` nodes (exact layer-wise inference), row-major
 /// `n × out_dim`, and the mean loss of each epoch.
@@ -73,9 +72,7 @@ pub fn train_link_sage(local: &LocalGraph<'_>, rel: Relation, cfg: &LinkSageConf
     for epoch in 0..cfg.epochs {
         let mut order: Vec<u32> = (0..rows.len() as u32).collect();
         let mut rng = SplitMix::new(derive(cfg.seed, 100 + epoch as u64));
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i as u64 + 1) as usize);
-        }
+        rng.shuffle(&mut order);
         let (mut sum, mut steps) = (0.0, 0);
         for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
             let src: Vec<u32> = chunk.iter().map(|&e| rows[e as usize]).collect();

@@ -108,10 +108,7 @@ impl ModelConfig {
                     Conv::Gat(GatConvConfig::new(width, per_head, heads).with_concat(!last).with_attn_dropout(self.attn_dropout).init(s))
                 }
             });
-            width = match &convs[l] {
-                Conv::Gat(_) if !last => out.div_ceil(self.heads) * self.heads,
-                _ => out,
-            };
+            width = if last { out } else { self.width(l) };
         }
         Gnn { convs, dropout: self.dropout, elu: self.kind == ModelKind::Gat }
     }

@@ -375,16 +375,6 @@ pub fn paths(out: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     (out.join("last.ckpt"), out.join("best.ckpt"), out.join("metrics.jsonl"), out.join("summary.json"))
 }
 
-fn batch_order(train: &[u32], seed: u64, epoch: usize) -> Vec<u32> {
-    let mut order = train.to_vec();
-    let mut rng = ferrograph_sample::rng::SplitMix::new(derive(seed, epoch as u64));
-    for i in (1..order.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        order.swap(i, j);
-    }
-    order
-}
-
 /// Trains per `cfg` on `data`, writing checkpoints and `metrics.jsonl` to
 /// `out`; returns the summary and the per-epoch records.
 pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, obs: &dyn Observer) -> Result<(Summary, Vec<EpochRecord>)> {
@@ -415,6 +405,7 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
     let layers = cfg.model.layers();
     let sampler =
         NeighborSampler::new(t.fanouts.iter().map(|&k| SHop { relation: r.relation, fanout: k }).collect(), Strategy::RandomWithoutReplacement);
+    let train_batches = ferrograph_sample::traverse::Batches::new(r.train.clone(), t.batch_size, true, false, t.seed)?;
     let full = match t.mode {
         Mode::Full => Some((data.full_hop()?, data.all_features())),
         _ => None,
@@ -455,17 +446,15 @@ pub fn train(cfg: &TrainConfig, data: &Data<'_>, out: &Path, opts: &RunOptions, 
             obs.epoch_start(epoch, 1);
             let x = x.as_ref().map_err(|e| Error::Invalid(e.to_string()))?;
             let logits = model.forward_blocks(&vec![hop; layers], x.clone(), Some(derive(t.seed, epoch as u64)));
-            let idx =
-                Tensor::<1, Int>::from_data(TensorData::new(r.train.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), [r.train.len()]), &device());
+            let idx = crate::index(&r.train);
             let labels: Vec<i64> = r.train.iter().map(|&v| r.labels[v as usize]).collect();
             model = step(model, logits.select(0, idx), &labels, &mut optim)?;
         } else {
             let sampler = sampler.as_ref().map_err(|e| Error::Invalid(e.to_string()))?;
-            let order = batch_order(&r.train, t.seed, epoch);
-            let batches: Vec<&[u32]> = order.chunks(t.batch_size).collect();
+            let batches: Vec<Vec<u32>> = train_batches.epoch(epoch as u64).collect();
             obs.epoch_start(epoch, batches.len());
             let make = |b: usize| -> ferrograph_sample::Result<Prepared> {
-                let seeds = batches[b];
+                let seeds = &batches[b][..];
                 let s = derive(derive(t.seed, epoch as u64), b as u64);
                 let labels = seeds.iter().map(|&v| r.labels[v as usize]).collect();
                 if t.mode == Mode::Ego {
