@@ -348,12 +348,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quickstart { out } => {
             let t = Instant::now();
-            let g = Planted::default().graph()?;
             let snap_dir = out.join("graph");
-            write_snapshot(&g, &snap_dir, true, &bars)?;
-            let snap = snapshot::open(&snap_dir)?;
-            print!("{}", info::to_text(&snap_dir, &snap.manifest));
-            drop(snap);
+            write_snapshot(&Planted::default().graph()?, &snap_dir, true, &bars)?;
+            print!("{}", info::to_text(&snap_dir, &snapshot::read_manifest(&snap_dir)?));
             let cfg = train::quickstart_config(&out)?;
             let opts = ferrograph_train::trainer::RunOptions::default();
             let (s, dir) = train::run_training(&cfg, &opts, &bars, false)?;

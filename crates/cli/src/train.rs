@@ -113,14 +113,16 @@ pub fn embed(config: &Path, checkpoint: Option<&Path>, output_layer: bool, out: 
     Ok(())
 }
 
-/// The quickstart's training config: GraphSAGE on the built-in planted graph.
+/// The quickstart's training config, written as `OUT/quickstart.toml`:
+/// GraphSAGE on the planted-partition snapshot already written to
+/// `OUT/graph` (paths relative to the config, so it can be rerun with
+/// `ferrograph train OUT/quickstart.toml`).
 pub fn quickstart_config(out: &Path) -> Result<TrainConfig> {
-    let text = format!(
-        r#"# Written by `ferrograph quickstart`: GraphSAGE on the built-in planted-partition graph.
-output = "{}"
+    let text = r#"# Written by `ferrograph quickstart`: GraphSAGE on the built-in planted-partition graph.
+output = "train"
 
 [data]
-builtin = "planted"
+snapshot = "graph"
 node_type = "node"
 label = "label"
 features = "feat"
@@ -138,15 +140,10 @@ weight_decay = 0.0005
 epochs = 30
 patience = 10
 seed = 0
-"#,
-        out.join("train").display()
-    );
-    std::fs::create_dir_all(out)?;
+"#;
     let path = out.join("quickstart.toml");
     ferrograph_train::trainer::write_atomic(&path, text.as_bytes())?;
-    let mut cfg = TrainConfig::parse(&text, &path)?;
-    cfg.base_dir = PathBuf::new();
-    Ok(cfg)
+    Ok(TrainConfig::parse(text, &path)?)
 }
 
 /// `train --repeat N`: seeds `seed..seed + N`, each in `OUTPUT/seed-K`;
