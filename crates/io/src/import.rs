@@ -609,9 +609,18 @@ impl NodeIndex {
 
     fn map(&self, raw: &RawIds) -> std::result::Result<Vec<u32>, usize> {
         let missing = u32::MAX;
-        let out: Vec<u32> = match raw {
-            RawIds::Int(v) => v.par_iter().map(|&x| self.get_int(x).unwrap_or(missing)).collect(),
-            RawIds::Str(s) => (0..s.len())
+        let out: Vec<u32> = match (raw, &self.ids, &self.table) {
+            // The two common cases as tight loops (no per-id dispatch).
+            (RawIds::Int(v), NodeIds::Dense(n), _) => {
+                let n = i64::from(*n);
+                map_chunks(v, |x| if (0..n).contains(&x) { x as u32 } else { missing })
+            }
+            (RawIds::Int(v), _, Some((base, t))) => map_chunks(v, |x| match usize::try_from(x.wrapping_sub(*base)) {
+                Ok(d) if x >= *base && d < t.len() => t[d],
+                _ => missing,
+            }),
+            (RawIds::Int(v), _, _) => v.par_iter().map(|&x| self.get_int(x).unwrap_or(missing)).collect(),
+            (RawIds::Str(s), _, _) => (0..s.len())
                 .into_par_iter()
                 .map(|i| match &self.strs {
                     Some(m) => m.get(s.get(i)).copied().unwrap_or(missing),
@@ -625,6 +634,18 @@ impl NodeIndex {
         }
         Err(out.iter().position(|&x| x == missing).unwrap_or(0))
     }
+}
+
+/// `f` over `v` in parallel chunks, into a new vector.
+fn map_chunks(v: &[i64], f: impl Fn(i64) -> u32 + Sync) -> Vec<u32> {
+    let mut out = ferrograph_graph::topology::big_vec(v.len());
+    out.resize(v.len(), 0);
+    out.par_chunks_mut(1 << 16).zip(v.par_chunks(1 << 16)).for_each(|(o, i)| {
+        for (o, &x) in o.iter_mut().zip(i) {
+            *o = f(x);
+        }
+    });
+    out
 }
 
 fn duplicate_error(d: &NodeDraft, first: usize, second: usize, id: &ExternalId) -> Error {
@@ -761,6 +782,7 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
             ));
         }
         index.push(NodeIndex::new(ids));
+        tracing::debug!(node_type = %d.name, secs = started.elapsed().as_secs_f64(), "node ids");
     }
 
     // Endpoints → local indices, then one topology per edge type.
@@ -783,6 +805,7 @@ pub fn import(cfg: &ImportConfig, progress: &dyn Progress) -> Result<Graph> {
         let dst = index[di].map(&e.dst).map_err(|i| unknown(i, &e.dst, &e.dst_col, &e.schema.dst))?;
         drop(e.src);
         drop(e.dst);
+        tracing::debug!(secs = started.elapsed().as_secs_f64(), "endpoints mapped");
         let t = Instant::now();
         let step = progress.start(&format!("build {}", e.schema.display_name()), src.len() as u64);
         let opts = BuildOptions { undirected: e.schema.undirected, dedup: e.dedup, edge_ids: !e.attrs.is_empty() };

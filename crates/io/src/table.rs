@@ -269,6 +269,19 @@ impl Rows {
         Rows { builders: plan.outputs().iter().map(Builder::new).collect(), rows: 0 }
     }
 
+    /// Makes room for `rows` more rows in the fixed-width builders.
+    pub fn reserve(&mut self, rows: usize) {
+        for b in &mut self.builders {
+            match b {
+                Builder::Int(v) => v.reserve(rows),
+                Builder::Float(v) => v.reserve(rows),
+                Builder::Hashed(_, v) => v.reserve(rows),
+                Builder::Vector(d, v) => v.reserve(rows * *d),
+                Builder::Str(_, o) => o.reserve(rows),
+            }
+        }
+    }
+
     /// Appends rows parsed later in the file.
     pub fn append(&mut self, other: Rows) {
         for (a, b) in self.builders.iter_mut().zip(other.builders) {
