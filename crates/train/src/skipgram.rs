@@ -4,11 +4,14 @@
 //! negatives drawn from the walk-frequency distribution raised to 0.75.
 //!
 //! The two tables are shared between threads without locks, as in
-//! word2vec.c and finalfrontier: each (context, target) step copies the rows
-//! it needs into thread-local buffers, computes there (vectorised: AVX-512 or
-//! AVX2 when the CPU has them, chosen at run time) and copies the rows back,
-//! so concurrent steps on one row may overwrite each other's update (the
-//! Hogwild approximation). Noise nodes come from an alias table in O(1).
+//! word2vec.c: a step reads the context row in place, scores the positive
+//! and its negatives together (independent accumulators, so the dot
+//! products do not wait on each other), updates each target row in place
+//! and adds the accumulated gradient to the context row at the end, so
+//! concurrent steps on one row may overwrite each other's update (the
+//! Hogwild approximation). Kernels are explicit AVX-512 FMA code where the
+//! CPU has it (chosen at run time) and portable Rust elsewhere. Noise nodes
+//! come from an alias table in O(1).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,40 +46,18 @@ struct Hogwild {
     dim: usize,
 }
 
-// SAFETY: see the module docs: rows are only copied in and out whole with
-// `copy_nonoverlapping` at well-defined points; racing updates of the same
-// row lose one of the updates, which is the algorithm's accepted
-// approximation. No reference to the shared memory is ever held across
-// those copies.
+// SAFETY: see the module docs: each step holds views of a few rows for the
+// length of one update; racing updates of the same row from another thread
+// lose one of the updates, which is word2vec's accepted approximation.
 unsafe impl Send for Hogwild {}
 unsafe impl Sync for Hogwild {}
 
 impl Hogwild {
+    /// Start of row `row`.
     #[inline(always)]
-    fn read(&self, row: usize, out: &mut [f32]) {
-        // SAFETY: `row` < rows (callers index nodes of the graph) and `out`
-        // has `dim` elements; the source stays allocated for the whole
-        // training (the owning Vec outlives every thread).
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(row * self.dim), out.as_mut_ptr(), self.dim) }
-    }
-
-    #[inline(always)]
-    fn write(&self, row: usize, v: &[f32]) {
-        // SAFETY: as in `read`.
-        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), self.ptr.add(row * self.dim), self.dim) }
-    }
-
-    /// Row `row` for one in-place update (a plain function, not a closure,
-    /// so that it is compiled with the caller's instruction set).
-    ///
-    /// # Safety
-    /// The slice must not outlive the update; other threads touching the
-    /// same row race as word2vec's do (see the module docs).
-    #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn row_mut(&self, row: usize) -> &mut [f32] {
-        // SAFETY: `row` < rows; see the function's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(row * self.dim), self.dim) }
+    fn row_ptr(&self, row: usize) -> *mut f32 {
+        // Wrapping: computing the address is safe; callers keep `row` < rows.
+        self.ptr.wrapping_add(row * self.dim)
     }
 }
 
@@ -95,8 +76,8 @@ fn sigmoid_table() -> Vec<f32> {
 
 /// Walker's alias table over `count^0.75` (O(1) draws).
 struct Noise {
-    prob: Vec<f32>,
-    alias: Vec<u32>,
+    /// Per cell: the acceptance threshold (probability · 2^24) and the alias.
+    cells: Vec<(u32, u32)>,
 }
 
 impl Noise {
@@ -123,29 +104,188 @@ impl Noise {
         for i in large.into_iter().chain(small) {
             prob[i] = 1.0;
         }
-        Noise { prob: prob.into_iter().map(|p| p as f32).collect(), alias }
+        let cells = prob.iter().zip(alias).map(|(&p, a)| (((p * (1u64 << 24) as f64) as u64).min(1 << 24) as u32, a)).collect();
+        Noise { cells }
     }
 
+    /// One draw: a uniform cell, kept or replaced by its alias, without a
+    /// branch (the choice is a coin flip the predictor cannot learn).
     #[inline(always)]
-    fn draw(&self, rng: &mut SplitMix) -> usize {
+    fn draw(&self, rng: &mut SplitMix) -> u32 {
         let r = rng.next_u64();
-        let i = (((r & 0xffff_ffff) * self.prob.len() as u64) >> 32) as usize;
-        let u = (r >> 40) as f32 / (1u64 << 24) as f32;
-        if u < self.prob[i] { i } else { self.alias[i] as usize }
+        let i = (((r & 0xffff_ffff) * self.cells.len() as u64) >> 32) as usize;
+        let u = (r >> 40) as u32;
+        let (keep, alias) = self.cells[i];
+        if u < keep { i as u32 } else { alias }
     }
 }
 
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..16 {
-            acc[k] += x[k] * y[k];
+/// Most targets (the positive and its negatives) scored together.
+const MAX_GROUP: usize = 8;
+
+/// The two vector kernels of a skip-gram step, per instruction set.
+///
+/// Scoring: dot products of the context row with up to [`MAX_GROUP`]
+/// target rows in one pass, with independent accumulators. Scoring the
+/// targets one after another (as word2vec does) chains every multiply-add
+/// of a dot product on the previous one; interleaving keeps the FMA units
+/// busy and changes nothing else: word2vec also scores every target of a
+/// context against the same, not yet updated, context row.
+///
+/// Update: `grad += Σ g[q]·row_q` and `row_q += g[q]·context`, a vector of
+/// lanes at a time with the context and the gradient held in registers.
+trait Kernels {
+    /// # Safety
+    /// Each pointer addresses `center.len()` readable floats.
+    unsafe fn dots(center: &[f32], rows: &[*const f32], out: &mut [f32; MAX_GROUP]);
+    /// # Safety
+    /// Each pointer addresses `center.len()` floats no other live reference
+    /// covers; pointers may repeat (the row is then updated twice, in order).
+    unsafe fn update(center: &[f32], grad: &mut [f32], rows: &[*mut f32], g: &[f32]);
+}
+
+/// Plain Rust, for CPUs without AVX-512.
+struct Portable;
+
+impl Kernels for Portable {
+    #[inline(always)]
+    unsafe fn dots(center: &[f32], rows: &[*const f32], out: &mut [f32; MAX_GROUP]) {
+        for (o, &r) in out.iter_mut().zip(rows) {
+            // SAFETY: see the contract.
+            let row = unsafe { std::slice::from_raw_parts(r, center.len()) };
+            let mut acc = [0f32; 8];
+            let (ca, ra) = (center.chunks_exact(8), row.chunks_exact(8));
+            let tail: f32 = ca.remainder().iter().zip(ra.remainder()).map(|(x, y)| x * y).sum();
+            for (x, y) in ca.zip(ra) {
+                for l in 0..8 {
+                    acc[l] += x[l] * y[l];
+                }
+            }
+            *o = acc.iter().sum::<f32>() + tail;
         }
     }
-    acc.iter().sum::<f32>() + tail
+
+    #[inline(always)]
+    unsafe fn update(center: &[f32], grad: &mut [f32], rows: &[*mut f32], g: &[f32]) {
+        for (&r, &gq) in rows.iter().zip(g) {
+            // SAFETY: see the contract; one view of the row at a time.
+            let row = unsafe { std::slice::from_raw_parts_mut(r, center.len()) };
+            for ((gr, tv), cv) in grad.iter_mut().zip(row.iter_mut()).zip(center) {
+                *gr += gq * *tv;
+                *tv += gq * cv;
+            }
+        }
+    }
+}
+
+/// AVX-512 with fused multiply-adds (Rust does not contract `a * b + c`
+/// into an FMA by itself, and the portable version spills its accumulators).
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// Mask of the `len % 16` lanes of the tail.
+    #[inline(always)]
+    fn tail_mask(len: usize) -> __mmask16 {
+        ((1u32 << (len % 16)) - 1) as __mmask16
+    }
+
+    /// # Safety
+    /// AVX-512F is available; each pointer addresses `center.len()` floats.
+    #[inline(always)]
+    pub(super) unsafe fn dots<const M: usize>(center: &[f32], rows: &[*const f32], out: &mut [f32]) {
+        let d = center.len();
+        let full = d / 16 * 16;
+        unsafe {
+            let mut acc = [_mm512_setzero_ps(); M];
+            let mut at = 0;
+            while at < full {
+                let cv = _mm512_loadu_ps(center.as_ptr().add(at));
+                for m in 0..M {
+                    acc[m] = _mm512_fmadd_ps(cv, _mm512_loadu_ps(rows[m].add(at)), acc[m]);
+                }
+                at += 16;
+            }
+            if full < d {
+                let k = tail_mask(d);
+                let cv = _mm512_maskz_loadu_ps(k, center.as_ptr().add(full));
+                for m in 0..M {
+                    acc[m] = _mm512_fmadd_ps(cv, _mm512_maskz_loadu_ps(k, rows[m].add(full)), acc[m]);
+                }
+            }
+            for m in 0..M {
+                out[m] = _mm512_reduce_add_ps(acc[m]);
+            }
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F is available; see `Kernels::update`.
+    #[inline(always)]
+    pub(super) unsafe fn update(center: &[f32], grad: &mut [f32], rows: &[*mut f32], g: &[f32]) {
+        // Plain (unmasked) loads and stores for whole vectors: a load that
+        // follows a masked store to the same place cannot take its value
+        // from the store buffer, and the next step reads these rows at once.
+        let d = center.len();
+        let full = d / 16 * 16;
+        unsafe {
+            let mut at = 0;
+            while at < full {
+                let cv = _mm512_loadu_ps(center.as_ptr().add(at));
+                let mut gr = _mm512_loadu_ps(grad.as_ptr().add(at));
+                for (&p, &gq) in rows.iter().zip(g) {
+                    let gv = _mm512_set1_ps(gq);
+                    let tv = _mm512_loadu_ps(p.add(at));
+                    gr = _mm512_fmadd_ps(gv, tv, gr);
+                    _mm512_storeu_ps(p.add(at), _mm512_fmadd_ps(gv, cv, tv));
+                }
+                _mm512_storeu_ps(grad.as_mut_ptr().add(at), gr);
+                at += 16;
+            }
+            if full < d {
+                let k = tail_mask(d);
+                let cv = _mm512_maskz_loadu_ps(k, center.as_ptr().add(full));
+                let mut gr = _mm512_maskz_loadu_ps(k, grad.as_ptr().add(full));
+                for (&p, &gq) in rows.iter().zip(g) {
+                    let gv = _mm512_set1_ps(gq);
+                    let tv = _mm512_maskz_loadu_ps(k, p.add(full));
+                    gr = _mm512_fmadd_ps(gv, tv, gr);
+                    _mm512_mask_storeu_ps(p.add(full), k, _mm512_fmadd_ps(gv, cv, tv));
+                }
+                _mm512_mask_storeu_ps(grad.as_mut_ptr().add(full), k, gr);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Kernels for Avx512 {
+    #[inline(always)]
+    unsafe fn dots(center: &[f32], rows: &[*const f32], out: &mut [f32; MAX_GROUP]) {
+        // SAFETY: only instantiated by the AVX-512 variant of the training
+        // loop, which runs only where the CPU has AVX-512F.
+        unsafe {
+            match rows.len() {
+                1 => avx512::dots::<1>(center, rows, out),
+                2 => avx512::dots::<2>(center, rows, out),
+                3 => avx512::dots::<3>(center, rows, out),
+                4 => avx512::dots::<4>(center, rows, out),
+                5 => avx512::dots::<5>(center, rows, out),
+                6 => avx512::dots::<6>(center, rows, out),
+                7 => avx512::dots::<7>(center, rows, out),
+                _ => avx512::dots::<8>(center, rows, out),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn update(center: &[f32], grad: &mut [f32], rows: &[*mut f32], g: &[f32]) {
+        // SAFETY: as above.
+        unsafe { avx512::update(center, grad, rows, g) }
+    }
 }
 
 struct Shared<'a> {
@@ -160,9 +300,16 @@ struct Shared<'a> {
 /// closures inside, so that everything inlines into the `target_feature`
 /// variants).
 #[inline(always)]
-fn train_walks(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops::Range<usize>, lr_at: &dyn Fn() -> f32, rng: &mut SplitMix) {
+fn train_walks<K: Kernels>(
+    sh: &Shared<'_>,
+    walks: &[u32],
+    walk_len: usize,
+    range: std::ops::Range<usize>,
+    lr_at: &dyn Fn() -> f32,
+    rng: &mut SplitMix,
+) {
     let d = sh.cfg.dim;
-    let (mut center, mut grad) = (vec![0f32; d], vec![0f32; d]);
+    let mut grad = vec![0f32; d];
     for w in range {
         let lr = lr_at();
         let walk = &walks[w * walk_len..(w + 1) * walk_len];
@@ -177,32 +324,55 @@ fn train_walks(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops:
                 // predicts the centre (and the negatives) through the
                 // output table.
                 let ctx = walk[j] as usize;
-                sh.syn0.read(ctx, &mut center);
+                // The context row is read in place (word2vec: `syn0`), and
+                // only written once, at the end of the step.
+                // SAFETY: `ctx` < rows; no mutable view of `syn0` exists
+                // while this one is alive (other threads race as word2vec's).
+                let center = unsafe { std::slice::from_raw_parts(sh.syn0.row_ptr(ctx), d) };
                 grad.fill(0.0);
-                for k in 0..=sh.cfg.negatives {
-                    let (t, label) = if k == 0 {
-                        (walk[i] as usize, 1.0)
-                    } else {
-                        let t = sh.noise.draw(rng);
-                        if t == walk[i] as usize {
-                            continue;
+                let centre = walk[i] as usize;
+                let mut k = 0;
+                while k <= sh.cfg.negatives {
+                    // The positive first, then negatives (a draw of the
+                    // centre itself is skipped, as in word2vec), in groups.
+                    let mut ids = [0usize; MAX_GROUP];
+                    let mut labels = [0f32; MAX_GROUP];
+                    let mut m = 0;
+                    while m < MAX_GROUP && k <= sh.cfg.negatives {
+                        let t = if k == 0 { centre } else { sh.noise.draw(rng) as usize };
+                        if k == 0 || t != centre {
+                            ids[m] = t;
+                            labels[m] = if k == 0 { 1.0 } else { 0.0 };
+                            m += 1;
                         }
-                        (t, 0.0)
-                    };
-                    // SAFETY: the slice is dropped at the end of this step.
-                    let target = unsafe { sh.syn1.row_mut(t) };
-                    let x = dot(&center, target).clamp(-MAX_EXP, MAX_EXP);
-                    let sig = sh.sigmoid[((x + MAX_EXP) * (SIGMOID_STEPS as f32 / (2.0 * MAX_EXP))) as usize];
-                    let g = (label - sig) * lr;
-                    for ((gr, tv), cv) in grad.iter_mut().zip(target.iter_mut()).zip(&center) {
-                        *gr += g * *tv;
-                        *tv += g * cv;
+                        k += 1;
                     }
+                    // Scores first (shared views of the rows), then one row at a
+                    // time updated; a row drawn twice is updated twice, in order.
+                    let mut ptrs = [std::ptr::null_mut(); MAX_GROUP];
+                    for (p, &t) in ptrs.iter_mut().zip(&ids[..m]) {
+                        *p = sh.syn1.row_ptr(t);
+                    }
+                    let mut score = [0f32; MAX_GROUP];
+                    let cptrs: [*const f32; MAX_GROUP] = ptrs.map(|p| p as *const f32);
+                    // SAFETY: every pointer addresses a whole row of the table.
+                    unsafe { K::dots(center, &cptrs[..m], &mut score) };
+                    let mut g = [0f32; MAX_GROUP];
+                    for q in 0..m {
+                        let x = score[q].clamp(-MAX_EXP, MAX_EXP);
+                        let at = ((x + MAX_EXP) * (SIGMOID_STEPS as f32 / (2.0 * MAX_EXP))) as usize;
+                        // SAFETY: `x` is clamped to ±MAX_EXP, so `at` <= SIGMOID_STEPS < len.
+                        let sig = unsafe { *sh.sigmoid.get_unchecked(at.min(SIGMOID_STEPS)) };
+                        g[q] = (labels[q] - sig) * lr;
+                    }
+                    // SAFETY: as above; no reference to the table is alive.
+                    unsafe { K::update(center, &mut grad, &ptrs[..m], &g[..m]) };
                 }
-                for (c, g) in center.iter_mut().zip(&grad) {
+                // SAFETY: the read-only view above is no longer used.
+                let row = unsafe { std::slice::from_raw_parts_mut(sh.syn0.row_ptr(ctx), d) };
+                for (c, g) in row.iter_mut().zip(&grad) {
                     *c += g;
                 }
-                sh.syn0.write(ctx, &center);
             }
         }
     }
@@ -211,13 +381,13 @@ fn train_walks(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops:
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn train_walks_avx512(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops::Range<usize>, lr_at: &dyn Fn() -> f32, rng: &mut SplitMix) {
-    train_walks(sh, walks, walk_len, range, lr_at, rng)
+    train_walks::<Avx512>(sh, walks, walk_len, range, lr_at, rng)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn train_walks_avx2(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops::Range<usize>, lr_at: &dyn Fn() -> f32, rng: &mut SplitMix) {
-    train_walks(sh, walks, walk_len, range, lr_at, rng)
+    train_walks::<Portable>(sh, walks, walk_len, range, lr_at, rng)
 }
 
 fn train_walks_best(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops::Range<usize>, lr_at: &dyn Fn() -> f32, rng: &mut SplitMix) {
@@ -232,7 +402,7 @@ fn train_walks_best(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std:
             return unsafe { train_walks_avx2(sh, walks, walk_len, range, lr_at, rng) };
         }
     }
-    train_walks(sh, walks, walk_len, range, lr_at, rng)
+    train_walks::<Portable>(sh, walks, walk_len, range, lr_at, rng)
 }
 
 /// Trains `n × dim` node embeddings on `walks` (each `walk_len` long,
