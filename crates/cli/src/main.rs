@@ -37,7 +37,7 @@ enum Command {
         #[arg(long, default_value = "out/quickstart")]
         out: PathBuf,
     },
-    /// Train a GNN per a TOML config (see configs/train/); writes checkpoints, metrics, report and embeddings.
+    /// Train per a TOML config (see configs/train/): node classification, link prediction, recommendation or embedding (`task`); writes the model, metrics, report and embeddings.
     Train {
         /// The training config.
         config: PathBuf,
@@ -90,6 +90,23 @@ enum Command {
         /// Output path without extension; writes OUT.npy and OUT.parquet.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Top-K items for a user, from a recommendation run (`task = "recommendation"`).
+    Recommend {
+        /// The snapshot the run trained on (its user and item ids).
+        snapshot: PathBuf,
+        /// The run's output folder (holds recommender.json and the embeddings).
+        #[arg(long)]
+        model: PathBuf,
+        /// External id of the user.
+        #[arg(long)]
+        user: String,
+        /// Items to list.
+        #[arg(short, long, default_value_t = 20)]
+        k: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Import tables described by a TOML config into a snapshot directory.
     Import {
@@ -370,6 +387,15 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.train.seed = s;
             }
             let opts = ferrograph_train::trainer::RunOptions { resume, abort_after_steps };
+            if cfg.task != ferrograph_train::config::Task::NodeClassification {
+                if resume || repeat.is_some() || abort_after_steps.is_some() {
+                    anyhow::bail!(
+                        "--resume, --repeat and --abort-after-steps are for task = \"node_classification\" (this config: {})",
+                        cfg.task.name()
+                    );
+                }
+                return train::run_task(&cfg, &bars);
+            }
             if let Some(n) = repeat {
                 return train::repeat(&cfg, n, &opts, &bars);
             }
@@ -401,6 +427,18 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Embed { config, checkpoint, output_layer, out } => {
             train::embed(&config, checkpoint.as_deref(), output_layer, &out, &bars)?;
+        }
+        Command::Recommend { snapshot: dir, model, user, k, json } => {
+            let snap = snapshot::open(&dir)?;
+            let recs = ferrograph_train::tasks::recommend::recommend(&snap.graph, &model, &user, k)?;
+            if json {
+                println!("{}", serde_json::json!({ "user": user, "items": recs }));
+            } else {
+                println!("top {} items for user {user}:", recs.len());
+                for (i, r) in recs.iter().enumerate() {
+                    println!("{:>4}  {:<20} {:.4}", i + 1, r.item, r.score);
+                }
+            }
         }
         Command::Import { config, out, force } => {
             if out.exists() && !force {

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ferrograph_graph::Graph;
-use ferrograph_train::config::TrainConfig;
+use ferrograph_train::config::{Task, TrainConfig};
 use ferrograph_train::report::{EmbedLayer, export_embeddings, write_outputs};
+use ferrograph_train::tasks::TaskEpoch;
 use ferrograph_train::trainer::{Data, EpochRecord, Observer, RunOptions, Summary, load_model, paths, train};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -97,10 +98,38 @@ pub fn run_training(cfg: &TrainConfig, opts: &RunOptions, bars: &Bars, quiet: bo
     Ok((summary, out))
 }
 
+/// `ferrograph train` for link prediction, recommendation and embedding.
+pub fn run_task(cfg: &TrainConfig, bars: &Bars) -> Result<()> {
+    let g = load_graph(cfg, bars)?;
+    let out = cfg.resolve(&cfg.output);
+    let show = |r: &TaskEpoch| {
+        let m: Vec<String> = r.metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        if r.loss.is_finite() {
+            eprintln!("epoch {:>3}  loss {:.4}  {}  ({:.2}s)", r.epoch, r.loss, m.join("  "), r.seconds);
+        } else {
+            eprintln!("trained {} epoch(s)  {}  ({:.2}s)", r.epoch, m.join("  "), r.seconds);
+        }
+    };
+    let s = ferrograph_train::tasks::run(cfg, &g, &out, &show)?;
+    let fmt = |m: &std::collections::BTreeMap<String, f64>| m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ");
+    if !s.test.is_empty() {
+        println!("test: {}", fmt(&s.test));
+    }
+    if !s.baseline.is_empty() {
+        println!("baseline: {}", fmt(&s.baseline));
+    }
+    println!("{} ({}): {} epoch(s), kept epoch {}, {:.1}s", cfg.task.name(), cfg.model.kind.name(), s.epochs, s.best_epoch, s.seconds);
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
+}
+
 /// `ferrograph embed`.
 pub fn embed(config: &Path, checkpoint: Option<&Path>, output_layer: bool, out: &Path, bars: &Bars) -> Result<()> {
     let cfg = TrainConfig::load(config)?;
     let g = load_graph(&cfg, bars)?;
+    if cfg.task != Task::NodeClassification {
+        return embed_task(&cfg, &g, out);
+    }
     let data = Data::new(&cfg, &g)?;
     let ckpt = checkpoint.map_or_else(|| paths(&cfg.resolve(&cfg.output)).1, Path::to_path_buf);
     let model =
@@ -111,6 +140,51 @@ pub fn embed(config: &Path, checkpoint: Option<&Path>, output_layer: bool, out: 
     let (n, dim) = export_embeddings(&model, &data, cfg.model.kind, layer, Some(&npy), Some(&parquet))?;
     println!("wrote {n} × {dim} embeddings to {} and {}", npy.display(), parquet.display());
     Ok(())
+}
+
+/// `ferrograph embed` for the other tasks: link prediction re-runs exact
+/// inference with the saved model; embedding and recommendation runs
+/// export the embeddings they trained (for recommendation, users to
+/// `OUT-users` and items to `OUT-items`).
+fn embed_task(cfg: &TrainConfig, g: &Graph, out: &Path) -> Result<()> {
+    let run = cfg.resolve(&cfg.output);
+    let npy = |p: &Path| -> Result<(Vec<f32>, usize)> {
+        let a = ferrograph_io::npy::read_npy(p).with_context(|| "train first: `ferrograph train CONFIG`")?;
+        match a.data {
+            ferrograph_io::npy::NpyData::Float(v) if a.shape.len() == 2 => Ok((v, a.shape[1])),
+            _ => anyhow::bail!("{}: not a float32 matrix", p.display()),
+        }
+    };
+    let write = |node_type, values: &[f32], dim, path: &Path| -> Result<()> {
+        let (n, p) = (path.with_extension("npy"), path.with_extension("parquet"));
+        ferrograph_train::report::write_embedding_files(g, node_type, values, dim, Some(&n), Some(&p))?;
+        println!("wrote {} × {dim} embeddings to {} and {}", values.len() / dim.max(1), n.display(), p.display());
+        Ok(())
+    };
+    match cfg.task {
+        Task::LinkPrediction => {
+            let (model, input, rel) = ferrograph_train::tasks::link::load_into(cfg, g, &run)?;
+            let n = g.node_count(rel.from);
+            let (values, dim) = model.embed_all(&ferrograph_sample::LocalGraph::new(g), rel, n, input)?;
+            write(rel.from, &values, dim, out)
+        }
+        Task::Embedding => {
+            let (node_type, _) = cfg.self_relation(g)?;
+            let (values, dim) = npy(&run.join("embeddings.npy"))?;
+            write(node_type, &values, dim, out)
+        }
+        Task::Recommendation => {
+            let meta: ferrograph_train::tasks::recommend::Recommender =
+                serde_json::from_slice(&std::fs::read(run.join("recommender.json")).with_context(|| "train first: `ferrograph train CONFIG`")?)?;
+            for (ty, file, suffix) in [(&meta.user_type, &meta.users, "users"), (&meta.item_type, &meta.items, "items")] {
+                let t = g.schema().node_type(ty)?;
+                let (values, dim) = npy(&run.join(file))?;
+                write(t, &values, dim, &PathBuf::from(format!("{}-{suffix}", out.display())))?;
+            }
+            Ok(())
+        }
+        Task::NodeClassification => anyhow::bail!("node classification exports through its checkpoint (`embed` without a task)"),
+    }
 }
 
 /// The quickstart's training config, written as `OUT/quickstart.toml`:

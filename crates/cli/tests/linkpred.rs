@@ -50,14 +50,11 @@ fn unsupervised_graphsage_on_held_out_ca_grqc_edges() {
     let split = grqc_split();
     let rel = Relation::resolve(&split.graph, "edge").unwrap();
     let lc = LinkSageConfig {
-        model: ModelConfig { hidden: vec![64], ..ModelConfig::new(ModelKind::Sage) },
-        input_dim: 64,
-        out_dim: 64,
-        fanouts: vec![10, 5],
         batch_size: 512,
         epochs: 3,
         lr: 0.01,
         seed: 1,
+        ..LinkSageConfig::new(ModelConfig { hidden: vec![64], ..ModelConfig::new(ModelKind::Sage) }, 64, 64, vec![10, 5])
     };
     let (emb, losses) = train_link_sage(&LocalGraph::new(&split.graph), rel, &lc).unwrap();
     let pos = dot_scores(&emb, 64, &split.test);

@@ -44,14 +44,11 @@ fn bipartite_graphsage_beats_popularity_on_lastfm() {
     let (train, test) = (interactions(&g, "listens"), interactions(&g, "listens_test"));
     let (pop_recall, pop_ndcg) = popularity_baseline(&train, &test, 20);
     let bc = LinkSageConfig {
-        model: ModelConfig { hidden: vec![64], ..ModelConfig::new(ModelKind::Sage) },
-        input_dim: 64,
-        out_dim: 64,
-        fanouts: vec![10, 10],
         batch_size: 2048,
         epochs: 10,
         lr: 0.005,
         seed: 0,
+        ..LinkSageConfig::new(ModelConfig { hidden: vec![64], ..ModelConfig::new(ModelKind::Sage) }, 64, 64, vec![10, 10])
     };
     let ((recall, ndcg), losses) = train_bipartite_sage(&train, &test, 20, &bc).unwrap();
     eprintln!("bipartite GraphSAGE: Recall@20 {recall:.4}  NDCG@20 {ndcg:.4}  losses {losses:?}; popularity {pop_recall:.4} / {pop_ndcg:.4}");

@@ -231,10 +231,10 @@ pub fn parse(text: &str) -> Result<Plan> {
     let mut open: Option<Open> = None;
     let mut ended = false;
     while let Some((m, col)) = p.method()? {
-        if !matches!(m.as_str(), "batch" | "shuffle") {
-            if let Some(step) = subgraph_after_batching.take() {
-                plan.steps.push((step, None));
-            }
+        if !matches!(m.as_str(), "batch" | "shuffle")
+            && let Some(step) = subgraph_after_batching.take()
+        {
+            plan.steps.push((step, None));
         }
         if ended {
             return Err(Error::at(col, format!("nothing may follow `values()`, found `{m}`")));

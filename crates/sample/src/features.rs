@@ -7,6 +7,15 @@ use ferrograph_graph::column::Column;
 
 use crate::{Error, Result};
 
+/// Width of the rows [`gather`] makes from `column` (0 for non-numeric columns).
+pub fn width(column: &Column) -> usize {
+    match column {
+        Column::Vector { dim, .. } | Column::Sparse { dim, .. } => *dim,
+        Column::Float(_) | Column::Int(_) => 1,
+        _ => 0,
+    }
+}
+
 /// Copies the rows `nodes` of `column` into `out` (resized to
 /// `nodes.len() * dim`, reusing its allocation) and returns `dim`. Dense
 /// vectors are copied, scalars widened, sparse rows scattered into zeros.

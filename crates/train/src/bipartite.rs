@@ -34,6 +34,26 @@ pub struct TwoTower {
 /// Trains on `train` and returns Recall@K and NDCG@K on `test` and the
 /// mean BPR loss of each epoch.
 pub fn train_bipartite_sage(train: &Interactions, test: &Interactions, k: usize, cfg: &LinkSageConfig) -> Result<((f64, f64), Vec<f64>)> {
+    let t = train_bipartite(train, cfg, &mut |_, _| Ok(()))?;
+    Ok((recall_ndcg(&t.users, &t.items, t.dim, train, test, k), t.losses))
+}
+
+/// Final embeddings of a bipartite GraphSAGE run.
+#[derive(Clone, Debug)]
+pub struct Towers {
+    /// User embeddings, `users × dim`, row-major.
+    pub users: Vec<f32>,
+    /// Item embeddings, `items × dim`.
+    pub items: Vec<f32>,
+    /// Width.
+    pub dim: usize,
+    /// Mean BPR loss of each epoch.
+    pub losses: Vec<f64>,
+}
+
+/// Trains on `train`, calling `after_epoch(epoch, loss)` after each epoch;
+/// returns the final embeddings (exact layer-wise inference).
+pub fn train_bipartite(train: &Interactions, cfg: &LinkSageConfig, after_epoch: &mut dyn FnMut(usize, f64) -> Result<()>) -> Result<Towers> {
     let (u, n) = (train.users, train.users + train.items);
     let (mut src, mut dst) = (Vec::with_capacity(2 * train.len()), Vec::with_capacity(2 * train.len()));
     for user in 0..u {
@@ -84,11 +104,11 @@ pub fn train_bipartite_sage(train: &Interactions, test: &Interactions, k: usize,
             model = optim.step(cfg.lr, model, gp);
         }
         losses.push(sum / steps.max(1) as f64);
+        after_epoch(epoch + 1, sum / steps.max(1) as f64)?;
     }
     let table = model.table.val();
     let input = |nodes: &[u32]| -> Result<Tensor<2>> { Ok(table.clone().select(0, index(nodes))) };
     let (users_all, d) = infer_all_with(&model.user, &local, rel, n, &input, layers, None)?;
     let (items_all, _) = infer_all_with(&model.item, &local, rel, n, &input, layers, None)?;
-    let metrics = recall_ndcg(&users_all[..u * d], &items_all[u * d..], d, train, test, k);
-    Ok((metrics, losses))
+    Ok(Towers { users: users_all[..u * d].to_vec(), items: items_all[u * d..].to_vec(), dim: d, losses })
 }

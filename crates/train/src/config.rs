@@ -7,13 +7,56 @@ use ferrograph_graph::column::Column;
 use ferrograph_graph::{Graph, NodeTypeId};
 use serde::{Deserialize, Serialize};
 
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, ModelKind};
 use crate::{Error, Result};
+
+/// What a run learns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Node labels from features and neighbours (`sage`, `gcn`, `gat`).
+    #[default]
+    NodeClassification,
+    /// Edges of a relation, scored by an encoder trained edge by edge
+    /// against sampled negatives (`sage`, `gcn`, `gat`); evaluated on the
+    /// held-out pairs of `ferrograph split-edges`.
+    LinkPrediction,
+    /// Items for users of a bipartite user → item relation (`lightgcn`,
+    /// or `sage`: bipartite GraphSAGE with user and item towers);
+    /// Recall@K / NDCG@K on a test relation.
+    Recommendation,
+    /// Unsupervised node embeddings from random walks (`node2vec`, `deepwalk`).
+    Embedding,
+}
+
+impl Task {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::NodeClassification => "node_classification",
+            Task::LinkPrediction => "link_prediction",
+            Task::Recommendation => "recommendation",
+            Task::Embedding => "embedding",
+        }
+    }
+
+    /// Model kinds the task trains.
+    pub fn kinds(self) -> &'static [ModelKind] {
+        match self {
+            Task::NodeClassification | Task::LinkPrediction => &[ModelKind::Sage, ModelKind::Gcn, ModelKind::Gat],
+            Task::Recommendation => &[ModelKind::LightGcn, ModelKind::Sage],
+            Task::Embedding => &[ModelKind::Node2vec, ModelKind::Deepwalk],
+        }
+    }
+}
 
 /// A whole training run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// What to learn (default `node_classification`).
+    #[serde(default)]
+    pub task: Task,
     /// Where the graph comes from and what to learn.
     pub data: DataConfig,
     /// The model.
@@ -21,6 +64,15 @@ pub struct TrainConfig {
     /// Optimisation.
     #[serde(default)]
     pub train: TrainSection,
+    /// Edge-level training (link prediction, bipartite GraphSAGE).
+    #[serde(default)]
+    pub link: LinkSection,
+    /// Random walks and skip-gram (embedding).
+    #[serde(default)]
+    pub walk: WalkSection,
+    /// Evaluation of the link, recommendation and embedding tasks.
+    #[serde(default)]
+    pub eval: EvalSection,
     /// Output directory (relative to the config file).
     pub output: PathBuf,
     /// The directory relative paths are resolved against (the config file's).
@@ -41,16 +93,25 @@ pub struct DataConfig {
     pub import: Option<PathBuf>,
     /// Or the built-in planted-partition graph (`"planted"`).
     pub builtin: Option<String>,
-    /// The node type to classify.
+    /// The node type to classify (link prediction and embedding: the node
+    /// type of `relation`, which it may be left to name).
+    #[serde(default)]
     pub node_type: String,
     /// The relation messages travel along (a relation name or its reverse);
     /// default: the reverse of the only edge type between `node_type`s, so
     /// that nodes aggregate their in-neighbours.
     pub relation: Option<String>,
-    /// Integer label column.
-    pub label: String,
-    /// Float-vector feature column.
-    pub features: String,
+    /// Integer label column (node classification).
+    pub label: Option<String>,
+    /// Float-vector feature column (node classification; optional for
+    /// link prediction, which otherwise learns an input table).
+    pub features: Option<String>,
+    /// Link prediction and embedding: the folder `ferrograph split-edges`
+    /// wrote the held-out pairs to (`val.npy`, `val_neg.npy`, `test.npy`,
+    /// `test_neg.npy`), relative to this file.
+    pub heldout: Option<PathBuf>,
+    /// Recommendation: the relation holding each user's test items.
+    pub test_relation: Option<String>,
     /// Scale each node's feature row to sum 1 (PyG's `NormalizeFeatures`).
     #[serde(default)]
     pub normalize_features: bool,
@@ -155,6 +216,153 @@ fn history_capacity() -> usize {
     1 << 17
 }
 
+/// How negatives are drawn for edge-level training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NegativeKind {
+    /// Uniform over the destination type.
+    #[default]
+    Random,
+    /// Proportional to in-degree^0.75 (word2vec's unigram^0.75).
+    InDegree,
+}
+
+/// Edge scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Score {
+    /// Dot product of the two embeddings.
+    #[default]
+    Dot,
+    /// Cosine similarity scaled by `link.temperature`.
+    Cosine,
+}
+
+/// Edge-level losses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkLoss {
+    /// Binary cross-entropy: positives towards 1, each negative towards 0.
+    #[default]
+    Bce,
+    /// Bayesian personalised ranking: each positive above each of its negatives.
+    Bpr,
+    /// Sampled softmax: the positive against its negatives, one cross-entropy.
+    Softmax,
+}
+
+/// `[link]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSection {
+    /// Negatives per positive edge.
+    #[serde(default = "one")]
+    pub negatives: usize,
+    /// Where negatives come from.
+    #[serde(default)]
+    pub negative: NegativeKind,
+    /// Never a true neighbour of the source as a negative.
+    #[serde(default)]
+    pub strict: bool,
+    /// Edge score.
+    #[serde(default)]
+    pub score: Score,
+    /// Loss.
+    #[serde(default)]
+    pub loss: LinkLoss,
+    /// Cosine scores are divided by this.
+    #[serde(default = "temperature")]
+    pub temperature: f64,
+}
+
+fn one() -> usize {
+    1
+}
+fn temperature() -> f64 {
+    0.1
+}
+
+impl Default for LinkSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+/// `[walk]`: random walks and the skip-gram trained on them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalkSection {
+    /// Walks started from every node.
+    #[serde(default = "walks_per_node")]
+    pub walks_per_node: usize,
+    /// Steps per walk.
+    #[serde(default = "walk_length")]
+    pub length: usize,
+    /// node2vec return parameter.
+    #[serde(default = "unit")]
+    pub p: f64,
+    /// node2vec in-out parameter.
+    #[serde(default = "unit")]
+    pub q: f64,
+    /// Skip-gram window.
+    #[serde(default = "window")]
+    pub window: usize,
+    /// Skip-gram negatives per pair.
+    #[serde(default = "five")]
+    pub negatives: usize,
+    /// Skip-gram starting learning rate (linear decay; word2vec's 0.025).
+    #[serde(default = "sgd_lr")]
+    pub lr: f64,
+}
+
+fn sgd_lr() -> f64 {
+    0.025
+}
+
+fn walks_per_node() -> usize {
+    10
+}
+fn walk_length() -> usize {
+    80
+}
+fn unit() -> f64 {
+    1.0
+}
+fn window() -> usize {
+    5
+}
+fn five() -> usize {
+    5
+}
+
+impl Default for WalkSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
+/// `[eval]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Cut-offs: Hits@K (link prediction) or Recall@K / NDCG@K (recommendation).
+    #[serde(default = "ks")]
+    pub k: Vec<usize>,
+    /// Evaluate every this many epochs (and after the last).
+    #[serde(default = "one")]
+    pub every: usize,
+}
+
+fn ks() -> Vec<usize> {
+    vec![20]
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults parse")
+    }
+}
+
 impl Default for TrainSection {
     fn default() -> Self {
         toml::from_str("").expect("defaults parse")
@@ -189,7 +397,8 @@ impl TrainConfig {
         if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
     }
 
-    fn field(&self, name: &str, msg: impl std::fmt::Display) -> Error {
+    /// An error about config field `name`.
+    pub fn field(&self, name: &str, msg: impl std::fmt::Display) -> Error {
         Error::Config(format!("{}: `{name}`: {msg}", self.path.display()))
     }
 
@@ -219,9 +428,72 @@ impl TrainConfig {
                 return Err(self.field("data.import", format!("{} does not exist", f.display())));
             }
         }
+        let kinds = self.task.kinds();
+        if !kinds.contains(&self.model.kind) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            return Err(self.field(
+                "model.kind",
+                format!("`{}` does not train task `{}` (it trains: {})", self.model.kind.name(), self.task.name(), names.join(", ")),
+            ));
+        }
+        match self.task {
+            Task::NodeClassification => {
+                if self.data.node_type.is_empty() {
+                    return Err(self.field("data.node_type", "node classification needs the node type to classify"));
+                }
+                for (name, v) in [("data.label", &self.data.label), ("data.features", &self.data.features)] {
+                    if v.is_none() {
+                        return Err(self.field(name, "node classification needs it"));
+                    }
+                }
+            }
+            Task::Recommendation => {
+                if self.data.relation.is_none() {
+                    return Err(self.field("data.relation", "name the user → item relation to train on"));
+                }
+            }
+            Task::LinkPrediction | Task::Embedding => {}
+        }
+        if let Some(h) = &self.data.heldout {
+            let dir = self.resolve(h);
+            for f in ["test.npy", "test_neg.npy"] {
+                if !dir.join(f).is_file() {
+                    return Err(self.field("data.heldout", format!("{} has no {f}; write it with `ferrograph split-edges`", dir.display())));
+                }
+            }
+        }
+        if self.eval.every == 0 {
+            return Err(self.field("eval.every", "must be at least 1"));
+        }
+        if self.eval.k.is_empty() || self.eval.k.contains(&0) {
+            return Err(self.field("eval.k", "give one or more cut-offs of at least 1"));
+        }
+        if self.link.negatives == 0 {
+            return Err(self.field("link.negatives", "must be at least 1"));
+        }
+        if !(self.link.temperature > 0.0 && self.link.temperature.is_finite()) {
+            return Err(self.field("link.temperature", "must be a positive number"));
+        }
+        let w = &self.walk;
+        if w.walks_per_node == 0 || w.length == 0 || w.window == 0 || w.negatives == 0 {
+            return Err(self.field("walk", "walks_per_node, length, window and negatives must be at least 1"));
+        }
+        if !(w.lr > 0.0 && w.lr.is_finite()) {
+            return Err(self.field("walk.lr", "must be a positive number"));
+        }
+        if !(w.p > 0.0 && w.q > 0.0 && w.p.is_finite() && w.q.is_finite()) {
+            return Err(self.field("walk.p", "p and q must be positive numbers"));
+        }
+        if self.model.embedding_dim == 0 || self.model.input_dim == 0 {
+            return Err(self.field("model.embedding_dim", "embedding_dim and input_dim must be at least 1"));
+        }
+        if self.model.kind == ModelKind::LightGcn && self.model.layers == 0 {
+            return Err(self.field("model.layers", "LightGCN needs at least one propagation layer"));
+        }
         let t = &self.train;
         let layers = self.model.layers();
-        if t.mode != Mode::Full && t.fanouts.len() != layers {
+        let encoder = self.model.kind.is_encoder();
+        if encoder && t.mode != Mode::Full && t.fanouts.len() != layers {
             return Err(self.field(
                 "train.fanouts",
                 format!(
@@ -231,7 +503,7 @@ impl TrainConfig {
                 ),
             ));
         }
-        if t.mode != Mode::Full && t.fanouts.contains(&0) {
+        if encoder && t.mode != Mode::Full && t.fanouts.contains(&0) {
             return Err(self.field("train.fanouts", "fan-outs must be at least 1"));
         }
         if t.history_staleness.is_some() && (t.mode != Mode::Sampled || layers != 2) {
@@ -289,11 +561,23 @@ pub struct Resolved {
 }
 
 impl TrainConfig {
-    /// Resolves node type, relation, columns and sets in `g`; every error
-    /// names the config field.
-    pub fn resolve_in(&self, g: &Graph) -> Result<Resolved> {
+    /// The node type and the relation joining it to itself that messages
+    /// (or walks) follow: `data.relation`, or by default the reverse of the
+    /// only edge type from `node_type` to itself (nodes aggregate their
+    /// in-neighbours).
+    pub fn self_relation(&self, g: &Graph) -> Result<(NodeTypeId, ferrograph_sample::Relation)> {
         let d = &self.data;
         let schema = g.schema();
+        if d.node_type.is_empty() {
+            let Some(r) = &d.relation else {
+                return Err(self.field("data.node_type", "name the node type (or `data.relation`)"));
+            };
+            let relation = ferrograph_sample::Relation::resolve(g, r).map_err(|e| self.field("data.relation", e))?;
+            if relation.from != relation.to {
+                return Err(self.field("data.relation", format!("relation `{r}` joins two node types; this task needs one joining a type to itself")));
+            }
+            return Ok((relation.from, relation));
+        }
         let node_type = schema.node_type(&d.node_type).map_err(|e| self.field("data.node_type", e))?;
         let relation = match &d.relation {
             Some(r) => ferrograph_sample::Relation::resolve(g, r).map_err(|e| self.field("data.relation", e))?,
@@ -314,16 +598,28 @@ impl TrainConfig {
                 self.field("data.relation", format!("relation `{}` does not join `{}` to itself", d.relation.as_deref().unwrap_or(""), d.node_type))
             );
         }
-        let labels = match g.node_column(node_type, &d.label).map_err(|e| self.field("data.label", e))? {
+        Ok((node_type, relation))
+    }
+
+    /// Resolves node type, relation, columns and sets in `g`; every error
+    /// names the config field.
+    pub fn resolve_in(&self, g: &Graph) -> Result<Resolved> {
+        let d = &self.data;
+        let (node_type, relation) = self.self_relation(g)?;
+        let (label, features) = match (&d.label, &d.features) {
+            (Some(l), Some(f)) => (l, f),
+            _ => return Err(self.field("data", "node classification needs `label` and `features`")),
+        };
+        let labels = match g.node_column(node_type, label).map_err(|e| self.field("data.label", e))? {
             Column::Int(a) => a.as_slice().to_vec(),
             Column::Categorical { codes, .. } | Column::Hashed { codes, .. } => codes.as_slice().iter().map(|&c| i64::from(c)).collect(),
             other => {
-                return Err(self.field("data.label", format!("column `{}` is {:?}, not an integer or categorical column", d.label, other.kind())));
+                return Err(self.field("data.label", format!("column `{label}` is {:?}, not an integer or categorical column", other.kind())));
             }
         };
-        let dim = match g.node_column(node_type, &d.features).map_err(|e| self.field("data.features", e))? {
+        let dim = match g.node_column(node_type, features).map_err(|e| self.field("data.features", e))? {
             Column::Vector { dim, .. } => *dim,
-            other => return Err(self.field("data.features", format!("column `{}` is {:?}, not a float-vector column", d.features, other.kind()))),
+            other => return Err(self.field("data.features", format!("column `{features}` is {:?}, not a float-vector column", other.kind()))),
         };
         let set = |field: &str, name: &str| -> Result<Vec<u32>> {
             let s = g.node_set(node_type, name).map_err(|e| self.field(field, e))?;

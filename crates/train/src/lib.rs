@@ -21,6 +21,7 @@ pub mod model;
 pub mod ops;
 pub mod report;
 pub mod skipgram;
+pub mod tasks;
 pub mod trainer;
 
 /// The device every tensor of the crate lives on: burn's pure-Rust CPU

@@ -10,7 +10,10 @@ use crate::hop::Hop;
 use crate::layers::dropout::dropout;
 use crate::layers::{Aggregator, GatConv, GatConvConfig, GcnConv, GcnConvConfig, SageConv, SageConvConfig};
 
-/// Which layer a model stacks.
+/// The model of a run: a message-passing encoder (`sage`, `gcn`, `gat`),
+/// or one of the task-specific models (`lightgcn` for recommendation,
+/// `node2vec` / `deepwalk` for embeddings). The config checks which kinds
+/// a task accepts before anything is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -20,6 +23,32 @@ pub enum ModelKind {
     Gcn,
     /// GAT.
     Gat,
+    /// LightGCN (recommendation).
+    #[serde(rename = "lightgcn")]
+    LightGcn,
+    /// node2vec walks + skip-gram (embedding).
+    Node2vec,
+    /// DeepWalk: node2vec with p = q = 1 (embedding).
+    Deepwalk,
+}
+
+impl ModelKind {
+    /// A message-passing encoder (`sage`, `gcn`, `gat`), which [`ModelConfig::init`] builds.
+    pub fn is_encoder(self) -> bool {
+        matches!(self, ModelKind::Sage | ModelKind::Gcn | ModelKind::Gat)
+    }
+
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Sage => "sage",
+            ModelKind::Gcn => "gcn",
+            ModelKind::Gat => "gat",
+            ModelKind::LightGcn => "lightgcn",
+            ModelKind::Node2vec => "node2vec",
+            ModelKind::Deepwalk => "deepwalk",
+        }
+    }
 }
 
 /// Model hyper-parameters (the `[model]` table of a training config).
@@ -49,6 +78,24 @@ pub struct ModelConfig {
     /// GAT attention dropout.
     #[serde(default)]
     pub attn_dropout: f64,
+    /// Output (embedding) width of link prediction, recommendation and
+    /// embedding models.
+    #[serde(default = "sixty_four")]
+    pub embedding_dim: usize,
+    /// Width of the learnable input table used when the nodes have no
+    /// feature column (link prediction, bipartite GraphSAGE).
+    #[serde(default = "sixty_four")]
+    pub input_dim: usize,
+    /// LightGCN propagation layers.
+    #[serde(default = "three")]
+    pub layers: usize,
+}
+
+fn sixty_four() -> usize {
+    64
+}
+fn three() -> usize {
+    3
 }
 
 fn default_hidden() -> Vec<usize> {
@@ -73,6 +120,9 @@ impl ModelConfig {
             out_heads: 1,
             dropout: 0.0,
             attn_dropout: 0.0,
+            embedding_dim: 64,
+            input_dim: 64,
+            layers: 3,
         }
     }
 
@@ -89,7 +139,8 @@ impl ModelConfig {
         }
     }
 
-    /// Builds a model `d_in → hidden… → d_out` with weights drawn from `seed`.
+    /// Builds a model `d_in → hidden… → d_out` with weights drawn from `seed`
+    /// (an encoder kind: the config checks refuse the others before this).
     pub fn init(&self, d_in: usize, d_out: usize, seed: u64) -> Gnn {
         let mut convs = Vec::new();
         let mut width = d_in;
@@ -98,7 +149,7 @@ impl ModelConfig {
             let out = if last { d_out } else { self.hidden[l] };
             let s = derive(seed, l as u64);
             convs.push(match self.kind {
-                ModelKind::Sage => {
+                ModelKind::Sage | ModelKind::LightGcn | ModelKind::Node2vec | ModelKind::Deepwalk => {
                     Conv::Sage(SageConvConfig::new(width, out).with_aggregator(self.aggregator).with_normalize(self.normalize && !last).init(s))
                 }
                 ModelKind::Gcn => Conv::Gcn(GcnConvConfig::new(width, out).init(s)),

@@ -17,14 +17,24 @@ const VAL: RGBColor = RGBColor(44, 160, 44);
 /// green) per epoch into a PNG. No text is drawn (that would need a system
 /// font); the report names the colours.
 pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
+    let loss: Vec<(f64, f64)> = history.iter().map(|h| (h.epoch as f64, h.loss)).collect();
+    let train: Vec<(f64, f64)> = history.iter().map(|h| (h.epoch as f64, h.train_accuracy)).collect();
+    let val: Vec<(f64, f64)> = history.iter().map(|h| (h.epoch as f64, h.val_accuracy)).collect();
+    plot_series(path, &loss, &[&train, &val])
+}
+
+/// Draws `loss` (left panel, red) and `scores` in [0, 1] (right panel:
+/// blue, green, then orange) against the epoch into a PNG, atomically.
+pub fn plot_series(path: &Path, loss: &[(f64, f64)], scores: &[&[(f64, f64)]]) -> Result<()> {
+    const COLOURS: [RGBColor; 3] = [TRAIN, VAL, RGBColor(255, 127, 14)];
     let tmp = path.with_extension("tmp.png");
     let err = |e: &dyn std::fmt::Display| Error::Io(format!("{}: {e}", path.display()));
     {
         let root = BitMapBackend::new(&tmp, (960, 400)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
         let (left, right) = root.split_horizontally(480);
-        let n = history.len().max(2) as f64;
-        let max_loss = history.iter().map(|h| h.loss).fold(1e-9, f64::max) * 1.05;
+        let n = loss.iter().chain(scores.iter().flat_map(|s| s.iter())).map(|p| p.0).fold(2.0, f64::max);
+        let max_loss = loss.iter().map(|p| p.1).filter(|x| x.is_finite()).fold(1e-9, f64::max) * 1.05;
         let mut c = ChartBuilder::on(&left)
             .margin(20)
             .x_label_area_size(10)
@@ -32,7 +42,7 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
             .build_cartesian_2d(1f64..n, 0f64..max_loss)
             .map_err(|e| err(&e))?;
         c.configure_mesh().disable_x_mesh().x_labels(0).y_labels(0).draw().map_err(|e| err(&e))?;
-        c.draw_series(LineSeries::new(history.iter().map(|h| (h.epoch as f64, h.loss)), LOSS.stroke_width(2))).map_err(|e| err(&e))?;
+        c.draw_series(LineSeries::new(loss.iter().copied(), LOSS.stroke_width(2))).map_err(|e| err(&e))?;
         let mut c = ChartBuilder::on(&right)
             .margin(20)
             .x_label_area_size(10)
@@ -40,8 +50,9 @@ pub fn plot_curves(path: &Path, history: &[EpochRecord]) -> Result<()> {
             .build_cartesian_2d(1f64..n, 0f64..1f64)
             .map_err(|e| err(&e))?;
         c.configure_mesh().disable_x_mesh().x_labels(0).y_labels(0).draw().map_err(|e| err(&e))?;
-        c.draw_series(LineSeries::new(history.iter().map(|h| (h.epoch as f64, h.train_accuracy)), TRAIN.stroke_width(2))).map_err(|e| err(&e))?;
-        c.draw_series(LineSeries::new(history.iter().map(|h| (h.epoch as f64, h.val_accuracy)), VAL.stroke_width(2))).map_err(|e| err(&e))?;
+        for (s, colour) in scores.iter().zip(COLOURS) {
+            c.draw_series(LineSeries::new(s.iter().copied(), colour.stroke_width(2))).map_err(|e| err(&e))?;
+        }
         root.present().map_err(|e| err(&e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| err(&e))
@@ -98,21 +109,37 @@ pub fn export_embeddings(
     npy: Option<&Path>,
     parquet: Option<&Path>,
 ) -> Result<(usize, usize)> {
-    use ferrograph_graph::LocalIdx;
-    use ferrograph_graph::idmap::ExternalId;
-    use ferrograph_io::parquet_table::{EmbeddingIds, write_embeddings};
     let upto = match layer {
         EmbedLayer::Hidden => model.layers().saturating_sub(1).max(1),
         EmbedLayer::Output => model.layers(),
     };
     let (values, dim) = crate::trainer::infer_all(model, data, upto, kind)?;
     let n = values.len() / dim.max(1);
+    write_embedding_files(data.graph, data.r.node_type, &values, dim, npy, parquet)?;
+    Ok((n, dim))
+}
+
+/// Writes `values` (`rows × dim`, row = local index of `node_type` in `g`)
+/// to `npy` (float32 `[rows, dim]`) and/or `parquet` (`id` with the
+/// external ids, `embedding`), each atomically.
+pub fn write_embedding_files(
+    g: &ferrograph_graph::Graph,
+    node_type: ferrograph_graph::NodeTypeId,
+    values: &[f32],
+    dim: usize,
+    npy: Option<&Path>,
+    parquet: Option<&Path>,
+) -> Result<()> {
+    use ferrograph_graph::LocalIdx;
+    use ferrograph_graph::idmap::ExternalId;
+    use ferrograph_io::parquet_table::{EmbeddingIds, write_embeddings};
+    let n = values.len() / dim.max(1);
     let io = |e: ferrograph_io::Error| Error::Io(e.to_string());
     if let Some(p) = npy {
-        ferrograph_io::npy::write_npy_f32(p, &[n, dim], &values).map_err(io)?;
+        ferrograph_io::npy::write_npy_f32(p, &[n, dim], values).map_err(io)?;
     }
     if let Some(p) = parquet {
-        let store = data.graph.nodes(data.r.node_type);
+        let store = g.nodes(node_type);
         let ids = match store.ids.kind() {
             ferrograph_graph::IdKind::String => EmbeddingIds::Str(
                 (0..n)
@@ -131,7 +158,7 @@ pub fn export_embeddings(
                     .collect(),
             ),
         };
-        write_embeddings(p, ids, dim, &values).map_err(io)?;
+        write_embeddings(p, ids, dim, values).map_err(io)?;
     }
-    Ok((n, dim))
+    Ok(())
 }

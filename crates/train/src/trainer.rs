@@ -132,7 +132,7 @@ impl<'g> Data<'g> {
     /// Resolves `cfg` in `graph`.
     pub fn new(cfg: &TrainConfig, graph: &'g Graph) -> Result<Data<'g>> {
         let r = cfg.resolve_in(graph)?;
-        let feat = graph.node_column(r.node_type, &cfg.data.features).map_err(|e| Error::Config(e.to_string()))?;
+        let feat = graph.node_column(r.node_type, cfg.data.features.as_deref().unwrap_or_default()).map_err(|e| Error::Config(e.to_string()))?;
         Ok(Data { graph, local: LocalGraph::new(graph), r, feat, normalize: cfg.data.normalize_features })
     }
 
