@@ -17,6 +17,7 @@
 pub mod access;
 pub mod ego;
 pub mod features;
+pub mod hetero;
 pub mod loader;
 pub mod negative;
 pub mod neighbor;

@@ -356,3 +356,125 @@ fn node_weight_and_conditional_negatives() {
     assert!(d.contains(&3) && d.contains(&5));
     assert!(NegativeSampler::new(&lg, rel, NegativeStrategy::NodeWeight("nope".into()), false).is_err());
 }
+
+/// A small academic graph: papers 0..6, authors 0..5, subjects 0..2;
+/// paper p is written by authors {p % 5, (p + 1) % 5, (2p) % 5} (distinct ones)
+/// and has subject p % 3.
+fn academic() -> Graph {
+    let mut pa = Vec::new();
+    for p in 0..6u32 {
+        let mut a = vec![p % 5, (p + 1) % 5, (2 * p) % 5];
+        a.sort_unstable();
+        a.dedup();
+        pa.extend(a.into_iter().map(|a| (p, a)));
+    }
+    let ps: Vec<(u32, u32)> = (0..6u32).map(|p| (p, p % 3)).collect();
+    graph(&[("paper", 6), ("author", 5), ("subject", 3)], vec![("paper", "written_by", "author", pa, None, false), ("paper", "has_subject", "subject", ps, None, false)])
+}
+
+#[test]
+fn metapath_neighbours_follow_the_types_with_uniform_steps() {
+    use ferrograph_sample::hetero::metapath_neighbors;
+    let g = academic();
+    let (wb, wr) = (Relation::resolve(&g, "written_by").unwrap(), Relation::resolve(&g, "rev_written_by").unwrap());
+    // Walks of the metapath paper → author → paper: every step goes to a node
+    // of the right type along a real edge, and each choice is uniform.
+    let w = Walker::metapath(vec![wb, wr], 4).unwrap();
+    let starts: Vec<u32> = std::iter::repeat_n(0u32, 30_000).collect();
+    let walks = w.walks(&LocalGraph::new(&g), &starts, 17).unwrap();
+    let authors_of = |p: u32| g.neighbors(wb.edge_type, ferrograph_graph::Direction::Out, ferrograph_graph::LocalIdx(p)).to_vec();
+    let papers_of = |a: u32| g.neighbors(wb.edge_type, ferrograph_graph::Direction::In, ferrograph_graph::LocalIdx(a)).to_vec();
+    let mut first = [0f64; 5];
+    let mut second: std::collections::HashMap<u32, Vec<f64>> = Default::default();
+    for walk in walks.chunks(5) {
+        assert_eq!(walk[0], 0);
+        for (s, pair) in walk.windows(2).enumerate() {
+            let ok = if s % 2 == 0 { authors_of(pair[0]).contains(&pair[1]) } else { papers_of(pair[0]).contains(&pair[1]) };
+            assert!(ok, "step {s} of {walk:?} leaves the metapath's relation");
+        }
+        first[walk[1] as usize] += 1.0;
+        let papers = papers_of(walk[1]);
+        let counts = second.entry(walk[1]).or_insert_with(|| vec![0.0; papers.len()]);
+        counts[papers.binary_search(&walk[2]).unwrap()] += 1.0;
+    }
+    // Step 1: uniform among paper 0's authors.
+    let a0 = authors_of(0);
+    let obs: Vec<f64> = a0.iter().map(|&a| first[a as usize]).collect();
+    let exp = vec![starts.len() as f64 / a0.len() as f64; a0.len()];
+    assert!(chi2(&obs, &exp) < critical(a0.len() - 1), "first step {obs:?}");
+    // Step 2: from each author, uniform among its papers.
+    for (a, obs) in second {
+        let total: f64 = obs.iter().sum();
+        let exp = vec![total / obs.len() as f64; obs.len()];
+        if obs.len() > 1 {
+            assert!(chi2(&obs, &exp) < critical(obs.len() - 1), "author {a}: {obs:?}");
+        }
+    }
+    // Metapath neighbours are the walks' ends: papers sharing an author.
+    let (off, nbrs) = metapath_neighbors(&LocalGraph::new(&g), &[wb, wr], &[0, 3], 50, 2).unwrap();
+    assert_eq!(off, vec![0, 50, 100]);
+    for (i, &p) in [0u32, 3].iter().enumerate() {
+        for &q in &nbrs[off[i] as usize..off[i + 1] as usize] {
+            assert!(authors_of(p).iter().any(|a| authors_of(q).contains(a)), "{q} shares no author with {p}");
+        }
+    }
+    // Types that do not chain, and metapaths that do not return, are refused.
+    let hs = Relation::resolve(&g, "has_subject").unwrap();
+    assert!(Walker::metapath(vec![wb, hs], 4).is_err());
+    assert!(metapath_neighbors(&LocalGraph::new(&g), &[wb], &[0], 3, 0).is_err());
+}
+
+#[test]
+fn typed_blocks_follow_relations_and_are_thread_independent() {
+    use ferrograph_sample::hetero::{HeteroSampler, TypedHop};
+    let g = academic();
+    let rel = |n: &str| Relation::resolve(&g, n).unwrap();
+    let (wb, wr, hs, hr) = (rel("written_by"), rel("rev_written_by"), rel("has_subject"), rel("rev_has_subject"));
+    let paper = wb.from;
+    let hop = |f1, f2| vec![TypedHop { relation: wb, fanout: f1 }, TypedHop { relation: hs, fanout: 1 }, TypedHop { relation: wr, fanout: f2 }, TypedHop { relation: hr, fanout: f2 }];
+    let s = HeteroSampler::new(paper, 3, vec![hop(2, 2), hop(2, 3)], Strategy::RandomWithoutReplacement).unwrap();
+    let out = s.sample(&LocalGraph::new(&g), &[4, 1, 4], 3).unwrap();
+    assert_eq!(out.nodes[paper.0 as usize][..2], [4, 1], "seeds first, duplicates merged");
+    assert_eq!(out.seed_index, vec![0, 1, 0]);
+    for t in 0..3 {
+        let mut v = out.nodes[t].clone();
+        v.sort_unstable();
+        v.dedup();
+        assert_eq!(v.len(), out.nodes[t].len(), "each node once per type");
+        assert_eq!(out.num_nodes[t].iter().sum::<usize>(), out.nodes[t].len());
+    }
+    let rels = [wb, hs, wr, hr];
+    for e in &out.edges {
+        let r = rels[e.relation];
+        let (from, to) = (r.from.0 as usize, r.to.0 as usize);
+        // Destinations are the frontier of the previous hop; sources real neighbours.
+        let frontier_end = out.reached(e.hop - 1)[from];
+        let frontier_start = if e.hop == 1 { 0 } else { out.reached(e.hop - 2)[from] };
+        for (&row, &col) in e.row.iter().zip(&e.col) {
+            assert!((frontier_start..frontier_end).contains(&(col as usize)), "hop {} expands its frontier", e.hop);
+            let (u, v) = (out.nodes[from][col as usize], out.nodes[to][row as usize]);
+            assert!(g.neighbors(r.edge_type, r.direction, ferrograph_graph::LocalIdx(u)).contains(&v));
+        }
+        // Fan-out respected.
+        let mut per = std::collections::HashMap::new();
+        for &c in &e.col {
+            *per.entry(c).or_insert(0) += 1;
+        }
+        let k = if e.hop == 1 { [2, 1, 2, 2][e.relation] } else { [2, 1, 3, 3][e.relation] };
+        assert!(per.values().all(|&c| c <= k));
+    }
+    // Layer counts: the last layer's destinations are the seeds alone.
+    let (dst, src, top) = out.layer_counts(2, 1);
+    assert_eq!((dst[paper.0 as usize], dst[1], dst[2], top), (2, 0, 0, 1));
+    assert!(src[1] > 0 && src[2] > 0);
+    // Same seed, same blocks, whatever the thread count.
+    let seeds: Vec<u32> = (0..6).collect();
+    let run = |t| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+            .install(|| seeds.iter().map(|&x| s.sample(&LocalGraph::new(&g), &[x], 9).unwrap()).collect::<Vec<_>>())
+    };
+    assert_eq!(run(1), run(4));
+}
