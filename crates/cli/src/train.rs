@@ -78,6 +78,32 @@ impl Observer for EpochBars {
 /// output; returns the summary and the output directory.
 pub fn run_training(cfg: &TrainConfig, opts: &RunOptions, bars: &Bars, quiet: bool) -> Result<(Summary, PathBuf)> {
     let g = load_graph(cfg, bars)?;
+    if cfg.model.kind.is_hetero() {
+        if opts.resume || opts.abort_after_steps.is_some() {
+            anyhow::bail!("--resume and --abort-after-steps are not available for heterogeneous models yet");
+        }
+        let out = cfg.resolve(&cfg.output);
+        let obs = EpochBars { bar: Default::default(), quiet };
+        let o = ferrograph_train::hetero::trainer::train(cfg, &g, &out, &obs)?;
+        let (values, dim) = &o.embeddings;
+        ferrograph_train::report::write_embedding_files(
+            &g,
+            o.resolved.target,
+            values,
+            *dim,
+            Some(&out.join("embeddings.npy")),
+            Some(&out.join("embeddings.parquet")),
+        )?;
+        let extra = format!(
+            "\nRelations: {}{}. Embeddings of all {} `{}` nodes (last hidden layer, width {dim}, exact inference over full neighbourhoods): `embeddings.npy`, `embeddings.parquet`; model `model.bin`.\n",
+            o.resolved.relation_names.join(", "),
+            if o.resolved.metapath_names.is_empty() { String::new() } else { format!("; metapaths {}", o.resolved.metapath_names.join(", ")) },
+            values.len() / dim.max(&1),
+            cfg.data.node_type
+        );
+        write_outputs(&out, cfg, &o.summary, &o.history, &extra)?;
+        return Ok((o.summary, out));
+    }
     let data = Data::new(cfg, &g)?;
     let out = cfg.resolve(&cfg.output);
     let obs = EpochBars { bar: Default::default(), quiet };
@@ -129,6 +155,22 @@ pub fn embed(config: &Path, checkpoint: Option<&Path>, output_layer: bool, out: 
     let g = load_graph(&cfg, bars)?;
     if cfg.task != Task::NodeClassification {
         return embed_task(&cfg, &g, out);
+    }
+    if cfg.model.kind.is_hetero() {
+        let run = cfg.resolve(&cfg.output);
+        let (model, tables, r) = ferrograph_train::hetero::trainer::load(&cfg, &g, &run)?;
+        let han_hops = match model {
+            ferrograph_train::hetero::model::HeteroModel::Han(_) => {
+                Some(ferrograph_train::hetero::trainer::han_eval_hops(&cfg, &g, &r, &ferrograph_sample::LocalGraph::new(&g))?)
+            }
+            _ => None,
+        };
+        let (logits, hidden, width) = ferrograph_train::hetero::trainer::infer(&model, &g, &r, &tables, han_hops.as_deref())?;
+        let (values, dim) = if output_layer { (logits, r.classes) } else { (hidden, width) };
+        let (npy, parquet) = (out.with_extension("npy"), out.with_extension("parquet"));
+        ferrograph_train::report::write_embedding_files(&g, r.target, &values, dim, Some(&npy), Some(&parquet))?;
+        println!("wrote {} × {dim} embeddings to {} and {}", values.len() / dim.max(1), npy.display(), parquet.display());
+        return Ok(());
     }
     let data = Data::new(&cfg, &g)?;
     let ckpt = checkpoint.map_or_else(|| paths(&cfg.resolve(&cfg.output)).1, Path::to_path_buf);

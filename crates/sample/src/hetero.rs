@@ -220,7 +220,13 @@ impl HeteroSampler {
 /// walk's last node is a metapath neighbour (HAN's neighbourhood). Walks
 /// that dead-end yield nothing. Returns CSR offsets (`seeds + 1`) and the
 /// neighbours, walk `i·k + j` drawing from `derive(seed, i·k + j)`.
-pub fn metapath_neighbors<G: NeighborAccess + ?Sized>(g: &G, metapath: &[Relation], seeds: &[u32], k: usize, seed: u64) -> Result<(Vec<u64>, Vec<u32>)> {
+pub fn metapath_neighbors<G: NeighborAccess + ?Sized>(
+    g: &G,
+    metapath: &[Relation],
+    seeds: &[u32],
+    k: usize,
+    seed: u64,
+) -> Result<(Vec<u64>, Vec<u32>)> {
     let first = metapath.first().ok_or_else(|| Error::Invalid("a metapath needs at least one relation".into()))?;
     let last = metapath[metapath.len() - 1];
     if last.to != first.from {

@@ -369,7 +369,10 @@ fn academic() -> Graph {
         pa.extend(a.into_iter().map(|a| (p, a)));
     }
     let ps: Vec<(u32, u32)> = (0..6u32).map(|p| (p, p % 3)).collect();
-    graph(&[("paper", 6), ("author", 5), ("subject", 3)], vec![("paper", "written_by", "author", pa, None, false), ("paper", "has_subject", "subject", ps, None, false)])
+    graph(
+        &[("paper", 6), ("author", 5), ("subject", 3)],
+        vec![("paper", "written_by", "author", pa, None, false), ("paper", "has_subject", "subject", ps, None, false)],
+    )
 }
 
 #[test]
@@ -431,7 +434,14 @@ fn typed_blocks_follow_relations_and_are_thread_independent() {
     let rel = |n: &str| Relation::resolve(&g, n).unwrap();
     let (wb, wr, hs, hr) = (rel("written_by"), rel("rev_written_by"), rel("has_subject"), rel("rev_has_subject"));
     let paper = wb.from;
-    let hop = |f1, f2| vec![TypedHop { relation: wb, fanout: f1 }, TypedHop { relation: hs, fanout: 1 }, TypedHop { relation: wr, fanout: f2 }, TypedHop { relation: hr, fanout: f2 }];
+    let hop = |f1, f2| {
+        vec![
+            TypedHop { relation: wb, fanout: f1 },
+            TypedHop { relation: hs, fanout: 1 },
+            TypedHop { relation: wr, fanout: f2 },
+            TypedHop { relation: hr, fanout: f2 },
+        ]
+    };
     let s = HeteroSampler::new(paper, 3, vec![hop(2, 2), hop(2, 3)], Strategy::RandomWithoutReplacement).unwrap();
     let out = s.sample(&LocalGraph::new(&g), &[4, 1, 4], 3).unwrap();
     assert_eq!(out.nodes[paper.0 as usize][..2], [4, 1], "seeds first, duplicates merged");

@@ -43,7 +43,8 @@ impl Task {
     /// Model kinds the task trains.
     pub fn kinds(self) -> &'static [ModelKind] {
         match self {
-            Task::NodeClassification | Task::LinkPrediction => &[ModelKind::Sage, ModelKind::Gcn, ModelKind::Gat],
+            Task::NodeClassification => &[ModelKind::Sage, ModelKind::Gcn, ModelKind::Gat, ModelKind::Rgcn, ModelKind::HeteroSage, ModelKind::Han],
+            Task::LinkPrediction => &[ModelKind::Sage, ModelKind::Gcn, ModelKind::Gat],
             Task::Recommendation => &[ModelKind::LightGcn, ModelKind::Sage],
             Task::Embedding => &[ModelKind::Node2vec, ModelKind::Deepwalk],
         }
@@ -112,6 +113,19 @@ pub struct DataConfig {
     pub heldout: Option<PathBuf>,
     /// Recommendation: the relation holding each user's test items.
     pub test_relation: Option<String>,
+    /// Heterogeneous models: the relations messages travel along (names or
+    /// reverse names; a node's messages come from its neighbours along each
+    /// relation that starts at its type). Default: every edge type, both ways.
+    pub relations: Option<Vec<String>>,
+    /// HAN: metapaths, each a chain of relations from `node_type` back to it
+    /// (e.g. `["written_by", "writes"]` for paper–author–paper).
+    pub metapaths: Option<Vec<Vec<String>>>,
+    /// Heterogeneous models: where each node type's input comes from
+    /// (`{ features = "col" }`, `{ embedding = 64 }`, or `{ categorical =
+    /// "attr", dim = 16 }`). Default: the `features` column where a type has
+    /// it, else a learnable embedding of `model.input_dim`.
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, InputSpec>,
     /// Scale each node's feature row to sum 1 (PyG's `NormalizeFeatures`).
     #[serde(default)]
     pub normalize_features: bool,
@@ -192,6 +206,11 @@ pub struct TrainSection {
     /// Rows the history cache holds.
     #[serde(default = "history_capacity")]
     pub history_capacity: usize,
+    /// Heterogeneous models: fan-outs of a relation (one per layer),
+    /// overriding `fanouts` for it; HAN: metapath instances per node, keyed
+    /// by the metapath's relations joined with `-`.
+    #[serde(default)]
+    pub relation_fanouts: std::collections::BTreeMap<String, Vec<usize>>,
 }
 
 fn fanouts() -> Vec<usize> {
@@ -214,6 +233,20 @@ fn prefetch() -> usize {
 }
 fn history_capacity() -> usize {
     1 << 17
+}
+
+/// One node type's input in a heterogeneous model.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// A float-vector, sparse or numeric column.
+    pub features: Option<String>,
+    /// A learnable embedding of this width (sparse row updates).
+    pub embedding: Option<usize>,
+    /// A categorical or hashed string attribute whose codes index a learnable table.
+    pub categorical: Option<String>,
+    /// Width of the `categorical` table.
+    pub dim: Option<usize>,
 }
 
 /// How negatives are drawn for edge-level training.
@@ -441,9 +474,31 @@ impl TrainConfig {
                 if self.data.node_type.is_empty() {
                     return Err(self.field("data.node_type", "node classification needs the node type to classify"));
                 }
-                for (name, v) in [("data.label", &self.data.label), ("data.features", &self.data.features)] {
-                    if v.is_none() {
-                        return Err(self.field(name, "node classification needs it"));
+                if self.data.label.is_none() {
+                    return Err(self.field("data.label", "node classification needs it"));
+                }
+                if !self.model.kind.is_hetero() && self.data.features.is_none() {
+                    return Err(self.field("data.features", "node classification needs it (heterogeneous models may name inputs per type instead)"));
+                }
+                if self.model.kind == ModelKind::Han && self.data.metapaths.as_ref().is_none_or(Vec::is_empty) {
+                    return Err(self.field("data.metapaths", "HAN needs one or more metapaths, e.g. [[\"written_by\", \"writes\"]]"));
+                }
+                if self.model.kind.is_hetero() && self.train.mode == Mode::Ego {
+                    return Err(self.field("train.mode", "heterogeneous models train in `sampled` or `full` mode"));
+                }
+                if self.model.kind.is_hetero() && self.train.history_staleness.is_some() {
+                    return Err(self.field("train.history_staleness", "the history cache is for homogeneous models"));
+                }
+                for (t, spec) in &self.data.inputs {
+                    let given = [spec.features.is_some(), spec.embedding.is_some(), spec.categorical.is_some()].iter().filter(|&&b| b).count();
+                    if given != 1 {
+                        return Err(self.field(&format!("data.inputs.{t}"), "give exactly one of `features`, `embedding` or `categorical`"));
+                    }
+                    if spec.embedding == Some(0) || spec.dim == Some(0) {
+                        return Err(self.field(&format!("data.inputs.{t}"), "widths must be at least 1"));
+                    }
+                    if spec.dim.is_some() && spec.categorical.is_none() {
+                        return Err(self.field(&format!("data.inputs.{t}.dim"), "`dim` goes with `categorical`"));
                     }
                 }
             }
@@ -492,7 +547,7 @@ impl TrainConfig {
         }
         let t = &self.train;
         let layers = self.model.layers();
-        let encoder = self.model.kind.is_encoder();
+        let encoder = self.model.kind.is_encoder() || matches!(self.model.kind, ModelKind::Rgcn | ModelKind::HeteroSage);
         if encoder && t.mode != Mode::Full && t.fanouts.len() != layers {
             return Err(self.field(
                 "train.fanouts",
@@ -505,6 +560,12 @@ impl TrainConfig {
         }
         if encoder && t.mode != Mode::Full && t.fanouts.contains(&0) {
             return Err(self.field("train.fanouts", "fan-outs must be at least 1"));
+        }
+        for (r, f) in &t.relation_fanouts {
+            let want = if self.model.kind == ModelKind::Han { 1 } else { layers };
+            if t.mode != Mode::Full && (f.len() != want || f.contains(&0)) {
+                return Err(self.field(&format!("train.relation_fanouts.{r}"), format!("give {want} fan-out(s) of at least 1")));
+            }
         }
         if t.history_staleness.is_some() && (t.mode != Mode::Sampled || layers != 2) {
             return Err(self.field("train.history_staleness", "history caching needs mode = \"sampled\" and a two-layer model (one `hidden` entry)"));

@@ -103,6 +103,31 @@ impl Hop {
         Hop { n_dst: adj.n_dst, n_src: adj.n_src, structure: Structure::Sparse(Arc::new(adj)), counts, degrees, cache: Cache::default() }
     }
 
+    /// A hop between two node sets (a relation between node types):
+    /// destinations need not be a prefix of the sources. Mean / sum / max
+    /// aggregations work on it; GCN's self-loop and attention's self edge
+    /// assume the prefix layout and are not for it.
+    pub fn bipartite(adj: Adj) -> Hop {
+        let counts = (0..adj.n_dst).map(|i| adj.degree(i) as u32).collect();
+        Hop { n_dst: adj.n_dst, n_src: adj.n_src, structure: Structure::Sparse(Arc::new(adj)), counts, degrees: None, cache: Cache::default() }
+    }
+
+    /// Another hop over the same structure (the adjacency is shared; the
+    /// derived weights are rebuilt on first use).
+    pub fn shared(&self) -> Hop {
+        Hop {
+            n_dst: self.n_dst,
+            n_src: self.n_src,
+            structure: match &self.structure {
+                Structure::Sparse(a) => Structure::Sparse(a.clone()),
+                Structure::Dense { k, mask } => Structure::Dense { k: *k, mask: mask.clone() },
+            },
+            counts: self.counts.clone(),
+            degrees: self.degrees.clone(),
+            cache: Cache::default(),
+        }
+    }
+
     /// An ego hop of fan-out `k` over `n_dst` destinations.
     pub fn dense(n_dst: usize, k: usize, mask: Vec<bool>, degrees: Option<(Vec<f32>, Vec<f32>)>) -> Hop {
         assert_eq!(mask.len(), n_dst * k, "one mask flag per slot");

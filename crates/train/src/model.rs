@@ -30,12 +30,23 @@ pub enum ModelKind {
     Node2vec,
     /// DeepWalk: node2vec with p = q = 1 (embedding).
     Deepwalk,
+    /// R-GCN with basis decomposition (heterogeneous node classification).
+    Rgcn,
+    /// A GraphSAGE layer per relation, summed or attended per destination type.
+    HeteroSage,
+    /// HAN: node-level attention within metapaths, semantic attention across them.
+    Han,
 }
 
 impl ModelKind {
     /// A message-passing encoder (`sage`, `gcn`, `gat`), which [`ModelConfig::init`] builds.
     pub fn is_encoder(self) -> bool {
         matches!(self, ModelKind::Sage | ModelKind::Gcn | ModelKind::Gat)
+    }
+
+    /// A heterogeneous model (`rgcn`, `hetero_sage`, `han`).
+    pub fn is_hetero(self) -> bool {
+        matches!(self, ModelKind::Rgcn | ModelKind::HeteroSage | ModelKind::Han)
     }
 
     /// The name used in configs.
@@ -47,6 +58,9 @@ impl ModelKind {
             ModelKind::LightGcn => "lightgcn",
             ModelKind::Node2vec => "node2vec",
             ModelKind::Deepwalk => "deepwalk",
+            ModelKind::Rgcn => "rgcn",
+            ModelKind::HeteroSage => "hetero_sage",
+            ModelKind::Han => "han",
         }
     }
 }
@@ -89,6 +103,30 @@ pub struct ModelConfig {
     /// LightGCN propagation layers.
     #[serde(default = "three")]
     pub layers: usize,
+    /// R-GCN: bases of the per-relation weights (0: one full matrix per relation).
+    #[serde(default)]
+    pub bases: usize,
+    /// HeteroSAGE: how relation outputs combine per destination type.
+    #[serde(default)]
+    pub relation_aggr: RelationAggr,
+    /// HAN: width of the semantic attention.
+    #[serde(default = "semantic_dim")]
+    pub semantic_dim: usize,
+}
+
+/// How a heterogeneous layer combines what each relation brings to a node type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationAggr {
+    /// Sum (PyG's `HeteroConv(aggr="sum")`).
+    #[default]
+    Sum,
+    /// Semantic attention (HAN's), one weight per relation and type.
+    Attention,
+}
+
+fn semantic_dim() -> usize {
+    128
 }
 
 fn sixty_four() -> usize {
@@ -123,6 +161,9 @@ impl ModelConfig {
             embedding_dim: 64,
             input_dim: 64,
             layers: 3,
+            bases: 0,
+            relation_aggr: RelationAggr::Sum,
+            semantic_dim: 128,
         }
     }
 
@@ -149,7 +190,13 @@ impl ModelConfig {
             let out = if last { d_out } else { self.hidden[l] };
             let s = derive(seed, l as u64);
             convs.push(match self.kind {
-                ModelKind::Sage | ModelKind::LightGcn | ModelKind::Node2vec | ModelKind::Deepwalk => {
+                ModelKind::Sage
+                | ModelKind::LightGcn
+                | ModelKind::Node2vec
+                | ModelKind::Deepwalk
+                | ModelKind::Rgcn
+                | ModelKind::HeteroSage
+                | ModelKind::Han => {
                     Conv::Sage(SageConvConfig::new(width, out).with_aggregator(self.aggregator).with_normalize(self.normalize && !last).init(s))
                 }
                 ModelKind::Gcn => Conv::Gcn(GcnConvConfig::new(width, out).init(s)),

@@ -272,7 +272,7 @@ pub fn infer_all_with(
 }
 
 /// Scores of `nodes` from all-node logits.
-fn score(logits: &[f32], classes: usize, labels: &[i64], nodes: &[u32]) -> Scores {
+pub(crate) fn score(logits: &[f32], classes: usize, labels: &[i64], nodes: &[u32]) -> Scores {
     let pred: Vec<usize> = nodes.iter().map(|&v| argmax(&logits[v as usize * classes..][..classes])).collect();
     let truth: Vec<usize> = nodes.iter().map(|&v| labels[v as usize] as usize).collect();
     Scores::new(&pred, &truth, classes)
