@@ -13,7 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ferrograph_graph::snapshot::{self, WriteOptions};
-use ferrograph_io::generate::{Planted, Rmat, rmat_graph};
+use ferrograph_io::generate::{Multiplex, Planted, Rmat, rmat_graph};
 
 /// ferrograph: heterogeneous graph store, sampler and GNN trainer.
 #[derive(Parser)]
@@ -203,6 +203,26 @@ enum Generate {
         /// Feature noise standard deviation (class signal is 1.0).
         #[arg(long, default_value_t = 1.5)]
         noise: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Multiplex graph (one node type, relations r0, r1, … each with its own planted communities), for GATNE.
+    Multiplex {
+        #[arg(long, default_value_t = 2_000)]
+        nodes: u64,
+        #[arg(long, default_value_t = 3)]
+        relations: u32,
+        /// Communities per relation (drawn independently for each relation).
+        #[arg(long, default_value_t = 20)]
+        communities: u32,
+        /// Mean neighbours per node in each relation.
+        #[arg(long, default_value_t = 10.0)]
+        avg_degree: f64,
+        /// Share of edges inside a community.
+        #[arg(long, default_value_t = 0.9)]
+        p_in: f64,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[command(flatten)]
@@ -519,6 +539,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(Generate::Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, output }) => {
             let p = Planted { nodes, classes, avg_degree, p_in, feature_dim, noise, seed, ..Planted::default() };
             let g = p.graph()?;
+            write_snapshot(&g, &output.out, output.force, &bars)?;
+            eprintln!("wrote {}", output.out.display());
+        }
+        Command::Generate(Generate::Multiplex { nodes, relations, communities, avg_degree, p_in, seed, output }) => {
+            let g = Multiplex { nodes, relations, communities, avg_degree, p_in, seed }.graph()?;
             write_snapshot(&g, &output.out, output.force, &bars)?;
             eprintln!("wrote {}", output.out.display());
         }

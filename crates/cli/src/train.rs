@@ -211,7 +211,11 @@ fn embed_task(cfg: &TrainConfig, g: &Graph, out: &Path) -> Result<()> {
             write(rel.from, &values, dim, out)
         }
         Task::Embedding => {
-            let (node_type, _) = cfg.self_relation(g)?;
+            let node_type = if cfg.model.kind == ferrograph_train::model::ModelKind::Gatne {
+                ferrograph_train::tasks::embedding::gatne_relations(cfg, g)?.0
+            } else {
+                cfg.self_relation(g)?.0
+            };
             let (values, dim) = npy(&run.join("embeddings.npy"))?;
             write(node_type, &values, dim, out)
         }

@@ -147,6 +147,49 @@ fn recommendation_task_and_recommend_command_on_lastfm() {
     assert!(d.path().join("rec-users.parquet").is_file() && d.path().join("rec-items.npy").is_file());
 }
 
+/// A generated multiplex graph with r0 split (20% test) into `dir`.
+fn multiplex_split(dir: &Path) {
+    let snap = dir.join("multiplex");
+    ok(&["generate", "multiplex", "--nodes", "1000", "--communities", "10", "--seed", "5", "--out", snap.to_str().unwrap()]);
+    let train = dir.join("multiplex-train");
+    ok(&["split-edges", snap.to_str().unwrap(), "--relation", "r0", "--val", "0.05", "--test", "0.2", "--out", train.to_str().unwrap()]);
+}
+
+#[test]
+fn gatne_task_on_a_generated_multiplex_graph() {
+    let d = tempfile::tempdir().unwrap();
+    multiplex_split(d.path());
+    let cfg = config("multiplex-gatne", d.path(), |t| t);
+    let out = ok(&["train", cfg.to_str().unwrap()]);
+    assert!(out.contains("test: auc"), "{out}");
+    let run = d.path().join("multiplex-gatne");
+    let s = summary(&run);
+    assert_eq!(s["model"], "gatne");
+    let auc = metric(&s, "test", "auc");
+    assert!(auc >= 0.85, "GATNE r0 test AUC {auc}");
+    for f in ["embeddings_r0.npy", "embeddings_r1.parquet", "embeddings_r2.npy", "embeddings.npy", "report.md", "metrics.jsonl"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let emb = d.path().join("again");
+    ok(&["embed", cfg.to_str().unwrap(), "--out", emb.to_str().unwrap()]);
+    assert_eq!(std::fs::read(emb.with_extension("npy")).unwrap(), std::fs::read(run.join("embeddings.npy")).unwrap());
+    // Relation-specific: the r0 and r1 embeddings of a node differ.
+    assert_ne!(std::fs::read(run.join("embeddings_r0.npy")).unwrap(), std::fs::read(run.join("embeddings_r1.npy")).unwrap());
+    type Edit = Box<dyn Fn(String) -> String>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (Box::new(|t: String| t.replace("relations = [\"r0\", \"r1\", \"r2\"]", "relations = [\"r0\", \"r9\"]")), "`data.relations`"),
+        (Box::new(|t: String| t.replace("relations = [\"r0\", \"r1\", \"r2\"]", "relations = [\"r0\", \"r0\"]")), "listed twice"),
+        (Box::new(|t: String| t.replace("relation = \"r0\"", "relation = \"r7\"")), "`data.relation`"),
+        (Box::new(|t: String| t.replace("edge_dim = 10", "edge_dim = 0")), "`model.edge_dim`"),
+    ];
+    for (edit, want) in cases {
+        let cfg = config("multiplex-gatne", d.path(), edit);
+        let o = ferrograph(&["train", cfg.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "wanted {want:?}, got {err}");
+    }
+}
+
 #[test]
 fn task_config_errors_name_the_field() {
     let d = tempfile::tempdir().unwrap();

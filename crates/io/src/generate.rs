@@ -333,6 +333,102 @@ impl Planted {
     }
 }
 
+/// A multiplex graph for GATNE-style models: one node type and several
+/// undirected relations over the same nodes, each with its *own* planted
+/// partition (relation `r` groups the nodes into `communities` drawn
+/// independently of the other relations), so what makes two nodes likely
+/// to link differs from relation to relation and one embedding shared by
+/// all relations cannot fit every one of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Multiplex {
+    /// Number of nodes.
+    pub nodes: u64,
+    /// Number of relations (edge types `r0`, `r1`, …).
+    pub relations: u32,
+    /// Communities per relation.
+    pub communities: u32,
+    /// Mean number of neighbours per node in each relation.
+    pub avg_degree: f64,
+    /// Probability that an edge stays inside its relation's community.
+    pub p_in: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for Multiplex {
+    fn default() -> Self {
+        Multiplex { nodes: 2_000, relations: 3, communities: 20, avg_degree: 10.0, p_in: 0.9, seed: 0 }
+    }
+}
+
+impl Multiplex {
+    /// Generates the graph: node type `node`, undirected edge types
+    /// `(node, r{i}, node)`, and per relation an int column `community_r{i}`
+    /// on the nodes (the planted truth, for inspection).
+    pub fn graph(&self) -> Result<Graph> {
+        let n = self.nodes as usize;
+        if n < 2 || self.nodes > u32::MAX as u64 {
+            return Err(invalid("nodes", "must be between 2 and 4294967295"));
+        }
+        if self.relations == 0 || self.relations > 64 {
+            return Err(invalid("relations", "must be between 1 and 64"));
+        }
+        if self.communities == 0 || self.communities as usize > n {
+            return Err(invalid("communities", "must be at least 1 and at most the node count"));
+        }
+        if !(0.0..=1.0).contains(&self.p_in) || self.avg_degree.is_nan() || self.avg_degree <= 0.0 {
+            return Err(invalid("p_in/avg_degree", "p_in must be in [0, 1] and avg_degree > 0"));
+        }
+        let k = self.communities as usize;
+        let m = (n as f64 * self.avg_degree / 2.0).round() as usize;
+        let mut edge_types = Vec::new();
+        let mut edges = Vec::new();
+        let mut attributes = Vec::new();
+        let mut columns = Vec::new();
+        for r in 0..self.relations as u64 {
+            let mut rng = rng_for(self.seed, 10 + 2 * r, 0);
+            let community: Vec<i64> = (0..n).map(|_| rng.random_range(0..k) as i64).collect();
+            let mut members: Vec<Vec<u32>> = vec![Vec::new(); k];
+            for (i, &c) in community.iter().enumerate() {
+                members[c as usize].push(i as u32);
+            }
+            let mut rng = rng_for(self.seed, 11 + 2 * r, 0);
+            let mut src = Vec::with_capacity(m);
+            let mut dst = Vec::with_capacity(m);
+            for _ in 0..m {
+                let s = rng.random_range(0..n);
+                let d = if rng.random::<f64>() < self.p_in {
+                    let g = &members[community[s] as usize];
+                    g[rng.random_range(0..g.len())] as usize
+                } else {
+                    rng.random_range(0..n)
+                };
+                if s != d {
+                    src.push(s as u32);
+                    dst.push(d as u32);
+                }
+            }
+            let built = build_topology(n, n, src, dst, BuildOptions { undirected: true, dedup: true, edge_ids: false })?;
+            let name = format!("r{r}");
+            edge_types.push(EdgeTypeSchema {
+                relation: name.clone(),
+                src: "node".into(),
+                dst: "node".into(),
+                reverse: name.clone(),
+                undirected: true,
+                attributes: vec![],
+            });
+            edges.push(EdgeStore { out: built.out, inn: None, columns: vec![], self_loops: built.self_loops });
+            attributes.push(AttrSchema { name: format!("community_{name}"), kind: AttrKind::Int });
+            columns.push(Column::Int(community.into()));
+        }
+        let schema =
+            Schema { node_types: vec![NodeTypeSchema { name: "node".into(), id_kind: IdKind::Dense, attributes, sets: vec![] }], edge_types };
+        let nodes = vec![NodeStore { ids: NodeIds::Dense(n as u32), columns, sets: vec![] }];
+        Ok(Graph::from_parts(schema, nodes, edges)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,7 +46,7 @@ impl Task {
             Task::NodeClassification => &[ModelKind::Sage, ModelKind::Gcn, ModelKind::Gat, ModelKind::Rgcn, ModelKind::HeteroSage, ModelKind::Han],
             Task::LinkPrediction => &[ModelKind::Sage, ModelKind::Gcn, ModelKind::Gat],
             Task::Recommendation => &[ModelKind::LightGcn, ModelKind::Sage],
-            Task::Embedding => &[ModelKind::Node2vec, ModelKind::Deepwalk],
+            Task::Embedding => &[ModelKind::Node2vec, ModelKind::Deepwalk, ModelKind::Gatne],
         }
     }
 }
@@ -100,7 +100,8 @@ pub struct DataConfig {
     pub node_type: String,
     /// The relation messages travel along (a relation name or its reverse);
     /// default: the reverse of the only edge type between `node_type`s, so
-    /// that nodes aggregate their in-neighbours.
+    /// that nodes aggregate their in-neighbours. GATNE: the relation whose
+    /// embeddings score `heldout`.
     pub relation: Option<String>,
     /// Integer label column (node classification).
     pub label: Option<String>,
@@ -116,6 +117,8 @@ pub struct DataConfig {
     /// Heterogeneous models: the relations messages travel along (names or
     /// reverse names; a node's messages come from its neighbours along each
     /// relation that starts at its type). Default: every edge type, both ways.
+    /// GATNE: the relations of the multiplex graph, each joining `node_type`
+    /// to itself (default: every such edge type).
     pub relations: Option<Vec<String>>,
     /// HAN: metapaths, each a chain of relations from `node_type` back to it
     /// (e.g. `["written_by", "writes"]` for paper–author–paper).
@@ -505,6 +508,22 @@ impl TrainConfig {
             Task::Recommendation => {
                 if self.data.relation.is_none() {
                     return Err(self.field("data.relation", "name the user → item relation to train on"));
+                }
+            }
+            Task::Embedding if self.model.kind == ModelKind::Gatne => {
+                let m = &self.model;
+                for (field, v) in [
+                    ("model.embedding_dim", m.embedding_dim),
+                    ("model.edge_dim", m.edge_dim),
+                    ("model.attention_dim", m.attention_dim),
+                    ("model.neighbor_samples", m.neighbor_samples),
+                ] {
+                    if v == 0 {
+                        return Err(self.field(field, "must be at least 1"));
+                    }
+                }
+                if self.data.relations.as_ref().is_some_and(Vec::is_empty) {
+                    return Err(self.field("data.relations", "list one or more relations (or leave it out for all of `node_type`'s)"));
                 }
             }
             Task::LinkPrediction | Task::Embedding => {}

@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod bipartite;
 pub mod config;
+pub mod gatne;
 pub mod hetero;
 pub mod history;
 pub mod hop;

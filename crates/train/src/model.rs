@@ -36,6 +36,9 @@ pub enum ModelKind {
     HeteroSage,
     /// HAN: node-level attention within metapaths, semantic attention across them.
     Han,
+    /// GATNE-T: a base embedding plus relation-specific embeddings per node
+    /// (multiplex embedding).
+    Gatne,
 }
 
 impl ModelKind {
@@ -61,6 +64,7 @@ impl ModelKind {
             ModelKind::Rgcn => "rgcn",
             ModelKind::HeteroSage => "hetero_sage",
             ModelKind::Han => "han",
+            ModelKind::Gatne => "gatne",
         }
     }
 }
@@ -112,6 +116,22 @@ pub struct ModelConfig {
     /// HAN: width of the semantic attention.
     #[serde(default = "semantic_dim")]
     pub semantic_dim: usize,
+    /// GATNE: width of the edge-type embeddings.
+    #[serde(default = "ten")]
+    pub edge_dim: usize,
+    /// GATNE: width of the attention over relations.
+    #[serde(default = "twenty")]
+    pub attention_dim: usize,
+    /// GATNE: neighbours sampled per node and relation for aggregation.
+    #[serde(default = "ten")]
+    pub neighbor_samples: usize,
+}
+
+fn ten() -> usize {
+    10
+}
+fn twenty() -> usize {
+    20
 }
 
 /// How a heterogeneous layer combines what each relation brings to a node type.
@@ -164,6 +184,9 @@ impl ModelConfig {
             bases: 0,
             relation_aggr: RelationAggr::Sum,
             semantic_dim: 128,
+            edge_dim: 10,
+            attention_dim: 20,
+            neighbor_samples: 10,
         }
     }
 
@@ -196,7 +219,8 @@ impl ModelConfig {
                 | ModelKind::Deepwalk
                 | ModelKind::Rgcn
                 | ModelKind::HeteroSage
-                | ModelKind::Han => {
+                | ModelKind::Han
+                | ModelKind::Gatne => {
                     Conv::Sage(SageConvConfig::new(width, out).with_aggregator(self.aggregator).with_normalize(self.normalize && !last).init(s))
                 }
                 ModelKind::Gcn => Conv::Gcn(GcnConvConfig::new(width, out).init(s)),

@@ -75,13 +75,13 @@ fn sigmoid_table() -> Vec<f32> {
 }
 
 /// Walker's alias table over `count^0.75` (O(1) draws).
-struct Noise {
+pub(crate) struct Noise {
     /// Per cell: the acceptance threshold (probability · 2^24) and the alias.
     cells: Vec<(u32, u32)>,
 }
 
 impl Noise {
-    fn new(walks: &[u32], n: usize) -> Noise {
+    pub(crate) fn new(walks: &[u32], n: usize) -> Noise {
         let mut count = vec![0u64; n];
         for &v in walks {
             if v != PAD {
@@ -111,7 +111,7 @@ impl Noise {
     /// One draw: a uniform cell, kept or replaced by its alias, without a
     /// branch (the choice is a coin flip the predictor cannot learn).
     #[inline(always)]
-    fn draw(&self, rng: &mut SplitMix) -> u32 {
+    pub(crate) fn draw(&self, rng: &mut SplitMix) -> u32 {
         let r = rng.next_u64();
         let i = (((r & 0xffff_ffff) * self.cells.len() as u64) >> 32) as usize;
         let u = (r >> 40) as u32;
