@@ -77,6 +77,20 @@ enum Command {
         #[arg(long)]
         heldout: Option<PathBuf>,
     },
+    /// Erase the types of a heterogeneous snapshot: one node type, one undirected relation, features and labels merged (for homogeneous baselines).
+    EraseTypes {
+        /// Snapshot directory to read.
+        snapshot: PathBuf,
+        /// Feature column (float vector or sparse) to merge into `feat`.
+        #[arg(long, default_value = "feat")]
+        features: String,
+        /// Int label column to merge into `label` (-1 where a type has none).
+        #[arg(long, default_value = "label")]
+        label: String,
+        /// Snapshot to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Export node embeddings of a trained model (exact layer-wise inference) to NPY and Parquet.
     Embed {
         /// The training config of the run.
@@ -425,6 +439,17 @@ fn run(cli: Cli) -> Result<()> {
                 s.test_accuracy, s.test_micro_f1, s.test_macro_f1, s.val_accuracy, s.best_epoch, s.epochs, s.seconds
             );
             println!("report: {}", dir.join("report.md").display());
+        }
+        Command::EraseTypes { snapshot: dir, features, label, out } => {
+            let snap = snapshot::open(&dir)?;
+            let g = ferrograph_io::homogeneous::erase_types(&snap.graph, &features, &label)?;
+            write_snapshot(&g, &out, false, &bars)?;
+            println!(
+                "wrote {} ({} nodes, {} edges, types erased)",
+                out.display(),
+                g.node_count(ferrograph_graph::NodeTypeId(0)),
+                g.edge_stores()[0].out.len() / 2
+            );
         }
         Command::SplitEdges { snapshot: dir, relation, val, test, seed, out, heldout } => {
             let snap = snapshot::open(&dir)?;

@@ -9,6 +9,7 @@
 pub mod config;
 mod error;
 pub mod generate;
+pub mod homogeneous;
 pub mod import;
 pub mod npy;
 pub mod parquet_table;

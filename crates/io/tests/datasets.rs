@@ -110,6 +110,48 @@ fn acm_has_three_node_types_and_both_relations() {
     assert_eq!(labels, vec![0, 1, 2]);
 }
 
+/// ACM with its types erased: types become blocks of one node type, every
+/// edge one undirected pair, features and labels land on the right rows.
+#[test]
+fn acm_with_types_erased_keeps_every_node_edge_feature_and_split() {
+    let g = import("acm");
+    let h = ferrograph_io::homogeneous::erase_types(&g, "feat", "label").unwrap();
+    let t = ferrograph_graph::NodeTypeId(0);
+    assert_eq!(h.node_count(t), 4019 + 7167 + 60);
+    // 13,407 paper–author and 4,019 paper–subject pairs, both directions.
+    assert_eq!(h.edge_stores()[0].out.len(), 2 * (13_407 + 4019));
+    // paper 0's authors are nodes 4019 + a, its subject 4019 + 7167 + s.
+    let p0: Vec<u32> = h.neighbors(ferrograph_graph::EdgeTypeId(0), Direction::Out, LocalIdx(0)).to_vec();
+    let (wb, _) = g.schema().relation("written_by").unwrap();
+    let (hs, _) = g.schema().relation("has_subject").unwrap();
+    let mut want: Vec<u32> = g.neighbors(wb, Direction::Out, LocalIdx(0)).iter().map(|a| a + 4019).collect();
+    want.extend(g.neighbors(hs, Direction::Out, LocalIdx(0)).iter().map(|s| s + 4019 + 7167));
+    want.sort_unstable();
+    assert_eq!(p0, want);
+    let labels = match h.node_column(t, "label").unwrap() {
+        Column::Int(a) => a.as_slice().to_vec(),
+        _ => unreachable!(),
+    };
+    assert_eq!(&labels[..4019], int_column(&g, "paper", "label").as_slice());
+    assert!(labels[4019..].iter().all(|&l| l == -1));
+    let (Column::Vector { dim, data }, Column::Sparse { indptr, indices, values, .. }) =
+        (h.node_column(t, "feat").unwrap(), g.node_column(g.schema().node_type("author").unwrap(), "feat").unwrap())
+    else {
+        unreachable!()
+    };
+    assert_eq!(*dim, 1902);
+    let a = 123usize;
+    let row = &data.as_slice()[(4019 + a) * dim..(4020 + a) * dim];
+    let mut dense = vec![0f32; 1902];
+    for k in indptr.as_slice()[a] as usize..indptr.as_slice()[a + 1] as usize {
+        dense[indices.as_slice()[k] as usize] = values.as_slice()[k];
+    }
+    assert_eq!(row, dense.as_slice());
+    assert!(data.as_slice()[(4019 + 7167) * dim..].iter().all(|&x| x == 0.0), "subjects have no features");
+    let p = g.schema().node_type("paper").unwrap();
+    assert_eq!(h.node_set(t, "test_20").unwrap(), g.node_set(p, "test_20").unwrap());
+}
+
 #[test]
 fn gowalla_and_lastfm_are_bipartite_user_item_graphs() {
     let g = import("gowalla");
