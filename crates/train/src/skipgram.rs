@@ -144,7 +144,7 @@ trait Kernels {
     unsafe fn update(center: &[f32], grad: &mut [f32], rows: &[*mut f32], g: &[f32]);
 }
 
-/// Plain Rust, for CPUs without AVX-512.
+/// Plain Rust, for CPUs without AVX2 and FMA.
 struct Portable;
 
 impl Kernels for Portable {
@@ -288,6 +288,110 @@ impl Kernels for Avx512 {
     }
 }
 
+/// AVX2 with fused multiply-adds, 8 lanes (the same structure as
+/// [`Avx512`], for CPUs without AVX-512, e.g. AMD EPYC before Zen 4).
+#[cfg(target_arch = "x86_64")]
+struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// AVX2 and FMA are available.
+    #[inline(always)]
+    unsafe fn sum(v: __m256) -> f32 {
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA are available; each pointer addresses `center.len()` floats.
+    #[inline(always)]
+    pub(super) unsafe fn dots<const M: usize>(center: &[f32], rows: &[*const f32], out: &mut [f32]) {
+        let d = center.len();
+        let full = d / 8 * 8;
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); M];
+            let mut at = 0;
+            while at < full {
+                let cv = _mm256_loadu_ps(center.as_ptr().add(at));
+                for m in 0..M {
+                    acc[m] = _mm256_fmadd_ps(cv, _mm256_loadu_ps(rows[m].add(at)), acc[m]);
+                }
+                at += 8;
+            }
+            for m in 0..M {
+                let mut t = sum(acc[m]);
+                for (i, &c) in center.iter().enumerate().skip(full) {
+                    t += c * *rows[m].add(i);
+                }
+                out[m] = t;
+            }
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA are available; see `Kernels::update`.
+    #[inline(always)]
+    pub(super) unsafe fn update(center: &[f32], grad: &mut [f32], rows: &[*mut f32], g: &[f32]) {
+        let d = center.len();
+        let full = d / 8 * 8;
+        unsafe {
+            let mut at = 0;
+            while at < full {
+                let cv = _mm256_loadu_ps(center.as_ptr().add(at));
+                let mut gr = _mm256_loadu_ps(grad.as_ptr().add(at));
+                for (&p, &gq) in rows.iter().zip(g) {
+                    let gv = _mm256_set1_ps(gq);
+                    let tv = _mm256_loadu_ps(p.add(at));
+                    gr = _mm256_fmadd_ps(gv, tv, gr);
+                    _mm256_storeu_ps(p.add(at), _mm256_fmadd_ps(gv, cv, tv));
+                }
+                _mm256_storeu_ps(grad.as_mut_ptr().add(at), gr);
+                at += 8;
+            }
+            for (&p, &gq) in rows.iter().zip(g) {
+                for (i, (gr, &c)) in grad.iter_mut().zip(center).enumerate().skip(full) {
+                    let tv = *p.add(i);
+                    *gr += gq * tv;
+                    *p.add(i) = tv + gq * c;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Kernels for Avx2 {
+    #[inline(always)]
+    unsafe fn dots(center: &[f32], rows: &[*const f32], out: &mut [f32; MAX_GROUP]) {
+        // SAFETY: only instantiated by the AVX2 variant of the training
+        // loop, which runs only where the CPU has AVX2 and FMA.
+        unsafe {
+            match rows.len() {
+                1 => avx2::dots::<1>(center, rows, out),
+                2 => avx2::dots::<2>(center, rows, out),
+                3 => avx2::dots::<3>(center, rows, out),
+                4 => avx2::dots::<4>(center, rows, out),
+                5 => avx2::dots::<5>(center, rows, out),
+                6 => avx2::dots::<6>(center, rows, out),
+                7 => avx2::dots::<7>(center, rows, out),
+                _ => avx2::dots::<8>(center, rows, out),
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn update(center: &[f32], grad: &mut [f32], rows: &[*mut f32], g: &[f32]) {
+        // SAFETY: as above.
+        unsafe { avx2::update(center, grad, rows, g) }
+    }
+}
+
 struct Shared<'a> {
     syn0: Hogwild,
     syn1: Hogwild,
@@ -387,7 +491,7 @@ fn train_walks_avx512(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: st
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn train_walks_avx2(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops::Range<usize>, lr_at: &dyn Fn() -> f32, rng: &mut SplitMix) {
-    train_walks::<Portable>(sh, walks, walk_len, range, lr_at, rng)
+    train_walks::<Avx2>(sh, walks, walk_len, range, lr_at, rng)
 }
 
 fn train_walks_best(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops::Range<usize>, lr_at: &dyn Fn() -> f32, rng: &mut SplitMix) {
