@@ -83,7 +83,7 @@ pub fn fit(g: &Graph, relations: &[Relation], walk: &WalkSpec, cfg: &GatneConfig
         .collect();
     let refs: Vec<&dyn Fn(usize) -> Vec<u32>> = lists.iter().map(|f| f.as_ref()).collect();
     let mut model = Gatne::new(n, &refs, cfg, seed);
-    let losses = model.train(&walks, walk.length + 1, seed);
+    let losses = model.train(&walks, walk.length + 1, seed)?;
     Ok((model, losses))
 }
 
@@ -364,9 +364,17 @@ impl Gatne {
     /// Trains on `walks[r]`: flat walks of `walk_len` slots (padded with
     /// [`PAD`]) on relation `r`'s subgraph. Returns the mean negative
     /// log-likelihood per pair of each epoch.
-    pub fn train(&mut self, walks: &[Vec<u32>], walk_len: usize, seed: u64) -> Vec<f64> {
-        assert_eq!(walks.len(), self.m, "one walk set per relation");
-        let (m, d) = (self.m, self.cfg.dim);
+    pub fn train(&mut self, walks: &[Vec<u32>], walk_len: usize, seed: u64) -> Result<Vec<f64>> {
+        if walks.len() != self.m
+            || walk_len == 0
+            || walks.iter().any(|w| w.len() % walk_len != 0 || w.iter().any(|&v| v != PAD && v as usize >= self.n))
+        {
+            return Err(crate::Error::Invalid(format!(
+                "GATNE needs {} walk sets (one per relation) of whole {walk_len}-slot walks over nodes 0..{}",
+                self.m, self.n
+            )));
+        }
+        let d = self.cfg.dim;
         let all: Vec<u32> = walks.iter().flatten().copied().collect();
         let noise = Noise::new(&all, self.n);
         // Walks of all relations interleaved, so every Adam batch mixes them.
@@ -429,8 +437,7 @@ impl Gatne {
             losses.push(loss / pairs.max(1) as f64);
         }
         self.step_shared(&mut grads, &mut adam);
-        let _ = m;
-        losses
+        Ok(losses)
     }
 
     fn step_shared(&mut self, grads: &mut Grads, adam: &mut [Adam; 3]) {

@@ -20,7 +20,7 @@ use ferrograph_graph::{Graph, NodeTypeId};
 use ferrograph_sample::walk::Walker;
 use ferrograph_sample::{LocalGraph, Relation};
 
-use super::{Heldout, Log, TaskEpoch, TaskSummary, finish, link_metrics, write_embeddings};
+use super::{Heldout, Log, TaskEpoch, TaskSummary, finish, write_embeddings};
 use crate::Result;
 use crate::config::TrainConfig;
 use crate::gatne::{GatneConfig, WalkSpec, fit};
@@ -119,9 +119,7 @@ fn run_gatne(cfg: &TrainConfig, g: &Graph, out: &Path, mut log: Log, on_epoch: &
     let dim = gc.dim;
     let per_rel: Vec<Vec<f32>> = (0..rels.len()).map(|r| model.embeddings(r)).collect();
     let (val, test) = match &heldout {
-        Some((r, h)) => {
-            (link_metrics(&per_rel[*r], dim, &h.val, &h.val_neg, &cfg.eval.k), link_metrics(&per_rel[*r], dim, &h.test, &h.test_neg, &cfg.eval.k))
-        }
+        Some((r, h)) => h.metrics(&per_rel[*r], dim, &cfg.eval.k),
         None => Default::default(),
     };
     for (e, &loss) in losses.iter().enumerate() {
@@ -134,19 +132,7 @@ fn run_gatne(cfg: &TrainConfig, g: &Graph, out: &Path, mut log: Log, on_epoch: &
     }
     let side: Vec<f32> = (0..n).flat_map(|v| per_rel.iter().flat_map(move |e| e[v * dim..(v + 1) * dim].iter().copied())).collect();
     files.extend(write_embeddings(g, node_type, &side, dim * rels.len(), out, "embeddings")?);
-    files.extend(["summary.json", "report.md", "curves.png", "metrics.jsonl"].map(String::from));
-    let summary = TaskSummary {
-        task: cfg.task,
-        model: cfg.model.kind,
-        epochs: gc.epochs,
-        best_epoch: gc.epochs,
-        seconds: started.elapsed().as_secs_f64(),
-        seed: cfg.train.seed,
-        val,
-        test,
-        baseline: Default::default(),
-        files,
-    };
+    let summary = TaskSummary::new(cfg, gc.epochs, gc.epochs, started, val, test, files);
     let body = format!(
         "GATNE-T over {} relation(s) of `{}` ({}): {} walks of {} steps per node and relation; dim {dim}, edge dim {}, attention {}, {} sampled neighbours; {} epoch(s) in {train_s:.2} s.\n{}{}",
         rels.len(),
@@ -187,25 +173,13 @@ fn run_skipgram(cfg: &TrainConfig, g: &Graph, out: &Path, mut log: Log, on_epoch
     let tokens = walks.iter().filter(|&&v| v != ferrograph_sample::walk::PAD).count();
     let dim = sg.dim;
     let (val, test) = match &heldout {
-        Some(h) => (link_metrics(&emb, dim, &h.val, &h.val_neg, &cfg.eval.k), link_metrics(&emb, dim, &h.test, &h.test_neg, &cfg.eval.k)),
+        Some(h) => h.metrics(&emb, dim, &cfg.eval.k),
         None => Default::default(),
     };
     // Skip-gram's passes share one learning-rate schedule; they are logged as one record.
     log.push(TaskEpoch { epoch: sg.epochs, loss: f64::NAN, seconds: train_s, metrics: val.clone() }, on_epoch)?;
-    let mut files = write_embeddings(g, node_type, &emb, dim, out, "embeddings")?;
-    files.extend(["summary.json", "report.md", "curves.png", "metrics.jsonl"].map(String::from));
-    let summary = TaskSummary {
-        task: cfg.task,
-        model: cfg.model.kind,
-        epochs: sg.epochs,
-        best_epoch: sg.epochs,
-        seconds: started.elapsed().as_secs_f64(),
-        seed: cfg.train.seed,
-        val,
-        test,
-        baseline: Default::default(),
-        files,
-    };
+    let files = write_embeddings(g, node_type, &emb, dim, out, "embeddings")?;
+    let summary = TaskSummary::new(cfg, sg.epochs, sg.epochs, started, val, test, files);
     let body = format!(
         "{} walks of {} steps (p = {p}, q = {q}) from each of {n} nodes: {tokens} tokens in {walk_s:.2} s; skip-gram dim {dim}, window {}, {} negatives, {} epoch(s), lr {}: {train_s:.2} s ({:.0} tokens/s, {} thread(s)).\n{}",
         w.walks_per_node,

@@ -104,26 +104,14 @@ pub(super) fn run(cfg: &TrainConfig, g: &Graph, out: &Path, mut log: Log, on_epo
     };
     let (emb, dim) = model.embed_all(&local, rel, n, input)?;
     let (val, test) = match &heldout {
-        Some(h) => (link_metrics(&emb, dim, &h.val, &h.val_neg, ks), link_metrics(&emb, dim, &h.test, &h.test_neg, ks)),
+        Some(h) => h.metrics(&emb, dim, ks),
         None => Default::default(),
     };
     let bytes = model.clone().into_record().into_bytes().map_err(|e| Error::Io(format!("{MODEL_FILE}: {e:?}")))?;
     write_atomic(&out.join(MODEL_FILE), &bytes)?;
     let mut files = vec![MODEL_FILE.to_string()];
     files.extend(write_embeddings(g, node_type, &emb, dim, out, "embeddings")?);
-    files.extend(["summary.json", "report.md", "curves.png", "metrics.jsonl"].map(String::from));
-    let summary = TaskSummary {
-        task: cfg.task,
-        model: cfg.model.kind,
-        epochs: last,
-        best_epoch,
-        seconds: started.elapsed().as_secs_f64(),
-        seed: cfg.train.seed,
-        val,
-        test,
-        baseline: Default::default(),
-        files,
-    };
+    let summary = TaskSummary::new(cfg, last, best_epoch, started, val, test, files);
     let body = format!(
         "Encoder {} (hidden {:?}, embedding {}), input {}; {} negative(s) per edge ({:?}{}), {:?} score, {:?} loss; fan-outs {:?}, batch {}, Adam lr {}.\n{}",
         cfg.model.kind.name(),

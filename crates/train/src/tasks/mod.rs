@@ -64,6 +64,34 @@ pub struct TaskSummary {
     pub files: Vec<String>,
 }
 
+impl TaskSummary {
+    /// The summary of a run of `cfg` (no baseline); `files` gets the report
+    /// files [`finish`] writes.
+    pub fn new(
+        cfg: &TrainConfig,
+        epochs: usize,
+        best_epoch: usize,
+        started: std::time::Instant,
+        val: BTreeMap<String, f64>,
+        test: BTreeMap<String, f64>,
+        mut files: Vec<String>,
+    ) -> Self {
+        files.extend(["summary.json", "report.md", "curves.png", "metrics.jsonl"].map(String::from));
+        TaskSummary {
+            task: cfg.task,
+            model: cfg.model.kind,
+            epochs,
+            best_epoch,
+            seconds: started.elapsed().as_secs_f64(),
+            seed: cfg.train.seed,
+            val,
+            test,
+            baseline: Default::default(),
+            files,
+        }
+    }
+}
+
 /// Runs the config's task (not node classification) on `g`, writing into
 /// `out`; `on_epoch` sees every epoch as it ends.
 pub fn run(cfg: &TrainConfig, g: &Graph, out: &Path, on_epoch: &dyn Fn(&TaskEpoch)) -> Result<TaskSummary> {
@@ -176,6 +204,11 @@ impl Heldout {
                 .collect()
         };
         Ok(Heldout { val: read("val", false)?, val_neg: read("val_neg", false)?, test: read("test", true)?, test_neg: read("test_neg", true)? })
+    }
+
+    /// Validation and test [`link_metrics`] of `emb` (`n × dim`).
+    pub fn metrics(&self, emb: &[f32], dim: usize, ks: &[usize]) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
+        (link_metrics(emb, dim, &self.val, &self.val_neg, ks), link_metrics(emb, dim, &self.test, &self.test_neg, ks))
     }
 }
 

@@ -153,19 +153,7 @@ pub(super) fn run(cfg: &TrainConfig, g: &Graph, out: &Path, mut log: Log, on_epo
     };
     write_atomic(&out.join("recommender.json"), serde_json::to_string_pretty(&rec).expect("serialises").as_bytes())?;
     files.push("recommender.json".into());
-    files.extend(["summary.json", "report.md", "curves.png", "metrics.jsonl"].map(String::from));
-    let summary = TaskSummary {
-        task: cfg.task,
-        model: cfg.model.kind,
-        epochs: t.epochs,
-        best_epoch: t.epochs,
-        seconds: started.elapsed().as_secs_f64(),
-        seed: t.seed,
-        val: Default::default(),
-        test: metrics,
-        baseline,
-        files,
-    };
+    let summary = TaskSummary { baseline, ..TaskSummary::new(cfg, t.epochs, t.epochs, started, Default::default(), metrics, files) };
     let body = format!(
         "Users `{}` ({}), items `{}` ({}), {} training interactions in `{rel}`{}. Model {}: embedding {dim}{}; batch {}, Adam lr {}, {} epochs.\n\nServe it: `ferrograph recommend SNAPSHOT --model {} --user ID -k 20`.\n",
         rec.user_type,
