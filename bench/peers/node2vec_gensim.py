@@ -1,7 +1,8 @@
 """gensim peer for node2vec: trains gensim's skip-gram (sg=1, negative
 sampling, no frequent-token subsampling, as ferrograph) on the *same* walks
 ferrograph wrote (`ferrograph bench node2vec --out DIR`), times it, then
-probes both embeddings with the same logistic regression on the same split.
+probes both embeddings with the same logistic regression on the same splits
+(macro-F1 averaged over --splits stratified 50/50 splits).
 
     ~/.cache/ferrograph-peers/venv-w2v/bin/python bench/peers/node2vec_gensim.py DIR --workers 1
 (venv: python3 -m venv ~/.cache/ferrograph-peers/venv-w2v && venv-w2v/bin/pip install gensim scikit-learn)
@@ -22,6 +23,7 @@ p.add_argument('--negatives', type=int, default=5)
 p.add_argument('--epochs', type=int, default=1)
 p.add_argument('--workers', type=int, default=1)
 p.add_argument('--seed', type=int, default=0)
+p.add_argument('--splits', type=int, default=5, help='probe splits (stratified 50/50, random_state 0..N-1); macro-F1 is their mean')
 a = p.parse_args()
 walks = np.load(f'{a.dir}/walks.npy')
 labels = np.load(f'{a.dir}/labels.npy')
@@ -42,13 +44,16 @@ for v in range(n):
         theirs[v] = model.wv[str(v)]
 idx = np.arange(n)
 keep = np.bincount(labels)[labels] >= 2
-tr, te = train_test_split(idx[keep], test_size=0.5, random_state=0, stratify=labels[keep])
+splits = [train_test_split(idx[keep], test_size=0.5, random_state=r, stratify=labels[keep]) for r in range(a.splits)]
 
 
 def probe(x):
-    clf = LogisticRegression(max_iter=2000)
-    clf.fit(x[tr], labels[tr])
-    return f1_score(labels[te], clf.predict(x[te]), average='macro')
+    f1 = []
+    for tr, te in splits:
+        clf = LogisticRegression(max_iter=2000)
+        clf.fit(x[tr], labels[tr])
+        f1.append(f1_score(labels[te], clf.predict(x[te]), average='macro'))
+    return float(np.mean(f1))
 
 
 tokens = sum(len(s) for s in sentences)

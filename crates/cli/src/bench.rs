@@ -571,6 +571,7 @@ pub fn node2vec(
     p: f64,
     q: f64,
     sg: &ferrograph_train::skipgram::SkipGramConfig,
+    seed: u64,
     out: &Path,
     bars: &crate::progress::Bars,
 ) -> Result<()> {
@@ -589,7 +590,7 @@ pub fn node2vec(
     let walks = walker.walks(&LocalGraph::new(&g), &starts, 1)?;
     let walk_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let emb = ferrograph_train::skipgram::train_skipgram(&walks, length + 1, n, sg, 2);
+    let emb = ferrograph_train::skipgram::train_skipgram(&walks, length + 1, n, sg, seed);
     let train_s = t1.elapsed().as_secs_f64();
     std::fs::create_dir_all(out)?;
     let w: Vec<i64> = walks.iter().map(|&v| if v == PAD { -1 } else { i64::from(v) }).collect();
@@ -600,7 +601,7 @@ pub fn node2vec(
     let r = json!({
         "system": "ferrograph", "nodes": n, "walks": starts.len(), "tokens": tokens, "walk_s": walk_s,
         "train_s": train_s, "tokens_per_s": tokens as f64 / train_s, "threads": rayon::current_num_threads(),
-        "dim": sg.dim, "window": sg.window, "negatives": sg.negatives, "epochs": sg.epochs,
+        "dim": sg.dim, "window": sg.window, "negatives": sg.negatives, "epochs": sg.epochs, "seed": seed,
     });
     println!("RESULT {r}");
     Ok(())

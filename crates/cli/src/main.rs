@@ -370,6 +370,9 @@ enum Bench {
         /// Epochs over the walks.
         #[arg(long, default_value_t = 1)]
         epochs: usize,
+        /// Seed of the skip-gram training (the walks keep theirs).
+        #[arg(long, default_value_t = 2)]
+        seed: u64,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -576,9 +579,9 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
-        Command::Bench(Bench::Node2vec { config, relation, label, walks, length, p, q, dim, window, epochs, out }) => {
+        Command::Bench(Bench::Node2vec { config, relation, label, walks, length, p, q, dim, window, epochs, seed, out }) => {
             let sg = ferrograph_train::skipgram::SkipGramConfig { dim, window, epochs, ..Default::default() };
-            bench::node2vec(&config, &relation, &label, walks, length, p, q, &sg, &out, &bars)?;
+            bench::node2vec(&config, &relation, &label, walks, length, p, q, &sg, seed, &out, &bars)?;
         }
         Command::Bench(Bench::Lightgcn { config, train, test, epochs, batch, lr, l2, eval_every, k, seed }) => {
             let cfg = ferrograph_train::lightgcn::LightGcnConfig { epochs, batch_size: batch, lr, l2, seed, ..Default::default() };
