@@ -13,7 +13,6 @@
 //! CPU has it (chosen at run time) and portable Rust elsewhere. Noise nodes
 //! come from an alias table in O(1).
 
-
 use ferrograph_sample::rng::{SplitMix, derive};
 use ferrograph_sample::walk::PAD;
 use rayon::prelude::*;
@@ -183,7 +182,16 @@ trait Kernels {
     /// (a repeated row is then updated twice, in order). `grad` is read
     /// unless `first` and written unless `last`.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn step<const M: usize>(ctx: *mut f32, d: usize, grad: *mut f32, rows: &[*mut f32; M], positive: bool, coef: &[f32; M], first: bool, last: bool);
+    unsafe fn step<const M: usize>(
+        ctx: *mut f32,
+        d: usize,
+        grad: *mut f32,
+        rows: &[*mut f32; M],
+        positive: bool,
+        coef: &[f32; M],
+        first: bool,
+        last: bool,
+    );
 }
 
 /// The logistic function on a score clamped to ±[`MAX_EXP`] (word2vec's
@@ -198,7 +206,16 @@ struct Portable;
 
 impl Kernels for Portable {
     #[inline(always)]
-    unsafe fn step<const M: usize>(ctx: *mut f32, d: usize, grad: *mut f32, rows: &[*mut f32; M], positive: bool, coef: &[f32; M], first: bool, last: bool) {
+    unsafe fn step<const M: usize>(
+        ctx: *mut f32,
+        d: usize,
+        grad: *mut f32,
+        rows: &[*mut f32; M],
+        positive: bool,
+        coef: &[f32; M],
+        first: bool,
+        last: bool,
+    ) {
         let mut g = [0f32; M];
         for q in 0..M {
             let r = rows[q];
@@ -273,7 +290,7 @@ mod lanes8 {
             let t = _mm256_mul_ps(x, _mm256_set1_ps(-std::f32::consts::LOG2_E));
             let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
             let f = _mm256_sub_ps(t, n);
-            let c = [0.693_147_2f32, 0.240_226_5, 0.055_504_11, 0.009_618_129, 0.001_333_355];
+            let c = [std::f32::consts::LN_2, 0.240_226_5, 0.055_504_11, 0.009_618_129, 0.001_333_355];
             let mut p = _mm256_set1_ps(c[4]);
             for &k in c[..4].iter().rev() {
                 p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(k));
@@ -298,7 +315,16 @@ impl Kernels for Avx512 {
     /// Only instantiated by the AVX-512 variant of the training loop,
     /// which runs only where the CPU has AVX-512F, AVX2 and FMA.
     #[inline(always)]
-    unsafe fn step<const M: usize>(ctx: *mut f32, d: usize, grad: *mut f32, rows: &[*mut f32; M], positive: bool, coef: &[f32; M], first: bool, last: bool) {
+    unsafe fn step<const M: usize>(
+        ctx: *mut f32,
+        d: usize,
+        grad: *mut f32,
+        rows: &[*mut f32; M],
+        positive: bool,
+        coef: &[f32; M],
+        first: bool,
+        last: bool,
+    ) {
         use std::arch::x86_64::*;
         // Mask of the `d % 16` lanes of the tail.
         let k = ((1u32 << (d % 16)) - 1) as __mmask16;
@@ -378,7 +404,16 @@ impl Kernels for Avx2 {
     /// Only instantiated by the AVX2 variant of the training loop, which
     /// runs only where the CPU has AVX2 and FMA.
     #[inline(always)]
-    unsafe fn step<const M: usize>(ctx: *mut f32, d: usize, grad: *mut f32, rows: &[*mut f32; M], positive: bool, coef: &[f32; M], first: bool, last: bool) {
+    unsafe fn step<const M: usize>(
+        ctx: *mut f32,
+        d: usize,
+        grad: *mut f32,
+        rows: &[*mut f32; M],
+        positive: bool,
+        coef: &[f32; M],
+        first: bool,
+        last: bool,
+    ) {
         use std::arch::x86_64::*;
         let full = d / 8 * 8;
         // SAFETY: see the contract; every offset is below `d`.
@@ -447,14 +482,7 @@ struct Shared<'a> {
 /// closures inside, so that everything inlines into the `target_feature`
 /// variants).
 #[inline(always)]
-fn train_walks<K: Kernels>(
-    sh: &Shared<'_>,
-    walks: &[u32],
-    walk_len: usize,
-    range: std::ops::Range<usize>,
-    lr: &Schedule,
-    rng: &mut SplitMix,
-) {
+fn train_walks<K: Kernels>(sh: &Shared<'_>, walks: &[u32], walk_len: usize, range: std::ops::Range<usize>, lr: &Schedule, rng: &mut SplitMix) {
     let targets = sh.cfg.negatives + 1;
     match targets {
         1 => train_walks_fused::<K, 1>(sh, walks, walk_len, range, lr, rng),
@@ -831,6 +859,9 @@ fn train_replicated(
 
 #[cfg(test)]
 mod tests {
+    // The kernel signature, once per instruction set.
+    #![allow(clippy::too_many_arguments, clippy::type_complexity)]
+
     use super::*;
 
     fn uniform(rng: &mut SplitMix, n: usize) -> Vec<f32> {
@@ -839,7 +870,6 @@ mod tests {
 
     /// One group step of `K` on copies of the inputs; `map[q]` is the row
     /// target `q` addresses (repeats allowed).
-    #[allow(clippy::too_many_arguments)]
     fn run<const M: usize>(
         step: unsafe fn(*mut f32, usize, *mut f32, &[*mut f32; M], bool, &[f32; M], bool, bool),
         d: usize,
@@ -997,7 +1027,10 @@ mod tests {
             for threads in [1, 2] {
                 let emb = train_in_pool(threads, &walks, 40, &cfg, 1);
                 let s = separation(&emb, dim);
-                assert!(s > 0.5 && untrained.abs() < 0.05, "dim {dim}, {negatives} negatives, {threads} threads: separation {s} (untrained {untrained})");
+                assert!(
+                    s > 0.5 && untrained.abs() < 0.05,
+                    "dim {dim}, {negatives} negatives, {threads} threads: separation {s} (untrained {untrained})"
+                );
             }
             // Two threads on replicas (160 rows) are deterministic.
             assert_eq!(train_in_pool(2, &walks, 40, &cfg, 1), train_in_pool(2, &walks, 40, &cfg, 1));
