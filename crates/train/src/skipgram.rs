@@ -106,6 +106,8 @@ const MAX_EXP: f32 = 6.0;
 pub(crate) struct Noise {
     /// Per cell: the acceptance threshold (probability · 2^24) and the alias.
     cells: Vec<(u32, u32)>,
+    /// Nodes in the walks (pads excluded).
+    tokens: usize,
 }
 
 impl Noise {
@@ -133,7 +135,7 @@ impl Noise {
             prob[i] = 1.0;
         }
         let cells = prob.iter().zip(alias).map(|(&p, a)| (((p * (1u64 << 24) as f64) as u64).min(1 << 24) as u32, a)).collect();
-        Noise { cells }
+        Noise { cells, tokens: count.iter().sum::<u64>() as usize }
     }
 
     /// One draw: a uniform cell, kept or replaced by its alias, without a
@@ -236,21 +238,40 @@ impl Kernels for Portable {
             let label = if positive && q == 0 { 1.0 } else { 0.0 };
             g[q] = (label - sigmoid(acc.iter().sum::<f32>() + s)) * coef[q];
         }
-        for i in 0..d {
-            // SAFETY: see the contract; `i` < d.
-            unsafe {
-                let cv = *ctx.add(i);
-                let mut acc = if first { 0.0 } else { *grad.add(i) };
-                for (&p, &gq) in rows.iter().zip(&g) {
-                    let tv = *p.add(i);
-                    acc += gq * tv;
-                    *p.add(i) = tv + gq * cv;
-                }
-                if last {
-                    *ctx.add(i) = cv + acc;
-                } else {
-                    *grad.add(i) = acc;
-                }
+        // SAFETY: see the contract.
+        unsafe { scalar_update(ctx, 0..d, grad, rows, &g, first, last) };
+    }
+}
+
+/// Step 3 of [`Kernels::step`] one float at a time, over `lanes` (the
+/// portable kernel's whole row, the AVX2 kernel's tail).
+///
+/// # Safety
+/// As [`Kernels::step`], for the floats in `lanes`.
+#[inline(always)]
+unsafe fn scalar_update<const M: usize>(
+    ctx: *mut f32,
+    lanes: std::ops::Range<usize>,
+    grad: *mut f32,
+    rows: &[*mut f32; M],
+    g: &[f32],
+    first: bool,
+    last: bool,
+) {
+    for i in lanes {
+        // SAFETY: see the contract.
+        unsafe {
+            let cv = *ctx.add(i);
+            let mut acc = if first { 0.0 } else { *grad.add(i) };
+            for (&p, &gq) in rows.iter().zip(g) {
+                let tv = *p.add(i);
+                acc += gq * tv;
+                *p.add(i) = tv + gq * cv;
+            }
+            if last {
+                *ctx.add(i) = cv + acc;
+            } else {
+                *grad.add(i) = acc;
             }
         }
     }
@@ -453,20 +474,7 @@ impl Kernels for Avx2 {
                 }
                 at += 8;
             }
-            for i in full..d {
-                let cv = *ctx.add(i);
-                let mut acc = if first { 0.0 } else { *grad.add(i) };
-                for m in 0..M {
-                    let tv = *rows[m].add(i);
-                    acc += g[m] * tv;
-                    *rows[m].add(i) = tv + g[m] * cv;
-                }
-                if last {
-                    *ctx.add(i) = cv + acc;
-                } else {
-                    *grad.add(i) = acc;
-                }
-            }
+            scalar_update(ctx, full..d, grad, rows, &g[..M], first, last);
         }
     }
 }
@@ -516,12 +524,12 @@ fn for_pairs(walk: &[u32], window: usize, rng: &mut SplitMix, mut f: impl FnMut(
     for j in 0..len {
         let b = 1 + rng.below(window as u64) as usize;
         let (lo, hi) = (j.saturating_sub(b), (j + b + 1).min(len));
-        // (No pair at all when the walk is one node long: `last` is then never compared.)
+        // The window's first and last positions other than `j` (none at all
+        // when the walk is one node long: then the loop does not run).
+        let first = if lo == j { j + 1 } else { lo };
         let last = if hi == j + 1 { j.wrapping_sub(1) } else { hi - 1 };
-        for i in lo..hi {
-            if i != j {
-                f(j, i, i == lo || (lo == j && i == j + 1), i == last, rng);
-            }
+        for i in (lo..hi).filter(|&i| i != j) {
+            f(j, i, i == first, i == last, rng);
         }
     }
 }
@@ -796,9 +804,8 @@ fn train_replicated(
     // the same as one thread's with 8 or 16 walks (~330 or ~670 tokens)
     // per thread per round, and 0.009 lower with 32; the merge costs about
     // 0.15 ms per round there.
-    let tokens = walks.iter().filter(|&&v| v != PAD).count().max(1);
     let round_tokens = (rows * 2 / 3).max(512);
-    let per = (round_tokens * n_walks).div_ceil(tokens).max(1);
+    let per = (round_tokens * n_walks).div_ceil(noise.tokens.max(1)).max(1);
     let rounds = n_walks.div_ceil(threads * per);
     let mut replicas: Vec<[Table; 2]> = (0..threads).map(|_| [syn0.clone(), syn1.clone()]).collect();
     let reps: Vec<[Hogwild; 2]> = replicas.iter_mut().map(|[a, b]| [a.hogwild(), b.hogwild()]).collect();
@@ -854,7 +861,6 @@ fn train_replicated(
             });
         }
     });
-    drop(replicas);
 }
 
 #[cfg(test)]
