@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod array;
+pub mod atomic;
 pub mod column;
 mod error;
 pub mod graph;

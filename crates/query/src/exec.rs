@@ -10,7 +10,8 @@ use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
 use serde_json::{Value, json};
 
-use crate::plan::{Name, Plan, Source, Step, StrategyName};
+use crate::limits::{Kind, Limits};
+use crate::plan::{Name, Plan, Source, Step, StrategyName, label};
 use crate::{Error, Result};
 
 /// The nodes one step produced.
@@ -57,8 +58,45 @@ fn strategy(s: &StrategyName) -> Result<Strategy> {
     }
 }
 
-fn sample_err(e: ferrograph_sample::Error) -> Error {
-    Error::at(0, e.to_string())
+/// The nodes a batch has produced so far, against `Limits::max_nodes`:
+/// every step is sized before it allocates.
+struct Budget<'l> {
+    used: u64,
+    limits: &'l Limits,
+}
+
+impl Budget<'_> {
+    /// Takes `n` more nodes for `step` (at `column`), or refuses.
+    fn take(&mut self, n: u64, column: usize, step: &Step, how: &str) -> Result<()> {
+        let total = self.used.saturating_add(n);
+        if Kind::Nodes.exceeded(self.limits, total) {
+            return Err(Kind::Nodes.error(self.limits, column, format_args!("{}{how} brings the batch to {total} nodes", label(step))));
+        }
+        self.used = total;
+        Ok(())
+    }
+
+    fn left(&self) -> u64 {
+        self.limits.nodes().saturating_sub(self.used)
+    }
+}
+
+/// How many neighbours `strategy` returns for nodes of these degrees, at most.
+fn hop_size(degrees: &[u64], k: usize, strategy: Strategy) -> u64 {
+    let k = k as u64;
+    degrees.iter().fold(0u64, |acc, &d| {
+        acc.saturating_add(match strategy {
+            Strategy::Full => d,
+            Strategy::Random | Strategy::EdgeWeight | Strategy::InDegree => {
+                if d > 0 {
+                    k
+                } else {
+                    0
+                }
+            }
+            _ => d.min(k),
+        })
+    })
 }
 
 /// Out-positions (edge ids) of the sampled edges `near[i]`–`far[i]` walked
@@ -75,10 +113,23 @@ fn edge_positions(g: &Graph, r: Relation, near: &[u32], far: &[u32]) -> Vec<u64>
         .collect()
 }
 
-/// Checks `plan` against `g` and runs its first batch with randomness from `seed`.
+/// Checks `plan` against `g` and runs its first batch with randomness from
+/// `seed`, under the [`Limits::default`] bounds; see [`execute_with`].
 pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
-    plan.check(g)?;
+    execute_with(plan, g, seed, &Limits::default())
+}
+
+/// Checks `plan` against `g` and `limits` ([`Plan::check_with`]) and runs
+/// its first batch with randomness from `seed`. Every step is sized before
+/// it allocates (from the degrees of its input nodes for hops, one degree
+/// request per subgraph level), and the batch stops with an error at the
+/// step's column once its nodes would pass `limits.max_nodes`.
+pub fn execute_with(plan: &Plan, g: &Graph, seed: u64, limits: &Limits) -> Result<QueryResult> {
+    plan.check_with(g, limits)?;
     let lg = LocalGraph::new(g);
+    let mut budget = Budget { used: 0, limits };
+    let source_col = plan.columns.source;
+    let sample_err = |e: ferrograph_sample::Error| Error::at(source_col, e.to_string());
     let mut aliases = Vec::new();
     let name = |a: &Option<String>, i: usize| a.clone().unwrap_or_else(|| if i == 0 { "source".into() } else { format!("step{i}") });
     let mut frontier: Vec<u32> = Vec::new();
@@ -88,6 +139,7 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
             let b = Batches::nodes(g, &node_type.text, set.as_ref().map(|s| s.text.as_str()), plan.batch, plan.shuffle, false, seed)
                 .map_err(sample_err)?;
             frontier = b.epoch(0).next().unwrap_or_default();
+            budget.used = frontier.len() as u64;
             let t = g.schema().node_type(&node_type.text).map_err(|e| Error::at(node_type.column, e.to_string()))?;
             aliases.push(AliasResult {
                 alias: name(&plan.source_alias, 0),
@@ -114,29 +166,42 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
         }
         None => None,
     };
+    let mut degrees = Vec::new();
     for (i, (step, alias)) in plan.steps.iter().enumerate() {
         let step_seed = derive(seed, i as u64 + 1);
+        let col = plan.step_columns(i).step;
         let mut sub_edges = None;
         let mut edge_ids = None;
         let (nodes, offsets, t) = match step {
             Step::Endpoint { direction } => {
-                let (near, far, tn, tf) = edge_ends.take().ok_or_else(|| Error::at(0, "endpoints need g.E(...) or outE/inE"))?;
+                let (near, far, tn, tf) = edge_ends.take().ok_or_else(|| Error::at(col, "endpoints need g.E(...) or outE/inE"))?;
+                budget.take(near.len() as u64, col, step, "")?;
                 let (nodes, other, t) = if *direction == Direction::Out { (near, far, tn) } else { (far, near, tf) };
                 positives = Some(other);
                 (nodes, None, t)
             }
             Step::Subgraph { relation, hops } => {
                 let r = rel(g, relation, Direction::Out)?;
-                let sub =
-                    ferrograph_sample::subgraph::induced_subgraph(&lg, r, &frontier, *hops).map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let sub = ferrograph_sample::subgraph::induced_subgraph_bounded(&lg, r, &frontier, *hops, budget.left()).map_err(|e| match e {
+                    ferrograph_sample::Error::TooLarge { what, limit } => {
+                        Kind::Nodes.error(limits, col, format_args!("{}: {what} would pass the {limit} nodes left to the batch", label(step)))
+                    }
+                    e => Error::at(relation.column, e.to_string()),
+                })?;
+                budget.take(sub.nodes.len() as u64, col, step, "")?;
                 sub_edges = Some((sub.src, sub.dst));
                 (sub.nodes, None, r.to)
             }
             Step::Hop { relation, direction, count, strategy: s, edges: want_edges } => {
                 let r = rel(g, relation, *direction)?;
+                let st = strategy(s)?;
+                let at = |e: ferrograph_sample::Error| Error::at(relation.column, e.to_string());
+                degrees.clear();
+                lg.degrees(r, &frontier, &mut degrees).map_err(at)?;
+                let how = if st == Strategy::Full { ".by(\"full\")".to_string() } else { format!(".sample({count})") };
+                budget.take(hop_size(&degrees, *count, st), col, step, &how)?;
                 let mut out = Sampled::default();
-                lg.sample_neighbors(r, &frontier, *count, strategy(s)?, step_seed, &mut out)
-                    .map_err(|e| Error::at(relation.column, e.to_string()))?;
+                lg.sample_neighbors(r, &frontier, *count, st, step_seed, &mut out).map_err(at)?;
                 if *want_edges {
                     let near: Vec<u32> =
                         out.offsets.windows(2).zip(&frontier).flat_map(|(w, &u)| std::iter::repeat_n(u, (w[1] - w[0]) as usize)).collect();
@@ -153,6 +218,20 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
                     _ => NegativeStrategy::Random,
                 };
                 let at = |e: ferrograph_sample::Error| Error::at(relation.column, e.to_string());
+                budget.take((frontier.len() as u64).saturating_mul(*count as u64), col, step, &format!(".sample({count})"))?;
+                if *strict {
+                    // Strict negatives read the sources' rows: bounded like a batch's nodes.
+                    degrees.clear();
+                    lg.degrees(r, &frontier, &mut degrees).map_err(at)?;
+                    let ids = degrees.iter().fold(0u64, |a, &d| a.saturating_add(d));
+                    if Kind::Nodes.exceeded(limits, ids) {
+                        return Err(Kind::Nodes.error(
+                            limits,
+                            col,
+                            format_args!("{}.strict() would read {ids} neighbour ids of its sources", label(step)),
+                        ));
+                    }
+                }
                 let neg = NegativeSampler::new(&lg, r, ns, *strict).map_err(at)?;
                 let nodes = match condition {
                     None => neg.sample(&frontier, *count, step_seed).map_err(at)?,
@@ -164,11 +243,12 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
                         neg.sample_conditional(&frontier, pos, *count, step_seed).map_err(at)?
                     }
                 };
-                let offsets = (0..=frontier.len() as u32).map(|j| j * *count as u32).collect();
+                let offsets = (0..=frontier.len()).map(|j| (j * *count) as u32).collect();
                 (nodes, Some(offsets), r.to)
             }
             Step::Walk { relation, length, p, q } => {
                 let r = rel(g, relation, Direction::Out)?;
+                budget.take((frontier.len() as u64).saturating_mul((*length as u64).saturating_add(1)), col, step, "")?;
                 let w = Walker::node2vec(r, *length, *p, *q).map_err(|e| Error::at(relation.column, e.to_string()))?;
                 let walks = w.walks(&lg, &frontier, step_seed).map_err(|e| Error::at(relation.column, e.to_string()))?;
                 let mut nodes = Vec::new();

@@ -11,15 +11,23 @@
 //! A plan is checked against a graph's schema ([`Plan::check`]) before it
 //! runs ([`execute`]); every error says where (the column in the text) and,
 //! for names, what was probably meant.
+//!
+//! Query text may come from anyone: parsing never panics, and every size a
+//! query asks for (batch, steps, fan-outs, walk lengths, nodes per batch) is
+//! bounded by [`Limits`] before it runs and while it runs. `parse`, `check`
+//! and `execute` use [`Limits::default`]; [`parse_with`],
+//! [`Plan::check_with`] and [`execute_with`] take the limits.
 #![warn(missing_docs)]
 
 mod exec;
+mod limits;
 mod parse;
 mod plan;
 
-pub use exec::{AliasResult, QueryResult, execute};
-pub use parse::parse;
-pub use plan::{Plan, Query, Source, Step, StrategyName};
+pub use exec::{AliasResult, QueryResult, execute, execute_with};
+pub use limits::Limits;
+pub use parse::{parse, parse_with};
+pub use plan::{Columns, Plan, Query, Source, Step, StepColumns, StrategyName};
 
 /// A problem with a query, at a column of its text (1-based; 0 when the
 /// plan came from the builder).

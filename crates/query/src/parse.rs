@@ -1,17 +1,25 @@
-//! The text form: a tokenizer that keeps columns, and a recursive-descent
-//! parser producing the same [`Plan`] as the builder.
+//! The text form: a tokenizer that keeps columns and reads a token only when
+//! the parser asks for it (a query refused early is not read further), and a
+//! recursive-descent parser producing the same [`Plan`] as the builder.
+//!
+//! Columns count characters (not bytes) from 1; the end of the text is
+//! column `chars + 1`. Integer literals are read exactly (no float on the
+//! way), so timestamps keep every bit of the i64 range.
 
 use ferrograph_graph::Direction;
-use ferrograph_graph::error_closest;
 
-use crate::plan::{Name, Plan, Source, Step, StrategyName};
+use crate::limits::{Kind, Limits};
+use crate::plan::{Columns, Name, Plan, Source, Step, StepColumns, StrategyName, label, shown, suggest};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
     Ident(String),
     Str(String),
-    Num(f64, bool),
+    /// `-`? digits: the value (None beyond the i128 range) and the text.
+    Int(Option<i128>, String),
+    /// Any other (finite) number, with its text.
+    Float(f64, String),
     Dot,
     Open,
     Close,
@@ -21,9 +29,9 @@ enum Tok {
 
 fn describe(t: &Tok) -> String {
     match t {
-        Tok::Ident(s) => format!("`{s}`"),
-        Tok::Str(s) => format!("\"{s}\""),
-        Tok::Num(x, _) => format!("`{x}`"),
+        Tok::Ident(s) => format!("`{}`", shown(s)),
+        Tok::Str(s) => format!("\"{}\"", shown(s)),
+        Tok::Int(_, s) | Tok::Float(_, s) => format!("`{}`", shown(s)),
         Tok::Dot => "`.`".into(),
         Tok::Open => "`(`".into(),
         Tok::Close => "`)`".into(),
@@ -32,63 +40,70 @@ fn describe(t: &Tok) -> String {
     }
 }
 
-fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let col = i + 1;
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '.' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => {
-                out.push((Tok::Dot, col));
-                i += 1;
-            }
-            '(' | ')' | ',' => {
-                out.push((
-                    match c {
-                        '(' => Tok::Open,
-                        ')' => Tok::Close,
-                        _ => Tok::Comma,
-                    },
-                    col,
-                ));
-                i += 1;
-            }
-            '"' | '\'' => {
-                let end = chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| Error::at(col, "unterminated string"))?;
-                out.push((Tok::Str(chars[i + 1..i + 1 + end].iter().collect()), col));
-                i += end + 2;
-            }
-            c if c.is_ascii_digit() || c == '-' || c == '.' => {
-                let start = i;
-                i += 1;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
-                let s: String = chars[start..i].iter().collect();
-                let is_int = !s.contains(['.', 'e', 'E']);
-                let v: f64 = s.parse().map_err(|_| Error::at(col, format!("`{s}` is not a number")))?;
-                out.push((Tok::Num(v, is_int), col));
-            }
-            c if c.is_alphabetic() || c == '_' => {
-                let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                    i += 1;
-                }
-                out.push((Tok::Ident(chars[start..i].iter().collect()), col));
-            }
-            other => return Err(Error::at(col, format!("unexpected character `{other}`"))),
-        }
-    }
-    out.push((Tok::End, chars.len() + 1));
-    Ok(out)
+struct Lexer {
+    chars: Vec<char>,
+    i: usize,
 }
 
-struct Parser {
-    toks: Vec<(Tok, usize)>,
-    pos: usize,
+impl Lexer {
+    /// The next token and its column; `End` (at `chars + 1`) forever after the text.
+    fn token(&mut self) -> Result<(Tok, usize)> {
+        let chars = &self.chars;
+        let mut i = self.i;
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        let col = i + 1;
+        let Some(&c) = chars.get(i) else {
+            self.i = i;
+            return Ok((Tok::End, chars.len() + 1));
+        };
+        let (tok, end) = match c {
+            '.' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => (Tok::Dot, i + 1),
+            '(' => (Tok::Open, i + 1),
+            ')' => (Tok::Close, i + 1),
+            ',' => (Tok::Comma, i + 1),
+            '"' | '\'' => {
+                let len = chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| Error::at(col, "unterminated string"))?;
+                (Tok::Str(chars[i + 1..i + 1 + len].iter().collect()), i + len + 2)
+            }
+            c if c.is_ascii_digit() || c == '-' || c == '.' => {
+                let mut j = i + 1;
+                while j < chars.len()
+                    && (chars[j].is_ascii_alphanumeric() || chars[j] == '.' || (matches!(chars[j], '+' | '-') && matches!(chars[j - 1], 'e' | 'E')))
+                {
+                    j += 1;
+                }
+                let s: String = chars[i..j].iter().collect();
+                let digits = s.strip_prefix('-').unwrap_or(&s);
+                let tok = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    Tok::Int(s.parse::<i128>().ok(), s)
+                } else {
+                    match s.parse::<f64>() {
+                        Ok(v) if v.is_finite() => Tok::Float(v, s),
+                        _ => return Err(Error::at(col, format!("`{}` is not a number", shown(&s)))),
+                    }
+                };
+                (tok, j)
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let mut j = i;
+                while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                (Tok::Ident(chars[i..j].iter().collect()), j)
+            }
+            other => return Err(Error::at(col, format!("unexpected character `{}`", other.escape_debug()))),
+        };
+        self.i = end;
+        Ok((tok, col))
+    }
+}
+
+struct Parser<'l> {
+    lex: Lexer,
+    ahead: Option<(Tok, usize)>,
+    limits: &'l Limits,
 }
 
 const STEPS: [&str; 16] = [
@@ -110,41 +125,60 @@ const STEPS: [&str; 16] = [
     "values",
 ];
 
-impl Parser {
-    fn peek(&self) -> &(Tok, usize) {
-        &self.toks[self.pos.min(self.toks.len() - 1)]
+impl Parser<'_> {
+    fn peek(&mut self) -> Result<&Tok> {
+        if self.ahead.is_none() {
+            self.ahead = Some(self.lex.token()?);
+        }
+        Ok(&self.ahead.get_or_insert((Tok::End, 0)).0)
     }
-    fn next(&mut self) -> (Tok, usize) {
-        let t = self.peek().clone();
-        self.pos += 1;
-        t
+    fn next(&mut self) -> Result<(Tok, usize)> {
+        match self.ahead.take() {
+            Some(t) => Ok(t),
+            None => self.lex.token(),
+        }
     }
     fn expect(&mut self, want: Tok, what: &str) -> Result<usize> {
-        let (t, col) = self.next();
+        let (t, col) = self.next()?;
         if t == want { Ok(col) } else { Err(Error::at(col, format!("expected {what}, found {}", describe(&t)))) }
     }
     fn string(&mut self) -> Result<Name> {
-        match self.next() {
+        match self.next()? {
             (Tok::Str(s), col) => Ok(Name { text: s, column: col }),
             (t, col) => Err(Error::at(col, format!("expected a quoted name, found {}", describe(&t)))),
         }
     }
-    fn integer(&mut self, what: &str) -> Result<usize> {
-        match self.next() {
-            (Tok::Num(v, true), col) => {
-                if v >= 1.0 && v <= u32::MAX as f64 {
-                    Ok(v as usize)
-                } else {
-                    Err(Error::at(col, format!("{what} must be a positive integer, not {v}")))
-                }
+    /// A count (`what`, e.g. "sample count") and its column: a positive
+    /// integer; one too large for any limit is refused here, naming `kind`.
+    fn count(&mut self, what: &str, kind: Kind) -> Result<(usize, usize)> {
+        match self.next()? {
+            (Tok::Int(Some(v), text), col) if v >= 1 => {
+                usize::try_from(v).map(|n| (n, col)).map_err(|_| kind.error(self.limits, col, format_args!("{what} {} is too large", shown(&text))))
             }
+            (Tok::Int(None, text), col) if !text.starts_with('-') => {
+                Err(kind.error(self.limits, col, format_args!("{what} {} is too large", shown(&text))))
+            }
+            (Tok::Int(_, text), col) => Err(Error::at(col, format!("{what} must be a positive integer, not {}", shown(&text)))),
             (t, col) => Err(Error::at(col, format!("{what} must be a positive integer, found {}", describe(&t)))),
         }
     }
     fn number(&mut self) -> Result<(f64, usize)> {
-        match self.next() {
-            (Tok::Num(v, _), col) => Ok((v, col)),
+        match self.next()? {
+            (Tok::Int(_, text), col) => {
+                text.parse::<f64>().map(|v| (v, col)).map_err(|_| Error::at(col, format!("`{}` is not a number", shown(&text))))
+            }
+            (Tok::Float(v, _), col) => Ok((v, col)),
             (t, col) => Err(Error::at(col, format!("expected a number, found {}", describe(&t)))),
+        }
+    }
+    /// A timestamp: an integer literal within the i64 range, read exactly.
+    fn timestamp(&mut self) -> Result<i64> {
+        match self.next()? {
+            (Tok::Int(v, text), col) => v
+                .and_then(|v| i64::try_from(v).ok())
+                .ok_or_else(|| Error::at(col, format!("timestamp {} is outside the 64-bit range {}..={}", shown(&text), i64::MIN, i64::MAX))),
+            (Tok::Float(_, text), col) => Err(Error::at(col, format!("a timestamp is an integer, not {}", shown(&text)))),
+            (t, col) => Err(Error::at(col, format!("expected a timestamp (an integer) or a quoted attribute, found {}", describe(&t)))),
         }
     }
     /// `( args )` with a parser for the inside.
@@ -156,15 +190,15 @@ impl Parser {
     }
     /// Reads `.name` and returns the method name and its column, or None at the end.
     fn method(&mut self) -> Result<Option<(String, usize)>> {
-        match self.next() {
+        match self.next()? {
             (Tok::End, _) => Ok(None),
-            (Tok::Dot, _) => match self.next() {
+            (Tok::Dot, _) => match self.next()? {
                 (Tok::Ident(m), col) => {
                     if STEPS.contains(&m.as_str()) {
                         Ok(Some((m, col)))
                     } else {
-                        let hint = error_closest(&m, STEPS.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                        Err(Error::at(col, format!("unknown step `{m}`{hint}")))
+                        let hint = suggest(&m, STEPS.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                        Err(Error::at(col, format!("unknown step `{}`{hint}", shown(&m))))
                     }
                 }
                 (t, col) => Err(Error::at(col, format!("expected a step name after `.`, found {}", describe(&t)))),
@@ -174,48 +208,87 @@ impl Parser {
     }
 }
 
-/// Parses query text into a [`Plan`]. Checks the grammar only; names are
-/// checked against a graph by [`Plan::check`].
+/// Appends a step with where it was written, refusing it at once if it
+/// takes the query past `max_steps` (so a query of thousands of hops is not
+/// read to its end).
+fn push(plan: &mut Plan, steps: &mut u64, limits: &Limits, step: Step, at: StepColumns) -> Result<()> {
+    *steps = steps.saturating_add(if let Step::Subgraph { hops, .. } = step { hops as u64 } else { 1 });
+    if Kind::Steps.exceeded(limits, *steps) {
+        let col = if let Step::Subgraph { .. } = step { at.count } else { at.step };
+        return Err(Kind::Steps.error(limits, col, format_args!("{} brings the query to {steps} steps", label(&step))));
+    }
+    plan.steps.push((step, None));
+    plan.columns.steps.push(at);
+    Ok(())
+}
+
+/// Parses query text into a [`Plan`] under the [`Limits::default`] bounds;
+/// see [`parse_with`].
 pub fn parse(text: &str) -> Result<Plan> {
-    let mut p = Parser { toks: tokenize(text)?, pos: 0 };
-    match p.next() {
+    parse_with(text, &Limits::default())
+}
+
+/// Parses query text into a [`Plan`]: the grammar, then the sizes it asks
+/// for against `limits` ([`Plan::check_limits`]); names are checked against
+/// a graph by [`Plan::check_with`]. Never panics; every error's column lies
+/// in `1..=chars + 1`.
+pub fn parse_with(text: &str, limits: &Limits) -> Result<Plan> {
+    let plan = grammar(text, limits)?;
+    plan.check_limits(limits)?;
+    Ok(plan)
+}
+
+fn grammar(text: &str, limits: &Limits) -> Result<Plan> {
+    let mut p = Parser { lex: Lexer { chars: text.chars().collect(), i: 0 }, ahead: None, limits };
+    match p.next()? {
         (Tok::Ident(g), _) if g == "g" => {}
         (t, col) => {
             return Err(Error::at(col, format!("a query starts with `g.`, found {}", describe(&t))));
         }
     }
     p.expect(Tok::Dot, "`.` after `g`")?;
-    let mut pending_subgraph: Option<Step> = None;
-    let source = match p.next() {
-        (Tok::Ident(v), _) if v == "V" => p.args("V", |p| {
-            let node_type = p.string()?;
-            let set = if p.peek().0 == Tok::Comma {
-                p.next();
-                Some(p.string()?)
-            } else {
-                None
-            };
-            Ok(Source::Nodes { node_type, set })
-        })?,
-        (Tok::Ident(e), _) if e == "E" => p.args("E", |p| Ok(Source::Edges { relation: p.string()? }))?,
-        (Tok::Ident(sg), _) if sg == "SubGraph" => {
+    let mut pending_subgraph: Option<(Step, StepColumns)> = None;
+    let (source, source_col) = match p.next()? {
+        (Tok::Ident(v), col) if v == "V" => (
+            p.args("V", |p| {
+                let node_type = p.string()?;
+                let set = if *p.peek()? == Tok::Comma {
+                    p.next()?;
+                    Some(p.string()?)
+                } else {
+                    None
+                };
+                Ok(Source::Nodes { node_type, set })
+            })?,
+            col,
+        ),
+        (Tok::Ident(e), col) if e == "E" => (p.args("E", |p| Ok(Source::Edges { relation: p.string()? }))?, col),
+        (Tok::Ident(sg), col) if sg == "SubGraph" => {
             // g.SubGraph("type", "relation", hops) = g.V("type").subgraph("relation", hops)
-            let (node_type, relation, hops) = p.args("SubGraph", |p| {
+            let (node_type, relation, (hops, hops_col)) = p.args("SubGraph", |p| {
                 let t = p.string()?;
                 p.expect(Tok::Comma, "`,` and a relation")?;
                 let r = p.string()?;
                 p.expect(Tok::Comma, "`,` and a hop count")?;
-                Ok((t, r, p.integer("hop count")?))
+                Ok((t, r, p.count("hop count", Kind::Steps)?))
             })?;
-            pending_subgraph = Some(Step::Subgraph { relation, hops });
-            Source::Nodes { node_type, set: None }
+            pending_subgraph = Some((Step::Subgraph { relation, hops }, StepColumns { step: col, count: hops_col }));
+            (Source::Nodes { node_type, set: None }, col)
         }
         (t, col) => {
             return Err(Error::at(col, format!("expected `V(\"type\")` or `E(\"relation\")`, found {}", describe(&t))));
         }
     };
     let is_edges = matches!(source, Source::Edges { .. });
-    let mut plan = Plan { source, batch: 64, shuffle: false, source_alias: None, steps: Vec::new() };
+    let mut plan = Plan {
+        source,
+        batch: 64,
+        shuffle: false,
+        source_alias: None,
+        steps: Vec::new(),
+        columns: Columns { source: source_col, ..Columns::default() },
+    };
+    let mut steps = 0u64;
     let mut subgraph_after_batching = pending_subgraph;
     // A hop or negative waiting for its sample(k) and by(...).
     struct Open {
@@ -223,7 +296,7 @@ pub fn parse(text: &str) -> Result<Plan> {
         direction: Direction,
         negative: bool,
         edges: bool,
-        count: Option<usize>,
+        count: Option<(usize, usize)>,
         strict: bool,
         column: usize,
         method: String,
@@ -232,9 +305,9 @@ pub fn parse(text: &str) -> Result<Plan> {
     let mut ended = false;
     while let Some((m, col)) = p.method()? {
         if !matches!(m.as_str(), "batch" | "shuffle")
-            && let Some(step) = subgraph_after_batching.take()
+            && let Some((step, at)) = subgraph_after_batching.take()
         {
-            plan.steps.push((step, None));
+            push(&mut plan, &mut steps, limits, step, at)?;
         }
         if ended {
             return Err(Error::at(col, format!("nothing may follow `values()`, found `{m}`")));
@@ -253,10 +326,12 @@ pub fn parse(text: &str) -> Result<Plan> {
         }
         match m.as_str() {
             "batch" => {
-                plan.batch = p.args("batch", |p| p.integer("batch size"))?;
+                let (n, ncol) = p.args("batch", |p| p.count("batch size", Kind::Batch))?;
                 if !plan.steps.is_empty() {
                     return Err(Error::at(col, "batch(n) belongs right after g.V(...) or g.E(...)"));
                 }
+                plan.batch = n;
+                plan.columns.batch = ncol;
             }
             "shuffle" => {
                 p.args("shuffle", |_| Ok(()))?;
@@ -271,7 +346,7 @@ pub fn parse(text: &str) -> Result<Plan> {
             }
             "outV" | "inV" => {
                 let direction = if m == "outV" { Direction::Out } else { Direction::In };
-                let relation = p.args(&m, |p| if matches!(p.peek().0, Tok::Str(_)) { p.string().map(Some) } else { Ok(None) })?;
+                let relation = p.args(&m, |p| if matches!(p.peek()?, Tok::Str(_)) { p.string().map(Some) } else { Ok(None) })?;
                 match relation {
                     Some(relation) => {
                         open = Some(Open {
@@ -286,7 +361,7 @@ pub fn parse(text: &str) -> Result<Plan> {
                         })
                     }
                     None if is_edges || matches!(plan.steps.last(), Some((Step::Hop { edges: true, .. }, _))) => {
-                        plan.steps.push((Step::Endpoint { direction }, None))
+                        push(&mut plan, &mut steps, limits, Step::Endpoint { direction }, StepColumns { step: col, count: col })?
                     }
                     None => {
                         return Err(Error::at(
@@ -307,7 +382,7 @@ pub fn parse(text: &str) -> Result<Plan> {
                 open = Some(Open { relation, direction, negative: true, edges: false, count: None, strict: false, column: col, method: m.clone() });
             }
             "sample" => {
-                let k = p.args("sample", |p| p.integer("sample count"))?;
+                let k = p.args("sample", |p| p.count("sample count", Kind::Fanout))?;
                 match &mut open {
                     Some(o) => o.count = Some(k),
                     None => return Err(Error::at(col, "sample(k) follows outV/inV/outNeg/inNeg")),
@@ -326,16 +401,12 @@ pub fn parse(text: &str) -> Result<Plan> {
             "by" => {
                 let strategy = p.args("by", |p| {
                     let name = p.string()?;
-                    if p.peek().0 == Tok::Comma {
-                        p.next();
-                        if matches!(p.peek().0, Tok::Str(_)) {
+                    if *p.peek()? == Tok::Comma {
+                        p.next()?;
+                        if matches!(p.peek()?, Tok::Str(_)) {
                             return Ok(StrategyName::Attr(name, p.string()?));
                         }
-                        let (t, tcol) = p.number()?;
-                        if t.fract() != 0.0 {
-                            return Err(Error::at(tcol, "a timestamp is an integer"));
-                        }
-                        Ok(StrategyName::Timed(name, t as i64))
+                        Ok(StrategyName::Timed(name, p.timestamp()?))
                     } else {
                         Ok(StrategyName::Plain(name))
                     }
@@ -343,13 +414,13 @@ pub fn parse(text: &str) -> Result<Plan> {
                 let Some(o) = open.take() else {
                     return Err(Error::at(col, "by(...) follows sample(k)"));
                 };
-                let count = o.count.unwrap_or(1);
+                let (count, count_col) = o.count.unwrap_or((1, o.column));
                 let step = if o.negative {
                     Step::Negative { relation: o.relation, direction: o.direction, count, strategy, strict: o.strict, condition: None }
                 } else {
                     Step::Hop { relation: o.relation, direction: o.direction, count, strategy, edges: o.edges }
                 };
-                plan.steps.push((step, None));
+                push(&mut plan, &mut steps, limits, step, StepColumns { step: o.column, count: count_col })?;
             }
             "where" => {
                 let attr = p.args("where", Parser::string)?;
@@ -359,38 +430,38 @@ pub fn parse(text: &str) -> Result<Plan> {
                 }
             }
             "subgraph" => {
-                let (relation, hops) = p.args("subgraph", |p| {
+                let (relation, (hops, hops_col)) = p.args("subgraph", |p| {
                     let r = p.string()?;
                     p.expect(Tok::Comma, "`,` and a hop count")?;
-                    Ok((r, p.integer("hop count")?))
+                    Ok((r, p.count("hop count", Kind::Steps)?))
                 })?;
-                plan.steps.push((Step::Subgraph { relation, hops }, None));
+                push(&mut plan, &mut steps, limits, Step::Subgraph { relation, hops }, StepColumns { step: col, count: hops_col })?;
             }
             "random_walk" => {
-                let (relation, length, p_, q_) = p.args("random_walk", |p| {
+                let (relation, (length, len_col), p_, q_) = p.args("random_walk", |p| {
                     let r = p.string()?;
                     p.expect(Tok::Comma, "`,` and a walk length")?;
-                    let len = p.integer("walk length")?;
+                    let len = p.count("walk length", Kind::WalkLength)?;
                     let (mut a, mut b) = (1.0, 1.0);
-                    if p.peek().0 == Tok::Comma {
-                        p.next();
+                    if *p.peek()? == Tok::Comma {
+                        p.next()?;
                         a = p.number()?.0;
                         p.expect(Tok::Comma, "`,` and q")?;
                         b = p.number()?.0;
                     }
                     Ok((r, len, a, b))
                 })?;
-                plan.steps.push((Step::Walk { relation, length, p: p_, q: q_ }, None));
+                push(&mut plan, &mut steps, limits, Step::Walk { relation, length, p: p_, q: q_ }, StepColumns { step: col, count: len_col })?;
             }
             "values" => {
                 p.args("values", |_| Ok(()))?;
                 ended = true;
             }
-            _ => unreachable!("method() only returns known steps"),
+            other => return Err(Error::at(col, format!("unknown step `{}`", shown(other)))),
         }
     }
-    if let Some(step) = subgraph_after_batching.take() {
-        plan.steps.push((step, None));
+    if let Some((step, at)) = subgraph_after_batching.take() {
+        push(&mut plan, &mut steps, limits, step, at)?;
     }
     if let Some(o) = open {
         let need = if o.count.is_none() { ".sample(k).by(\"strategy\")" } else { ".by(\"strategy\")" };

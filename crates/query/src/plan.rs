@@ -3,7 +3,38 @@
 use ferrograph_graph::error_closest;
 use ferrograph_graph::{Direction, Graph};
 
+use crate::limits::{Kind, Limits};
 use crate::{Error, Result};
+
+/// At most this many characters of a user's name or literal are echoed in
+/// an error; longer ones end in `…`.
+const SHOWN: usize = 48;
+
+/// `s` as echoed in an error: control characters escaped, long text cut.
+pub(crate) fn shown(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().take(SHOWN) {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    if s.chars().nth(SHOWN).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// The known name closest to `name`, if close enough to be a typo. Only
+/// candidates whose length is within the allowed distance are compared, so a
+/// huge name costs nothing (the edit distance is quadratic).
+pub(crate) fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let n = name.chars().count();
+    let limit = (n / 3).max(1);
+    let near: Vec<&str> = known.into_iter().filter(|c| c.chars().count().abs_diff(n) <= limit).collect();
+    if near.is_empty() { None } else { error_closest(name, near) }
+}
 
 /// A name plus the column it was written at (0 from the builder). Equality
 /// ignores the column, so a parsed plan equals the same built plan.
@@ -113,6 +144,34 @@ pub enum Step {
     },
 }
 
+/// Where the parts of a parsed plan were written (1-based columns; 0 when
+/// the plan was built in code), for errors found after parsing. Equality
+/// ignores it, as it ignores the columns of names.
+#[derive(Clone, Debug, Default)]
+pub struct Columns {
+    /// The source (`V`, `E` or `SubGraph`).
+    pub source: usize,
+    /// The argument of `batch(n)`.
+    pub batch: usize,
+    /// One entry per step, in order.
+    pub steps: Vec<StepColumns>,
+}
+
+impl PartialEq for Columns {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Where one step was written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepColumns {
+    /// The step's method (`outV`, `subgraph`, `random_walk`, …).
+    pub step: usize,
+    /// Its count: `sample(k)`'s `k`, a walk's length, a subgraph's hops.
+    pub count: usize,
+}
+
 /// A compiled query: the source, batching, and steps with their aliases.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -126,13 +185,34 @@ pub struct Plan {
     pub source_alias: Option<String>,
     /// Steps, each with its alias.
     pub steps: Vec<(Step, Option<String>)>,
+    /// Where the source, batch and steps were written (ignored by equality).
+    pub columns: Columns,
+}
+
+/// A step as written, for messages: `outV("cites")`, `subgraph("cites", 2)`, ….
+pub(crate) fn label(step: &Step) -> String {
+    let io = |d: &Direction, a: &str, b: &str| if *d == Direction::Out { a.to_string() } else { b.to_string() };
+    match step {
+        Step::Hop { relation, direction, edges, .. } => {
+            let m = if *edges { io(direction, "outE", "inE") } else { io(direction, "outV", "inV") };
+            format!("`{m}(\"{}\")`", shown(&relation.text))
+        }
+        Step::Negative { relation, direction, .. } => format!("`{}(\"{}\")`", io(direction, "outNeg", "inNeg"), shown(&relation.text)),
+        Step::Endpoint { direction } => format!("`{}()`", io(direction, "outV", "inV")),
+        Step::Subgraph { relation, hops } => format!("`subgraph(\"{}\", {hops})`", shown(&relation.text)),
+        Step::Walk { relation, length, .. } => format!("`random_walk(\"{}\", {length})`", shown(&relation.text)),
+    }
+}
+
+fn is_full(s: &StrategyName) -> bool {
+    matches!(s, StrategyName::Plain(n) if n.text == "full")
 }
 
 fn unknown(what: &str, name: &Name, known: &[&str]) -> Error {
-    let hint = error_closest(&name.text, known.iter().copied())
+    let hint = suggest(&name.text, known.iter().copied())
         .map(|s| format!("; did you mean `{s}`?"))
         .unwrap_or_else(|| if known.is_empty() { String::new() } else { format!(" (known: {})", known.join(", ")) });
-    Error::at(name.column, format!("unknown {what} `{}`{hint}", name.text))
+    Error::at(name.column, format!("unknown {what} `{}`{hint}", shown(&name.text)))
 }
 
 /// Neighbour strategies the language knows.
@@ -142,9 +222,91 @@ pub const NEIGHBOR_STRATEGIES: [&str; 8] =
 pub const NEGATIVE_STRATEGIES: [&str; 3] = ["random", "in_degree", "node_weight"];
 
 impl Plan {
-    /// Checks every name against `g`'s schema and that hops chain node
-    /// types; errors point at the offending name.
+    /// Where step `i` was written, falling back to its relation's column.
+    pub(crate) fn step_columns(&self, i: usize) -> StepColumns {
+        let mut c = self.columns.steps.get(i).copied().unwrap_or_default();
+        if c.step == 0 {
+            c.step = match self.steps.get(i).map(|s| &s.0) {
+                Some(
+                    Step::Hop { relation, .. } | Step::Negative { relation, .. } | Step::Subgraph { relation, .. } | Step::Walk { relation, .. },
+                ) => relation.column,
+                _ => 0,
+            };
+        }
+        if c.count == 0 {
+            c.count = c.step;
+        }
+        c
+    }
+
+    /// Checks the plan against `g`'s schema and the [`Limits::default`]
+    /// bounds; see [`Plan::check_with`].
     pub fn check(&self, g: &Graph) -> Result<()> {
+        self.check_with(g, &Limits::default())
+    }
+
+    /// Checks the sizes the plan asks for against `limits` (see
+    /// [`Plan::check_limits`]), then every name against `g`'s schema and that
+    /// hops chain node types; errors point at the offending step or name.
+    pub fn check_with(&self, g: &Graph, limits: &Limits) -> Result<()> {
+        self.check_limits(limits)?;
+        self.check_schema(g)
+    }
+
+    /// Checks, without a graph, the batch size, the number of steps, every
+    /// fan-out and walk length, and the static bound on the nodes of a batch
+    /// (see [`Limits::max_nodes`]) against `limits`. An error names the
+    /// column of the offending step (of its count for fan-outs and lengths),
+    /// the limit, and how to raise it.
+    pub fn check_limits(&self, limits: &Limits) -> Result<()> {
+        let batch_col = if self.columns.batch > 0 { self.columns.batch } else { self.columns.source };
+        if self.batch == 0 {
+            return Err(Error::at(batch_col, "batch size must be at least 1"));
+        }
+        if Kind::Batch.exceeded(limits, self.batch as u64) {
+            return Err(Kind::Batch.error(limits, batch_col, format_args!("batch({}) is too large", self.batch)));
+        }
+        let mut frontier = self.batch as u64;
+        let mut total = if matches!(self.source, Source::Nodes { .. }) { frontier } else { 0 };
+        let mut steps = 0u64;
+        for (i, (step, _)) in self.steps.iter().enumerate() {
+            let c = self.step_columns(i);
+            steps = steps.saturating_add(if let Step::Subgraph { hops, .. } = step { *hops as u64 } else { 1 });
+            if Kind::Steps.exceeded(limits, steps) {
+                let col = if let Step::Subgraph { .. } = step { c.count } else { c.step };
+                return Err(Kind::Steps.error(limits, col, format_args!("{} brings the query to {steps} steps", label(step))));
+            }
+            let factor = match step {
+                Step::Hop { count, strategy, .. } | Step::Negative { count, strategy, .. } => {
+                    if Kind::Fanout.exceeded(limits, *count as u64) {
+                        return Err(Kind::Fanout.error(limits, c.count, format_args!("{}.sample({count}) is too large", label(step))));
+                    }
+                    (!is_full(strategy) || matches!(step, Step::Negative { .. })).then_some(*count as u64)
+                }
+                Step::Walk { length, .. } => {
+                    if Kind::WalkLength.exceeded(limits, *length as u64) {
+                        return Err(Kind::WalkLength.error(limits, c.count, format_args!("walk length {length} is too long")));
+                    }
+                    Some((*length as u64).saturating_add(1))
+                }
+                // Sized when they run.
+                Step::Subgraph { .. } => None,
+                Step::Endpoint { .. } => Some(1),
+            };
+            if let Some(f) = factor {
+                frontier = frontier.saturating_mul(f);
+            }
+            total = total.saturating_add(frontier);
+            if Kind::Nodes.exceeded(limits, total) {
+                let n = if total == u64::MAX { format!("more than {total}") } else { total.to_string() };
+                return Err(Kind::Nodes.error(limits, c.step, format_args!("{} can bring the batch to {n} nodes", label(step))));
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema half of [`Plan::check_with`].
+    fn check_schema(&self, g: &Graph) -> Result<()> {
         let s = g.schema();
         let types: Vec<&str> = s.node_types.iter().map(|t| t.name.as_str()).collect();
         let rels: Vec<&str> = s.edge_types.iter().flat_map(|e| [e.relation.as_str(), e.reverse.as_str()]).collect();
@@ -181,12 +343,13 @@ impl Plan {
             }
             None => None,
         };
-        for (step, _) in &self.steps {
+        for (i, (step, _)) in self.steps.iter().enumerate() {
             let mut next_ctx = None;
             match step {
                 Step::Endpoint { direction } => {
-                    let (near, far) =
-                        edge_ctx.clone().ok_or_else(|| Error::at(0, "outV() / inV() without a relation follow g.E(...) or outE/inE"))?;
+                    let (near, far) = edge_ctx
+                        .clone()
+                        .ok_or_else(|| Error::at(self.step_columns(i).step, "outV() / inV() without a relation follow g.E(...) or outE/inE"))?;
                     current = Some(if *direction == Direction::Out { near } else { far });
                 }
                 Step::Hop { relation: r, direction, strategy, .. } | Step::Negative { relation: r, direction, strategy, .. } => {
@@ -197,7 +360,10 @@ impl Plan {
                     let cur =
                         current.as_ref().ok_or_else(|| Error::at(r.column, "select endpoints with outV() or inV() before walking from edges"))?;
                     if cur != from {
-                        return Err(Error::at(r.column, format!("`{}` starts from `{from}` nodes but the query is at `{cur}` nodes", r.text)));
+                        return Err(Error::at(
+                            r.column,
+                            format!("`{}` starts from `{from}` nodes but the query is at `{cur}` nodes", shown(&r.text)),
+                        ));
                     }
                     let (name, known): (&Name, &[&str]) = match (step, strategy) {
                         (Step::Hop { .. }, StrategyName::Plain(n) | StrategyName::Timed(n, _) | StrategyName::Attr(n, _)) => {
@@ -215,11 +381,23 @@ impl Plan {
                             format!("`{}` {}", name.text, if timed { "needs a timestamp: by(\"before\", T)" } else { "takes no timestamp" }),
                         ));
                     }
+                    if timed {
+                        use ferrograph_graph::schema::reserved::TIMESTAMP;
+                        let kind = e.attributes.iter().find(|a| a.name == TIMESTAMP).map(|a| &a.kind);
+                        if kind != Some(&ferrograph_graph::AttrKind::Int) {
+                            return Err(Error::at(
+                                name.column,
+                                format!("`{}` needs an int `{TIMESTAMP}` attribute on edge type {}", name.text, e.display_name()),
+                            ));
+                        }
+                    }
                     let wants_attr = name.text == "node_weight";
                     match (wants_attr, strategy) {
                         (true, StrategyName::Attr(_, a)) => check_attr(g, to, a, true)?,
                         (true, _) => return Err(Error::at(name.column, "`node_weight` needs the attribute: by(\"node_weight\", \"attr\")")),
-                        (false, StrategyName::Attr(_, a)) => return Err(Error::at(a.column, format!("`{}` takes no attribute", name.text))),
+                        (false, StrategyName::Attr(_, a)) => {
+                            return Err(Error::at(a.column, format!("`{}` takes no attribute", shown(&name.text))));
+                        }
                         _ => {}
                     }
                     if let Step::Negative { condition: Some(c), .. } = step {
@@ -239,7 +417,7 @@ impl Plan {
                     if e.src != e.dst || current.as_ref() != Some(&e.src) {
                         return Err(Error::at(
                             r.column,
-                            format!("subgraph needs a relation within the current node type; `{}` joins `{}` and `{}`", r.text, e.src, e.dst),
+                            format!("subgraph needs a relation within the current node type; `{}` joins `{}` and `{}`", shown(&r.text), e.src, e.dst),
                         ));
                     }
                     if *hops == 0 {
@@ -252,11 +430,15 @@ impl Plan {
                     if e.src != e.dst {
                         return Err(Error::at(
                             r.column,
-                            format!("random_walk needs a relation within one node type; `{}` joins `{}` and `{}`", r.text, e.src, e.dst),
+                            format!("random_walk needs a relation within one node type; `{}` joins `{}` and `{}`", shown(&r.text), e.src, e.dst),
                         ));
                     }
-                    if !(*p > 0.0 && *q > 0.0) {
-                        return Err(Error::at(r.column, "random_walk needs p > 0 and q > 0"));
+                    let ok = |x: f64| x > 0.0 && x.is_finite() && (1.0 / x).is_finite();
+                    if !(ok(*p) && ok(*q)) {
+                        return Err(Error::at(
+                            self.step_columns(i).step,
+                            format!("random_walk needs p > 0 and q > 0 with finite 1/p and 1/q (got p = {p}, q = {q})"),
+                        ));
                     }
                 }
             }
@@ -286,7 +468,7 @@ fn check_attr(g: &Graph, ty: &str, a: &Name, numeric: bool) -> Result<()> {
         Ok(())
     } else {
         let need = if numeric { "an int or float" } else { "an int or string" };
-        Err(Error::at(a.column, format!("`{}` is {} but {need} attribute is needed", a.text, attr.kind.describe())))
+        Err(Error::at(a.column, format!("`{}` is {} but {need} attribute is needed", shown(&a.text), attr.kind.describe())))
     }
 }
 
@@ -305,7 +487,7 @@ enum Pending {
 
 impl Query {
     fn from_source(source: Source) -> Self {
-        Query { plan: Plan { source, batch: 64, shuffle: false, source_alias: None, steps: Vec::new() }, pending: None }
+        Query { plan: Plan { source, batch: 64, shuffle: false, source_alias: None, steps: Vec::new(), columns: Columns::default() }, pending: None }
     }
     /// `g.V("type")`.
     pub fn v(node_type: &str) -> Self {
@@ -370,6 +552,11 @@ impl Query {
     /// `.outNeg("relation")`.
     pub fn out_neg(mut self, relation: &str) -> Self {
         self.pending = Some(Pending::Neg(Name::built(relation), Direction::Out, None, false));
+        self
+    }
+    /// `.inNeg("relation")`.
+    pub fn in_neg(mut self, relation: &str) -> Self {
+        self.pending = Some(Pending::Neg(Name::built(relation), Direction::In, None, false));
         self
     }
     /// `.sample(k)`.

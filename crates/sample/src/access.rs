@@ -2,6 +2,7 @@
 //! batches, implemented here by [`LocalGraph`] for the in-process [`Graph`]
 //! (RAM or memory-mapped snapshot).
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
@@ -108,7 +109,58 @@ pub trait NeighborAccess: Sync {
     /// the stream `derive(seed, i)`, so the answer is the same wherever it is
     /// computed.
     fn sample_neighbors(&self, rel: Relation, nodes: &[u32], k: usize, strategy: Strategy, seed: u64, out: &mut Sampled) -> Result<()>;
+
+    /// Whether `targets[i]` is a neighbour of `nodes[i]` along `rel`, for
+    /// every `i`, appended to `out`: one request for the whole batch (the
+    /// membership test of node2vec's second-order steps). Every node of
+    /// `nodes` must exist; a target that is not a node of the relation's `to`
+    /// type is simply not a neighbour.
+    ///
+    /// The default fetches the `Full` rows of `nodes` and scans them: correct
+    /// for any implementation, but it costs whole rows, so implementations
+    /// should answer from their index ([`LocalGraph`]: a binary search in the
+    /// sorted row).
+    fn has_edges(&self, rel: Relation, nodes: &[u32], targets: &[u32], out: &mut Vec<bool>) -> Result<()> {
+        check_pairs(nodes, targets)?;
+        let mut rows = Sampled::default();
+        self.sample_neighbors(rel, nodes, 0, Strategy::Full, 0, &mut rows)?;
+        let base = full_base(&rows, nodes.len())?;
+        out.extend(targets.iter().enumerate().map(|(i, t)| {
+            let (a, b) = (rows.offsets[base + i] as usize, rows.offsets[base + i + 1] as usize);
+            rows.neighbors[a..b].contains(t)
+        }));
+        Ok(())
+    }
+
+    /// The degree of each of `nodes` along `rel` (the length of the row a
+    /// `Full` request returns), appended to `out`, so that a caller can bound
+    /// a request before making it. The default fetches the `Full` rows
+    /// (correct, but it costs the rows); implementations should override it
+    /// ([`LocalGraph`]: the row offsets).
+    fn degrees(&self, rel: Relation, nodes: &[u32], out: &mut Vec<u64>) -> Result<()> {
+        let mut rows = Sampled::default();
+        self.sample_neighbors(rel, nodes, 0, Strategy::Full, 0, &mut rows)?;
+        let base = full_base(&rows, nodes.len())?;
+        out.extend(rows.offsets[base..].windows(2).map(|w| u64::from(w[1] - w[0])));
+        Ok(())
+    }
 }
+
+/// Where the offsets of a fresh `Full` answer for `n` nodes start.
+fn full_base(rows: &Sampled, n: usize) -> Result<usize> {
+    rows.offsets.len().checked_sub(n + 1).ok_or_else(|| Error::Invalid("a Full request returned fewer offsets than nodes + 1".into()))
+}
+
+fn check_pairs(nodes: &[u32], targets: &[u32]) -> Result<()> {
+    if nodes.len() == targets.len() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("has_edges needs one target per node ({} nodes, {} targets)", nodes.len(), targets.len())))
+    }
+}
+
+/// Most neighbour ids one request may return: offsets are `u32`.
+const MAX_REQUEST: u64 = u32::MAX as u64;
 
 /// The in-process graph (in RAM or a memory-mapped snapshot) with the
 /// per-relation tables that weighted strategies build once and reuse:
@@ -235,10 +287,8 @@ impl NeighborAccess for LocalGraph<'_> {
         if out.offsets.is_empty() {
             out.offsets.push(out.neighbors.len() as u32);
         }
-        let rows = csr.rows();
-        if let Some(&bad) = nodes.iter().find(|&&u| u as usize >= rows) {
-            return Err(Error::Invalid(format!("node {bad} is outside 0..{rows}")));
-        }
+        check_nodes(csr, nodes)?;
+        check_request_size(csr, nodes, k, strategy, out.neighbors.len())?;
         let tables = match strategy {
             Strategy::EdgeWeight => Tables::Cdf(self.cdf(rel)?),
             Strategy::InDegree => Tables::Cdf(self.degree_cdf(rel)?),
@@ -248,6 +298,62 @@ impl NeighborAccess for LocalGraph<'_> {
         };
         sample_csr(csr, nodes, k, strategy, tables, seed, out);
         Ok(())
+    }
+
+    fn has_edges(&self, rel: Relation, nodes: &[u32], targets: &[u32], out: &mut Vec<bool>) -> Result<()> {
+        check_pairs(nodes, targets)?;
+        let csr = self.graph.topology(rel.edge_type, rel.direction);
+        check_nodes(csr, nodes)?;
+        // Rows are sorted by neighbour (in-rows by source).
+        out.extend(nodes.iter().zip(targets).map(|(&u, v)| csr.neighbors(u as usize).binary_search(v).is_ok()));
+        Ok(())
+    }
+
+    fn degrees(&self, rel: Relation, nodes: &[u32], out: &mut Vec<u64>) -> Result<()> {
+        let csr = self.graph.topology(rel.edge_type, rel.direction);
+        check_nodes(csr, nodes)?;
+        out.extend(nodes.iter().map(|&u| csr.degree(u as usize) as u64));
+        Ok(())
+    }
+}
+
+fn check_nodes(csr: &Csr, nodes: &[u32]) -> Result<()> {
+    let rows = csr.rows();
+    match nodes.iter().find(|&&u| u as usize >= rows) {
+        Some(&bad) => Err(Error::Invalid(format!("node {bad} is outside 0..{rows}"))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a request whose answer could not be indexed by `u32` offsets,
+/// before anything is allocated. The exact count (a pass over the row
+/// offsets) is computed only when the cheap bound does not settle it.
+fn check_request_size(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, already: usize) -> Result<()> {
+    let n = nodes.len() as u64;
+    let per_node = if strategy == Strategy::Full { csr.len() as u64 } else { k as u64 };
+    if (already as u64).saturating_add(n.saturating_mul(per_node)) <= MAX_REQUEST {
+        return Ok(());
+    }
+    let k = k as u64;
+    let total = nodes.iter().fold(already as u64, |acc, &u| {
+        let d = csr.degree(u as usize) as u64;
+        let got = match strategy {
+            Strategy::Full => d,
+            Strategy::Random | Strategy::EdgeWeight | Strategy::InDegree => {
+                if d > 0 {
+                    k
+                } else {
+                    0
+                }
+            }
+            _ => d.min(k),
+        };
+        acc.saturating_add(got)
+    });
+    if total <= MAX_REQUEST {
+        Ok(())
+    } else {
+        Err(Error::TooLarge { what: format!("a request for {} nodes returning {total} neighbours", nodes.len()), limit: MAX_REQUEST })
     }
 }
 
@@ -298,7 +404,8 @@ fn touch<T>(s: &[T], i: usize) {
 fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
     let offsets = csr.offsets.as_slice();
     let targets = csr.targets.as_slice();
-    let mut chosen: Vec<u32> = Vec::with_capacity(k);
+    let mut chosen: Vec<u32> = Vec::new();
+    let mut seen = HashSet::new();
     for (i, &u) in nodes.iter().enumerate() {
         if let Some(&ahead) = nodes.get(i + AHEAD) {
             touch(offsets, ahead as usize);
@@ -317,11 +424,7 @@ fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Ta
                 // Floyd's algorithm: k distinct positions, every k-subset equally likely.
                 let mut rng = SplitMix::new(derive(seed, i as u64));
                 chosen.clear();
-                for j in (d - k)..d {
-                    let t = rng.below(j as u64 + 1) as u32;
-                    let pick = if chosen.contains(&t) { j as u32 } else { t };
-                    chosen.push(pick);
-                }
+                floyd(&mut rng, d, k, &mut chosen, &mut seen);
                 out.neighbors.extend(chosen.iter().map(|&p| row[p as usize]));
             }
             Strategy::Random => {
@@ -360,12 +463,8 @@ fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Ta
                 } else if chosen.len() > k {
                     // Floyd's algorithm over the eligible positions.
                     let mut rng = SplitMix::new(derive(seed, i as u64));
-                    let m = chosen.len();
                     let mut pick: Vec<u32> = Vec::with_capacity(k);
-                    for j in (m - k)..m {
-                        let t = rng.below(j as u64 + 1) as u32;
-                        pick.push(if pick.contains(&t) { j as u32 } else { t });
-                    }
+                    floyd(&mut rng, chosen.len(), k, &mut pick, &mut seen);
                     let eligible = std::mem::take(&mut chosen);
                     chosen.extend(pick.iter().map(|&x| eligible[x as usize]));
                 }
@@ -380,5 +479,49 @@ fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Ta
             }
         }
         out.offsets.push(out.neighbors.len() as u32);
+    }
+}
+
+/// Floyd's algorithm: `k < m` distinct positions of `0..m`, every k-subset
+/// equally likely, appended to `pick` in draw order. Membership is a scan of
+/// the picks for small `k` and a hash set beyond, so a large `k` costs
+/// O(k) rather than O(k²); both give the same positions.
+fn floyd(rng: &mut SplitMix, m: usize, k: usize, pick: &mut Vec<u32>, seen: &mut HashSet<u32>) {
+    const SCAN: usize = 64;
+    let start = pick.len();
+    seen.clear();
+    for j in (m - k)..m {
+        let t = rng.below(j as u64 + 1) as u32;
+        let taken = if k <= SCAN { pick[start..].contains(&t) } else { !seen.insert(t) };
+        let p = if taken { j as u32 } else { t };
+        if taken && k > SCAN {
+            seen.insert(p);
+        }
+        pick.push(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floyd_with_a_hash_set_draws_the_same_positions_as_the_scan() {
+        for (m, k) in [(100usize, 65usize), (1000, 500), (70, 69)] {
+            let mut a = Vec::new();
+            floyd(&mut SplitMix::new(3), m, k, &mut a, &mut HashSet::new());
+            // the scan, written out
+            let mut rng = SplitMix::new(3);
+            let mut b: Vec<u32> = Vec::new();
+            for j in (m - k)..m {
+                let t = rng.below(j as u64 + 1) as u32;
+                b.push(if b.contains(&t) { j as u32 } else { t });
+            }
+            assert_eq!(a, b);
+            let mut s = a.clone();
+            s.sort_unstable();
+            s.dedup();
+            assert_eq!(s.len(), k, "distinct");
+        }
     }
 }

@@ -36,7 +36,7 @@ use crate::{Error, Result};
 
 /// One relation of a hop with its fan-out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TypedHop {
+pub struct TypedHopSpec {
     /// The relation walked (its `from` nodes are expanded).
     pub relation: Relation,
     /// Neighbours per node.
@@ -126,7 +126,7 @@ thread_local! {
 /// A multi-hop sampler over typed relations.
 #[derive(Clone, Debug)]
 pub struct HeteroSampler {
-    hops: Vec<Vec<TypedHop>>,
+    hops: Vec<Vec<TypedHopSpec>>,
     strategy: Strategy,
     seed_type: NodeTypeId,
     types: usize,
@@ -136,7 +136,7 @@ impl HeteroSampler {
     /// A sampler from seeds of `seed_type` through `hops` (the relations
     /// walked at each hop, each with its fan-out), over a graph with `types`
     /// node types.
-    pub fn new(seed_type: NodeTypeId, types: usize, hops: Vec<Vec<TypedHop>>, strategy: Strategy) -> Result<Self> {
+    pub fn new(seed_type: NodeTypeId, types: usize, hops: Vec<Vec<TypedHopSpec>>, strategy: Strategy) -> Result<Self> {
         if hops.is_empty() {
             return Err(Error::Invalid("a heterogeneous sampler needs at least one hop".into()));
         }
@@ -157,7 +157,7 @@ impl HeteroSampler {
     }
 
     /// Hops.
-    pub fn hops(&self) -> &[Vec<TypedHop>] {
+    pub fn hops(&self) -> &[Vec<TypedHopSpec>] {
         &self.hops
     }
 
@@ -219,7 +219,8 @@ impl HeteroSampler {
 /// paper), each step uniform among the current node's neighbours; the
 /// walk's last node is a metapath neighbour (HAN's neighbourhood). Walks
 /// that dead-end yield nothing. Returns CSR offsets (`seeds + 1`) and the
-/// neighbours, walk `i·k + j` drawing from `derive(seed, i·k + j)`.
+/// neighbours; walk `i·k + j` is walk `i·k + j` of one [`Walker::walks`]
+/// call, so it depends only on its seed and index.
 pub fn metapath_neighbors<G: NeighborAccess + ?Sized>(
     g: &G,
     metapath: &[Relation],

@@ -36,6 +36,15 @@ pub enum Error {
     /// A relation, node type or parameter the graph or sampler does not accept.
     #[error("{0}")]
     Invalid(String),
+    /// A request or its result would pass a size bound (nodes, neighbour ids
+    /// or walk steps); nothing was allocated for it.
+    #[error("{what} would pass the limit of {limit}")]
+    TooLarge {
+        /// What would be too large, with its size where it is known.
+        what: String,
+        /// The bound it would pass.
+        limit: u64,
+    },
     /// An error from the graph store (unknown names, with suggestions).
     #[error(transparent)]
     Graph(#[from] ferrograph_graph::Error),

@@ -28,7 +28,7 @@ use crate::{Error, Result};
 
 /// One hop: a relation and a fan-out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hop {
+pub struct HopSpec {
     /// The relation walked.
     pub relation: Relation,
     /// Neighbours per node.
@@ -39,7 +39,7 @@ pub struct Hop {
 /// typed, per-node-type blocks arrive with heterogeneous sampling).
 #[derive(Clone, Debug)]
 pub struct NeighborSampler {
-    hops: Vec<Hop>,
+    hops: Vec<HopSpec>,
     strategy: Strategy,
     node_type: NodeTypeId,
 }
@@ -104,7 +104,7 @@ thread_local! {
 
 impl NeighborSampler {
     /// A sampler for `hops`, all walking node type `node_type` (checked).
-    pub fn new(hops: Vec<Hop>, strategy: Strategy) -> Result<Self> {
+    pub fn new(hops: Vec<HopSpec>, strategy: Strategy) -> Result<Self> {
         let first = hops.first().ok_or_else(|| Error::Invalid("a neighbour sampler needs at least one hop".into()))?;
         let node_type = first.relation.from;
         for (i, h) in hops.iter().enumerate() {
@@ -239,7 +239,8 @@ mod tests {
         let g = graph(200, &edges);
         let r = rel(&g, "rev_e");
         let s =
-            NeighborSampler::new(vec![Hop { relation: r, fanout: 5 }, Hop { relation: r, fanout: 3 }], Strategy::RandomWithoutReplacement).unwrap();
+            NeighborSampler::new(vec![HopSpec { relation: r, fanout: 5 }, HopSpec { relation: r, fanout: 3 }], Strategy::RandomWithoutReplacement)
+                .unwrap();
         let out = s.sample(&LocalGraph::new(&g), &[3, 17, 3, 150], 9).unwrap();
         assert_eq!(out.num_sampled_nodes[0], 3, "duplicate seed merged");
         assert_eq!(out.seed_index, vec![0, 1, 0, 2]);
@@ -274,7 +275,7 @@ mod tests {
         // node 0 has 10 in-neighbours; draw 3 of them many times (chi-square, 9 dof)
         let edges: Vec<(u32, u32)> = (1..=10).map(|u| (u, 0)).collect();
         let g = graph(11, &edges);
-        let s = NeighborSampler::new(vec![Hop { relation: rel(&g, "rev_e"), fanout: 3 }], Strategy::RandomWithoutReplacement).unwrap();
+        let s = NeighborSampler::new(vec![HopSpec { relation: rel(&g, "rev_e"), fanout: 3 }], Strategy::RandomWithoutReplacement).unwrap();
         let mut counts = [0f64; 11];
         let trials = 20_000;
         for t in 0..trials {
@@ -294,10 +295,13 @@ mod tests {
         let edges: Vec<(u32, u32)> = (1..=4).map(|u| (u, 0)).collect();
         let g = graph(5, &edges);
         let r = rel(&g, "rev_e");
-        let out =
-            NeighborSampler::new(vec![Hop { relation: r, fanout: 9 }], Strategy::Random).unwrap().sample(&LocalGraph::new(&g), &[0, 1], 1).unwrap();
+        let out = NeighborSampler::new(vec![HopSpec { relation: r, fanout: 9 }], Strategy::Random)
+            .unwrap()
+            .sample(&LocalGraph::new(&g), &[0, 1], 1)
+            .unwrap();
         assert_eq!(out.num_sampled_edges, vec![9], "node 1 has no in-neighbours");
-        let out = NeighborSampler::new(vec![Hop { relation: r, fanout: 1 }], Strategy::Full).unwrap().sample(&LocalGraph::new(&g), &[0], 1).unwrap();
+        let out =
+            NeighborSampler::new(vec![HopSpec { relation: r, fanout: 1 }], Strategy::Full).unwrap().sample(&LocalGraph::new(&g), &[0], 1).unwrap();
         assert_eq!(out.num_sampled_edges, vec![4]);
     }
 
@@ -313,7 +317,8 @@ mod tests {
         let g = graph(3000, &edges);
         let r = rel(&g, "rev_e");
         let s =
-            NeighborSampler::new(vec![Hop { relation: r, fanout: 15 }, Hop { relation: r, fanout: 10 }], Strategy::RandomWithoutReplacement).unwrap();
+            NeighborSampler::new(vec![HopSpec { relation: r, fanout: 15 }, HopSpec { relation: r, fanout: 10 }], Strategy::RandomWithoutReplacement)
+                .unwrap();
         let seeds: Vec<u32> = (0..3000).rev().collect();
         let run = |t| {
             rayon::ThreadPoolBuilder::new()
@@ -331,7 +336,7 @@ mod tests {
     #[test]
     fn rejects_bad_seeds_and_type_changes() {
         let g = graph(3, &[(0, 1)]);
-        let s = NeighborSampler::new(vec![Hop { relation: rel(&g, "e"), fanout: 2 }], Strategy::Random).unwrap();
+        let s = NeighborSampler::new(vec![HopSpec { relation: rel(&g, "e"), fanout: 2 }], Strategy::Random).unwrap();
         assert!(s.sample(&LocalGraph::new(&g), &[7], 0).unwrap_err().to_string().contains("outside 0..3"));
         assert!(NeighborSampler::new(vec![], Strategy::Random).is_err());
     }

@@ -19,6 +19,19 @@ pub struct Subgraph {
 /// `rel` (which must stay within one node type). Rows are fetched level by
 /// level with one batched `NeighborAccess` request each (`hops + 1` in all).
 pub fn induced_subgraph<G: NeighborAccess + ?Sized>(g: &G, rel: Relation, seeds: &[u32], hops: usize) -> Result<Subgraph> {
+    subgraph(g, rel, seeds, hops, None)
+}
+
+/// [`induced_subgraph`] that stops with [`Error::TooLarge`] as soon as its
+/// nodes, or the neighbour ids its levels fetch (which bound its edges), would
+/// pass `max_size`. Each level first asks for its nodes' degrees (one
+/// [`NeighborAccess::degrees`] request), so a level that would pass the bound
+/// is never fetched: memory stays within `max_size` ids.
+pub fn induced_subgraph_bounded<G: NeighborAccess + ?Sized>(g: &G, rel: Relation, seeds: &[u32], hops: usize, max_size: u64) -> Result<Subgraph> {
+    subgraph(g, rel, seeds, hops, Some(max_size))
+}
+
+fn subgraph<G: NeighborAccess + ?Sized>(g: &G, rel: Relation, seeds: &[u32], hops: usize, max_size: Option<u64>) -> Result<Subgraph> {
     if rel.from != rel.to {
         return Err(Error::Invalid("an induced subgraph needs a relation within one node type".into()));
     }
@@ -38,7 +51,22 @@ pub fn induced_subgraph<G: NeighborAccess + ?Sized>(g: &G, rel: Relation, seeds:
     let mut rows: Vec<Vec<u32>> = Vec::new();
     let mut fetched = Sampled::default();
     let mut level = 0..nodes.len();
+    let mut degrees = Vec::new();
+    let mut total_fetched = 0u64;
+    let too_large = |what: String, limit| Error::TooLarge { what, limit };
     for depth in 0..=hops {
+        if let Some(max) = max_size {
+            if nodes.len() as u64 > max {
+                return Err(too_large(format!("the subgraph's {} nodes after {depth} hops", nodes.len()), max));
+            }
+            degrees.clear();
+            g.degrees(rel, &nodes[level.clone()], &mut degrees)?;
+            let level_ids = degrees.iter().fold(0u64, |a, &d| a.saturating_add(d));
+            total_fetched = total_fetched.saturating_add(level_ids);
+            if total_fetched > max {
+                return Err(too_large(format!("the rows of the subgraph's nodes within {depth} hops ({total_fetched} neighbour ids)"), max));
+            }
+        }
         fetched.clear();
         g.sample_neighbors(rel, &nodes[level.clone()], 0, Strategy::Full, 0, &mut fetched)?;
         let end = nodes.len();

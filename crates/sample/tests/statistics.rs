@@ -7,7 +7,7 @@ use ferrograph_graph::idmap::NodeIds;
 use ferrograph_graph::topology::{BuildOptions, build_topology};
 use ferrograph_graph::{AttrKind, AttrSchema, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema, Schema};
 use ferrograph_sample::negative::{NegativeSampler, NegativeStrategy};
-use ferrograph_sample::neighbor::Hop;
+use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
 
@@ -60,7 +60,7 @@ fn critical(dof: usize) -> f64 {
 
 fn one_hop(g: &Graph, rel: &str, seeds: &[u32], k: usize, strategy: Strategy, seed: u64) -> Vec<u32> {
     let lg = LocalGraph::new(g);
-    let s = NeighborSampler::new(vec![Hop { relation: Relation::resolve(g, rel).unwrap(), fanout: k }], strategy).unwrap();
+    let s = NeighborSampler::new(vec![HopSpec { relation: Relation::resolve(g, rel).unwrap(), fanout: k }], strategy).unwrap();
     let out = s.sample(&lg, seeds, seed).unwrap();
     out.row.iter().map(|&r| out.node[r as usize]).collect()
 }
@@ -109,7 +109,7 @@ fn topk_is_exact_with_ties_to_the_smaller_neighbour() {
 fn weighted_strategies_refuse_unweighted_edges() {
     let g = graph(&[("n", 2)], vec![("n", "e", "n", vec![(0, 1)], None, false)]);
     let lg = LocalGraph::new(&g);
-    let s = NeighborSampler::new(vec![Hop { relation: Relation::resolve(&g, "e").unwrap(), fanout: 1 }], Strategy::EdgeWeight).unwrap();
+    let s = NeighborSampler::new(vec![HopSpec { relation: Relation::resolve(&g, "e").unwrap(), fanout: 1 }], Strategy::EdgeWeight).unwrap();
     let e = s.sample(&lg, &[0], 0).unwrap_err().to_string();
     assert!(e.contains("no float `weight`"), "{e}");
 }
@@ -182,6 +182,43 @@ fn node2vec_matches_exact_transition_probabilities() {
     let observed = [second[0], second[2], second[3], second[4]];
     let x = chi2(&observed, &expected);
     assert!(x < critical(3), "chi-square {x}: {observed:?} vs {expected:?}");
+}
+
+#[test]
+fn node2vec_second_order_steps_are_exact_in_every_regime() {
+    // (edges (undirected), p, q, expected weights of the second step from 0 -> 1 over N(1) in order)
+    // The thresholds w / max(1/p, 1, 1/q) put candidates in every verdict class; the last case
+    // (q tiny, no outward neighbour of 1) accepts almost nothing in 64 candidates, so nearly every
+    // walk takes the exact full-row fallback.
+    let diamond = vec![(0, 1), (0, 2), (1, 2), (1, 3), (1, 4)];
+    let clique = vec![(0, 1), (0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (1, 4)];
+    type Case = (Vec<(u32, u32)>, f64, f64, [f64; 4]);
+    let cases: Vec<Case> = vec![
+        // N(1) = {0, 2, 3, 4}: 0 back, 2 common, 3 and 4 outward
+        (diamond.clone(), 2.0, 0.25, [0.5, 1.0, 4.0, 4.0]),
+        (diamond.clone(), 1.0, 0.5, [1.0, 1.0, 2.0, 2.0]),
+        (diamond, 0.01, 3.0, [100.0, 1.0, 1.0 / 3.0, 1.0 / 3.0]),
+        // N(1) = {0, 2, 3, 4}, all of 2, 3, 4 neighbours of 0
+        (clique, 0.5, 1e-4, [2.0, 1.0, 1.0, 1.0]),
+    ];
+    for (edges, p, q, wts) in cases {
+        let g = graph(&[("n", 5)], vec![("n", "e", "n", edges, None, true)]);
+        let lg = LocalGraph::new(&g);
+        let w = Walker::node2vec(Relation::resolve(&g, "e").unwrap(), 2, p, q).unwrap();
+        let walks = w.walks(&lg, &vec![0; 40_000], 5).unwrap();
+        let mut second = [0f64; 5];
+        for walk in walks.chunks(3) {
+            if walk[1] == 1 {
+                second[walk[2] as usize] += 1.0;
+            }
+        }
+        let n: f64 = second.iter().sum();
+        let tot: f64 = wts.iter().sum();
+        let expected: Vec<f64> = wts.iter().map(|x| n * x / tot).collect();
+        let observed = [second[0], second[2], second[3], second[4]];
+        let x = chi2(&observed, &expected);
+        assert!(x < critical(3), "p = {p}, q = {q}: chi-square {x}: {observed:?} vs {expected:?}");
+    }
 }
 
 #[test]
@@ -429,17 +466,17 @@ fn metapath_neighbours_follow_the_types_with_uniform_steps() {
 
 #[test]
 fn typed_blocks_follow_relations_and_are_thread_independent() {
-    use ferrograph_sample::hetero::{HeteroSampler, TypedHop};
+    use ferrograph_sample::hetero::{HeteroSampler, TypedHopSpec};
     let g = academic();
     let rel = |n: &str| Relation::resolve(&g, n).unwrap();
     let (wb, wr, hs, hr) = (rel("written_by"), rel("rev_written_by"), rel("has_subject"), rel("rev_has_subject"));
     let paper = wb.from;
     let hop = |f1, f2| {
         vec![
-            TypedHop { relation: wb, fanout: f1 },
-            TypedHop { relation: hs, fanout: 1 },
-            TypedHop { relation: wr, fanout: f2 },
-            TypedHop { relation: hr, fanout: f2 },
+            TypedHopSpec { relation: wb, fanout: f1 },
+            TypedHopSpec { relation: hs, fanout: 1 },
+            TypedHopSpec { relation: wr, fanout: f2 },
+            TypedHopSpec { relation: hr, fanout: f2 },
         ]
     };
     let s = HeteroSampler::new(paper, 3, vec![hop(2, 2), hop(2, 3)], Strategy::RandomWithoutReplacement).unwrap();
