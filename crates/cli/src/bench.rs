@@ -239,7 +239,7 @@ fn rmat_with_weights(data: &Path, nodes: usize, weights: bool) -> Result<ferrogr
 /// feature gathering from `rmat/feat.npy`.
 pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     use ferrograph_sample::ego::{Padding, sample_ego};
-    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop};
+    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::HopSpec};
     let strategy = Strategy::parse(o.strategy)
         .with_context(|| format!("unknown strategy `{}` (random, random_without_replacement, edge_weight, topk, full)", o.strategy))?;
     if !matches!(o.output, "blocks" | "ego") {
@@ -262,7 +262,7 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     };
     let rel = Relation::resolve(&g, "rev_edge")?;
     let g = LocalGraph::new(&g);
-    let sampler = NeighborSampler::new(vec![Hop { relation: rel, fanout: 15 }, Hop { relation: rel, fanout: 10 }], strategy)?;
+    let sampler = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 15 }, HopSpec { relation: rel, fanout: 10 }], strategy)?;
     let ego = o.output == "ego";
     // One batch: sampled edges (valid slots for ego), nodes, feature floats.
     let run_batch = |b: &[u32], s: u64| -> Result<(usize, usize, usize)> {
@@ -328,234 +328,123 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     Ok(())
 }
 
-/// GraphSAGE (mean, 128 → 256 → 16, fan-outs [15, 10] over in-neighbours,
-/// batches of 1,024 seeds from `rmat/seeds.npy`, Adam lr 0.003): 2 warm-up
-/// steps, then `steps` timed steps of sampling + feature gathering +
-/// forward + backward + update, on the global rayon pool.
-pub fn train(data: &Path, nodes: usize, steps: usize, output: &str, history: Option<u64>) -> Result<()> {
-    use ferrograph_sample::ego::{Padding, sample_ego};
-    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy, features, neighbor::Hop};
-    use ferrograph_train::batch::{blocks, ego_hops};
-    use ferrograph_train::matrix;
-    use ferrograph_train::model::{ModelConfig, ModelKind};
-    use ferrograph_train::trainer::{adam, optimise_timed};
-    let ego = match output {
-        "blocks" => false,
-        "ego" => true,
-        other => bail!("unknown output `{other}` (blocks, ego)"),
-    };
-    let g = rmat_with_weights(data, nodes, false)?;
-    let seeds: Vec<u32> = load_ids(&data.join("rmat/seeds.npy"))?.into_iter().map(|x| x as u32).collect();
-    let labels = load_ids(&data.join("rmat/label.npy"))?;
-    let path = data.join("rmat/feat.npy");
-    let a = npy::read_npy(&path)?;
-    let feat = match (a.shape.as_slice(), a.data) {
-        ([_, d], NpyData::Float(v)) => ferrograph_graph::column::Column::Vector { dim: *d, data: v.into() },
-        _ => bail!("{}: expected a 2-D float array", path.display()),
-    };
-    let dim = match &feat {
-        ferrograph_graph::column::Column::Vector { dim, .. } => *dim,
-        _ => unreachable!(),
-    };
-    if seeds.len() < (steps + 2) * 1024 || labels.len() != nodes {
-        bail!("need {} seeds and {nodes} labels", (steps + 2) * 1024);
+/// The R-MAT node-classification run of the peers' `train` task, as a user
+/// would set it up: an import config (`count = N` nodes, `feat.npy` /
+/// `label.npy` features, `src.npy` / `dst.npy` edges, train / val / test
+/// sets of 53,248 / 2,048 / 2,048 nodes from `seeds.npy`), its snapshot,
+/// and a training config (GraphSAGE mean 128 → 256 → 16, fan-outs
+/// [15, 10] over in-neighbours, batch 1,024, Adam lr 0.003, one epoch),
+/// all written into `work` (the snapshot once). Returns the training
+/// config's path.
+pub fn rmat_train_setup(data: &Path, nodes: usize, work: &Path, bars: &crate::progress::Bars) -> Result<PathBuf> {
+    let rmat = data.join("rmat");
+    let seeds = load_ids(&rmat.join("seeds.npy")).with_context(|| "run ../shared/bench/peers/gen_data.py first")?;
+    if seeds.len() < 57_344 {
+        bail!("{}: needs at least 57,344 seeds, has {}", rmat.join("seeds.npy").display(), seeds.len());
     }
-    let classes = labels.iter().max().map_or(1, |m| *m as usize + 1);
-    let rel = Relation::resolve(&g, "rev_edge")?;
-    let lg = LocalGraph::new(&g);
-    let strategy = Strategy::RandomWithoutReplacement;
-    let sampler = NeighborSampler::new(vec![Hop { relation: rel, fanout: 15 }, Hop { relation: rel, fanout: 10 }], strategy)?;
-    let cfg = ModelConfig { hidden: vec![256], ..ModelConfig::new(ModelKind::Sage) };
-    let mut model = Some(cfg.init(dim, classes, 0));
-    let mut optim = adam(0.0);
-    let threads = rayon::current_num_threads();
-    let hist = history.map(|st| ferrograph_train::history::History::new(nodes, 1 << 17, 256, st));
-    let hits = std::sync::atomic::AtomicUsize::new(0);
-    let lookups = std::sync::atomic::AtomicUsize::new(0);
-    enum Batch {
-        Cached(Vec<ferrograph_train::hop::Hop>, Vec<f32>, usize, Vec<f32>, Vec<u32>),
-        Blocks(Vec<ferrograph_train::hop::Hop>, Vec<f32>, usize),
-        Ego(Vec<ferrograph_train::hop::Hop>, Vec<(Vec<f32>, usize)>),
+    std::fs::create_dir_all(work)?;
+    for (name, range) in [("train", 0..53_248), ("val", 53_248..55_296), ("test", 55_296..57_344)] {
+        npy::write_npy_i64(&work.join(format!("{name}.npy")), &[range.len()], &seeds[range])?;
     }
-    // Where a step's time goes: batch preparation (on the loader threads),
-    // summed in nanoseconds: sample, gather, hop construction, sampled
-    // nodes, layer-1 destinations.
-    let prep = Phases::default();
-    let make = |b: usize| -> ferrograph_sample::Result<(Batch, Vec<i64>)> {
-        let s = &seeds[b * 1024..(b + 1) * 1024];
-        let y = s.iter().map(|&v| labels[v as usize]).collect();
-        let seed = ferrograph_sample::rng::derive(7, b as u64);
-        let t = Instant::now();
-        if ego {
-            let e = sample_ego(&lg, &[(rel, 15), (rel, 10)], strategy, Padding::Mask, s, seed)?;
-            let mut xs = Vec::new();
-            for l in &e.layers {
-                let mut v = Vec::new();
-                features::gather(&feat, l, &mut v)?;
-                xs.push((v, l.len()));
-            }
-            Ok((Batch::Ego(ego_hops(&e, None), xs), y))
-        } else if let Some(h) = &hist {
-            let hs = ferrograph_train::batch::sample_with_history(&sampler, &lg, s, seed, h)?;
-            let t1 = Instant::now();
-            let mut x = Vec::with_capacity(hs.out.node.len() * dim);
-            features::gather(&feat, &hs.out.node, &mut x)?;
-            let t2 = Instant::now();
-            let hops = ferrograph_train::batch::history_blocks(&hs, None);
-            if b >= 2 {
-                prep.add(0, t1 - t);
-                prep.add(1, t2 - t1);
-                prep.add(2, t2.elapsed());
-                prep.add(3, std::time::Duration::from_nanos(hs.out.node.len() as u64));
-                prep.add(4, std::time::Duration::from_nanos(hs.computed as u64));
-                hits.fetch_add(hs.hits.hits, std::sync::atomic::Ordering::Relaxed);
-                lookups.fetch_add(hs.hits.lookups, std::sync::atomic::Ordering::Relaxed);
-            }
-            let store = hs.out.node[..hs.computed].to_vec();
-            Ok((Batch::Cached(hops, x, hs.out.node.len(), hs.cached, store), y))
-        } else {
-            let o = sampler.sample(&lg, s, seed)?;
-            let t1 = Instant::now();
-            let mut x = Vec::with_capacity(o.node.len() * dim);
-            features::gather(&feat, &o.node, &mut x)?;
-            let t2 = Instant::now();
-            let hops = blocks(&o, 2, None);
-            if b >= 2 {
-                prep.add(0, t1 - t);
-                prep.add(1, t2 - t1);
-                prep.add(2, t2.elapsed());
-                prep.add(3, std::time::Duration::from_nanos(o.node.len() as u64));
-                prep.add(4, std::time::Duration::from_nanos(o.num_sampled_nodes[..2].iter().sum::<usize>() as u64));
-            }
-            Ok((Batch::Blocks(hops, x, o.node.len()), y))
-        }
-    };
-    // Waiting = time between the end of one step and the start of the
-    // next (the loader's queue, or inline sampling with one thread).
-    let mut step_times = Vec::new();
-    let step_phases = Phases::default();
-    let mut timed_wait = 0.0;
-    let mut last_end: Option<Instant> = None;
-    let mut consume = |i: usize, (batch, y): (Batch, Vec<i64>)| {
-        let start = Instant::now();
-        let waited = last_end.map_or(0.0, |e| (start - e).as_secs_f64());
-        let m = model.take().expect("model");
-        let mut to_store = None;
-        let logits = match batch {
-            Batch::Cached(hops, x, rows, cached, store) => {
-                let n = cached.len() / 256;
-                let (logits, h0) = m.forward_blocks_history(&hops.iter().collect::<Vec<_>>(), matrix(x, rows, dim), matrix(cached, n, 256), None);
-                to_store = Some((store, h0));
-                logits
-            }
-            Batch::Blocks(hops, x, rows) => m.forward_blocks(&hops.iter().collect::<Vec<_>>(), matrix(x, rows, dim), None),
-            Batch::Ego(hops, xs) => m.forward_ego(&hops, xs.into_iter().map(|(v, r)| matrix(v, r, dim)).collect(), None),
-        };
-        let forwarded = Instant::now();
-        let (m, _, backward, update) = optimise_timed(m, &mut optim, logits, &y, 0.003);
-        model = Some(m);
-        if let (Some((store, h0)), Some(h)) = (to_store, &hist) {
-            h.store(&store, &ferrograph_train::trainer::host(h0));
-        }
-        let end = Instant::now();
-        if i >= 2 {
-            step_times.push((end - start).as_secs_f64() + waited);
-            timed_wait += waited;
-            step_phases.add(0, forwarded - start);
-            step_phases.add(1, backward);
-            step_phases.add(2, update);
-        }
-        last_end = Some(end);
-    };
-    let t0 = Instant::now();
-    if threads == 1 {
-        // One core: sample inline, so the wait is the sampling time.
-        for i in 0..steps + 2 {
-            let b = make(i)?;
-            consume(i, b);
-        }
-    } else {
-        ferrograph_sample::loader::for_each_prefetched(steps + 2, 4, make, |i, b| {
-            consume(i, b);
-            Ok(())
-        })?;
+    let r = rmat.display();
+    let import = work.join("rmat-import.toml");
+    let text = format!(
+        r#"# The peers' R-MAT graph (written by `ferrograph bench train`).
+[[nodes]]
+type = "node"
+count = {nodes}
+features = [{{ name = "feat", file = "{r}/feat.npy" }}, {{ name = "label", file = "{r}/label.npy" }}]
+
+[[edges]]
+src_type = "node"
+relation = "edge"
+dst_type = "node"
+src_file = "{r}/src.npy"
+dst_file = "{r}/dst.npy"
+
+[[node_sets]]
+type = "node"
+name = "train"
+file = "train.npy"
+
+[[node_sets]]
+type = "node"
+name = "val"
+file = "val.npy"
+
+[[node_sets]]
+type = "node"
+name = "test"
+file = "test.npy"
+"#
+    );
+    ferrograph_train::write_file(&import, text.as_bytes())?;
+    let snap = work.join("rmat-snapshot");
+    if !snap.join("manifest.json").is_file() {
+        eprintln!("importing {} into {} (once, not timed)", import.display(), snap.display());
+        let g = ferrograph_io::import_file(&import, bars)?;
+        snapshot::write_with(&g, &snap, snapshot::WriteOptions { force: true, progress: Some(bars) })?;
     }
-    let total = t0.elapsed().as_secs_f64();
-    let timed: f64 = step_times.iter().sum();
+    let cfg = work.join("rmat-sage.toml");
+    let text = r#"# GraphSAGE on the peers' R-MAT graph (written by `ferrograph bench train`).
+output = "rmat-sage-run"
+
+[data]
+snapshot = "rmat-snapshot"
+node_type = "node"
+relation = "rev_edge"
+label = "label"
+features = "feat"
+
+[model]
+kind = "sage"
+hidden = [256]
+aggregator = "mean"
+
+[train]
+fanouts = [15, 10]
+batch_size = 1024
+lr = 0.003
+epochs = 1
+seed = 0
+"#;
+    ferrograph_train::write_file(&cfg, text.as_bytes())?;
+    Ok(cfg)
+}
+
+/// GraphSAGE training throughput on the peers' R-MAT graph through the
+/// code path of `ferrograph train` (`engine::train_epoch` on the node
+/// classification task of [`rmat_train_setup`]'s config): 2 warm-up
+/// steps, then `steps` timed steps (sampling and feature gathering on the
+/// loader, forward, backward and Adam on the caller), on the global rayon
+/// pool.
+pub fn train(data: &Path, nodes: usize, steps: usize, work: &Path, bars: &crate::progress::Bars) -> Result<()> {
+    use ferrograph_train::engine::{self, EpochLimits, Quiet, Task};
+    let cfg_path = rmat_train_setup(data, nodes, work, bars)?;
+    let cfg = ferrograph_train::config::TrainConfig::load(&cfg_path)?;
+    let snap = snapshot::open(&work.join("rmat-snapshot"))?;
+    let task = ferrograph_train::tasks::node::NodeTask::new(&cfg, &snap.graph)?;
+    let model = task.init()?;
+    let t = &cfg.train;
+    let mut done = 0;
+    let warm = EpochLimits { max_steps: Some(2), abort_after_steps: None };
+    let (model, _) = engine::train_epoch(&task, model, 1, 2, t.prefetch, t.lr, warm, &mut done, &Quiet)?;
+    let timed = EpochLimits { max_steps: Some(steps), abort_after_steps: None };
+    let (_model, st) = engine::train_epoch(&task, model, 2, 2, t.prefetch, t.lr, timed, &mut done, &Quiet)?;
     let r = json!({
         "system": "ferrograph",
-        "threads": threads,
-        "output": output,
-        "train_steps": steps,
-        "train_s": timed,
-        "steps_per_s": steps as f64 / timed,
-        "median_step_ms": median(step_times.clone()) * 1e3,
-        "wait_fraction": timed_wait / timed,
-        "total_s_with_warmup": total,
+        "threads": rayon::current_num_threads(),
+        "output": "blocks",
+        "code_path": "ferrograph train: engine::train_epoch on the node classification task",
+        "train_steps": st.steps,
+        "train_s": st.seconds,
+        "steps_per_s": st.steps as f64 / st.seconds,
+        "wait_fraction": st.waiting.as_secs_f64() / st.seconds,
+        "mean_loss": st.loss_sum / st.steps.max(1) as f64,
         "peak_rss_mb": proc_status_mib("VmHWM"),
-        "profile_ms_per_step": {
-            "forward": step_phases.ms(0, steps),
-            "loss_and_backward": step_phases.ms(1, steps),
-            "adam_update": step_phases.ms(2, steps),
-            "waiting": timed_wait * 1e3 / steps as f64,
-            "prepare_sample": prep.ms(0, steps),
-            "prepare_gather_features": prep.ms(1, steps),
-            "prepare_blocks": prep.ms(2, steps),
-        },
-        "history_staleness": history,
-        "history_hit_rate": hits.into_inner() as f64 / lookups.into_inner().max(1) as f64,
-        "nodes_per_batch": prep.get(3) as f64 / steps as f64,
-        "layer1_rows_per_batch": prep.get(4) as f64 / steps as f64,
+        "config": cfg_path.display().to_string(),
     });
     println!("RESULT {r}");
-    Ok(())
-}
-
-/// Nanosecond counters summed across threads.
-#[derive(Default)]
-struct Phases([std::sync::atomic::AtomicU64; 5]);
-
-impl Phases {
-    fn add(&self, i: usize, d: std::time::Duration) {
-        self.0[i].fetch_add(d.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-    }
-    fn get(&self, i: usize) -> u64 {
-        self.0[i].load(std::sync::atomic::Ordering::Relaxed)
-    }
-    fn ms(&self, i: usize, steps: usize) -> f64 {
-        self.get(i) as f64 / 1e6 / steps as f64
-    }
-}
-
-/// LightGCN on the user → item relations `train` and `test` of an import
-/// config: one `RESULT` line per evaluated epoch, and the popularity
-/// baseline under the same protocol.
-pub fn lightgcn(
-    config: &Path,
-    train: &str,
-    test: &str,
-    cfg: &ferrograph_train::lightgcn::LightGcnConfig,
-    eval_every: usize,
-    k: usize,
-    bars: &crate::progress::Bars,
-) -> Result<()> {
-    use ferrograph_train::lightgcn::{Interactions, popularity_baseline, train_lightgcn_with};
-    let g = ferrograph_io::import_file(config, bars)?;
-    let (tr, te) = (Interactions::from_graph(&g, train)?, Interactions::from_graph(&g, test)?);
-    let (pr, pn) = popularity_baseline(&tr, &te, k);
-    println!("RESULT {}", json!({"system": "popularity", "recall": pr, "ndcg": pn, "k": k}));
-    let t0 = Instant::now();
-    train_lightgcn_with(&tr, &te, k, eval_every, cfg, &mut |h| {
-        let r = json!({
-            "system": "ferrograph", "epoch": h.epoch, "loss": h.loss, "epoch_s": h.seconds,
-            "recall": h.eval.map(|e| e.0), "ndcg": h.eval.map(|e| e.1), "k": k,
-            "batch": cfg.batch_size, "lr": cfg.lr, "elapsed_s": t0.elapsed().as_secs_f64(),
-            "threads": rayon::current_num_threads(),
-        });
-        if h.eval.is_some() || h.epoch <= 3 {
-            println!("RESULT {r}");
-        }
-    })?;
     Ok(())
 }
 
@@ -570,7 +459,7 @@ pub fn node2vec(
     length: usize,
     p: f64,
     q: f64,
-    sg: &ferrograph_train::skipgram::SkipGramConfig,
+    sg: &ferrograph_shallow::skipgram::SkipGramConfig,
     seed: u64,
     out: &Path,
     bars: &crate::progress::Bars,
@@ -590,7 +479,7 @@ pub fn node2vec(
     let walks = walker.walks(&LocalGraph::new(&g), &starts, 1)?;
     let walk_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let emb = ferrograph_train::skipgram::train_skipgram(&walks, length + 1, n, sg, seed);
+    let emb = ferrograph_shallow::skipgram::train_skipgram(&walks, length + 1, n, sg, seed);
     let train_s = t1.elapsed().as_secs_f64();
     std::fs::create_dir_all(out)?;
     let w: Vec<i64> = walks.iter().map(|&v| if v == PAD { -1 } else { i64::from(v) }).collect();

@@ -41,7 +41,10 @@ enum Command {
     Train {
         /// The training config.
         config: PathBuf,
-        /// Continue an interrupted run from its last checkpoint.
+        /// Output folder (overrides the config's `output`; relative to the working directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue an interrupted run from its last checkpoint (any task).
         #[arg(long)]
         resume: bool,
         /// Stop abruptly after this many optimiser steps (crash testing).
@@ -155,6 +158,8 @@ enum Command {
         /// Print JSON (aliases with external ids and offsets).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: QueryLimits,
     },
     /// Recompute every checksum and check every invariant of a snapshot.
     Verify {
@@ -167,6 +172,39 @@ enum Command {
     /// Measurements (see bench/README.md).
     #[command(subcommand)]
     Bench(Bench),
+}
+
+/// Work limits of one query (each refused with the query column that
+/// exceeds it).
+#[derive(Args)]
+struct QueryLimits {
+    /// Largest `batch(n)`.
+    #[arg(long, default_value_t = ferrograph_query::Limits::default().max_batch)]
+    max_batch: usize,
+    /// Most steps after the source (hops, negatives, walks; a subgraph of h hops counts h).
+    #[arg(long, default_value_t = ferrograph_query::Limits::default().max_steps)]
+    max_steps: usize,
+    /// Largest `sample(k)`.
+    #[arg(long, default_value_t = ferrograph_query::Limits::default().max_fanout)]
+    max_fanout: usize,
+    /// Longest random walk.
+    #[arg(long, default_value_t = ferrograph_query::Limits::default().max_walk_length)]
+    max_walk_length: usize,
+    /// Most nodes one batch may produce over all its aliases.
+    #[arg(long, default_value_t = ferrograph_query::Limits::default().max_nodes)]
+    max_nodes: usize,
+}
+
+impl QueryLimits {
+    fn limits(&self) -> ferrograph_query::Limits {
+        ferrograph_query::Limits {
+            max_batch: self.max_batch,
+            max_steps: self.max_steps,
+            max_fanout: self.max_fanout,
+            max_walk_length: self.max_walk_length,
+            max_nodes: self.max_nodes,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -285,9 +323,9 @@ enum Bench {
         #[arg(long)]
         features: bool,
     },
-    /// GraphSAGE training throughput on the peers' R-MAT graph, features and labels (the peers' `train` task).
+    /// GraphSAGE training throughput on the peers' R-MAT graph, features and labels (the peers' `train` task), through `ferrograph train`'s own epoch loop.
     ///
-    /// One thread count per process (set it with the global --threads): 1 thread samples inline, more prefetch batches.
+    /// One thread count per process (set it with the global --threads): 1 thread samples inline, more prefetch batches. Also writes the import and training configs of the full R-MAT run (`ferrograph train WORK/rmat-sage.toml`).
     Train {
         /// Peers' data directory.
         #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
@@ -298,45 +336,9 @@ enum Bench {
         /// Timed steps (after 2 warm-up steps).
         #[arg(long, default_value_t = 50)]
         steps: usize,
-        /// `blocks` (message-flow blocks) or `ego` (dense tensors with masks).
-        #[arg(long, default_value = "blocks")]
-        output: String,
-        /// Reuse first-layer outputs across batches up to this many steps old (blocks only).
+        /// Folder for the configs, node sets and snapshot (default DATA/ferrograph-train).
         #[arg(long)]
-        history: Option<u64>,
-    },
-    /// LightGCN on a user–item import config (Gowalla, Last.fm): per-epoch time, Recall@K and NDCG@K.
-    Lightgcn {
-        /// Import config with the train and test relations.
-        #[arg(long, default_value = "configs/gowalla.toml")]
-        config: PathBuf,
-        /// Training relation (user → item).
-        #[arg(long, default_value = "visits")]
-        train: String,
-        /// Test relation (user → item).
-        #[arg(long, default_value = "visits_test")]
-        test: String,
-        /// Epochs.
-        #[arg(long, default_value_t = 100)]
-        epochs: usize,
-        /// Triples per step.
-        #[arg(long, default_value_t = 2048)]
-        batch: usize,
-        /// Adam learning rate.
-        #[arg(long, default_value_t = 0.001)]
-        lr: f64,
-        /// L2 on the batch's ego embeddings.
-        #[arg(long, default_value_t = 1e-4)]
-        l2: f64,
-        /// Evaluate every this many epochs.
-        #[arg(long, default_value_t = 10)]
-        eval_every: usize,
-        /// K of Recall@K and NDCG@K.
-        #[arg(long, default_value_t = 20)]
-        k: usize,
-        /// Seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        work: Option<PathBuf>,
     },
     /// node2vec walks and skip-gram training timed; writes the walks, the embeddings and the node labels as NPY for the gensim peer.
     Node2vec {
@@ -406,42 +408,37 @@ fn run(cli: Cli) -> Result<()> {
             write_snapshot(&Planted::default().graph()?, &snap_dir, true, &bars)?;
             print!("{}", info::to_text(&snap_dir, &snapshot::read_manifest(&snap_dir)?));
             let cfg = train::quickstart_config(&out)?;
-            let opts = ferrograph_train::trainer::RunOptions::default();
-            let (s, dir) = train::run_training(&cfg, &opts, &bars, false)?;
+            let o = train::run_training(&cfg, Default::default(), &bars, false)?;
+            let (s, dir) = (&o.summary, &o.out);
+            let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(f64::NAN);
             println!(
                 "quickstart: GraphSAGE test accuracy {:.4} (best validation {:.4} at epoch {}), {} epochs, {:.1}s in all",
-                s.test_accuracy,
-                s.val_accuracy,
+                get(&s.test, "accuracy"),
+                get(&s.val, "accuracy"),
                 s.best_epoch,
                 s.epochs,
                 t.elapsed().as_secs_f64()
             );
             println!("report: {}  (curves.png, metrics.jsonl, summary.json, embeddings.npy/.parquet beside it)", dir.join("report.md").display());
         }
-        Command::Train { config, resume, abort_after_steps, seed, repeat } => {
+        Command::Train { config, out, resume, abort_after_steps, seed, repeat } => {
             let mut cfg = ferrograph_train::config::TrainConfig::load(&config)?;
             if let Some(s) = seed {
                 cfg.train.seed = s;
             }
-            let opts = ferrograph_train::trainer::RunOptions { resume, abort_after_steps };
-            if cfg.task != ferrograph_train::config::Task::NodeClassification {
-                if resume || repeat.is_some() || abort_after_steps.is_some() {
-                    anyhow::bail!(
-                        "--resume, --repeat and --abort-after-steps are for task = \"node_classification\" (this config: {})",
-                        cfg.task.name()
-                    );
-                }
-                return train::run_task(&cfg, &bars);
+            if let Some(o) = out {
+                // Relative to the working directory, as any CLI path.
+                cfg.output = std::path::absolute(&o).with_context(|| format!("--out {}", o.display()))?;
             }
+            let opts = ferrograph_train::engine::RunOptions { resume, abort_after_steps, ..Default::default() };
             if let Some(n) = repeat {
+                if resume || abort_after_steps.is_some() {
+                    anyhow::bail!("--repeat starts every run afresh: it cannot be combined with --resume or --abort-after-steps");
+                }
                 return train::repeat(&cfg, n, &opts, &bars);
             }
-            let (s, dir) = train::run_training(&cfg, &opts, &bars, false)?;
-            println!(
-                "test accuracy {:.4}  micro-F1 {:.4}  macro-F1 {:.4}  (best validation {:.4} at epoch {} of {}; {:.1}s)",
-                s.test_accuracy, s.test_micro_f1, s.test_macro_f1, s.val_accuracy, s.best_epoch, s.epochs, s.seconds
-            );
-            println!("report: {}", dir.join("report.md").display());
+            let o = train::run_training(&cfg, opts, &bars, false)?;
+            train::print_outcome(&o.summary, &o.out);
         }
         Command::EraseTypes { snapshot: dir, features, label, out } => {
             let snap = snapshot::open(&dir)?;
@@ -478,7 +475,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Recommend { snapshot: dir, model, user, k, json } => {
             let snap = snapshot::open(&dir)?;
-            let recs = ferrograph_train::tasks::recommend::recommend(&snap.graph, &model, &user, k)?;
+            let recs = ferrograph_train::tasks::interactions::recommend(&snap.graph, &model, &user, k)?;
             if json {
                 println!("{}", serde_json::json!({ "user": user, "items": recs }));
             } else {
@@ -513,10 +510,11 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{}", info::to_text(&dir, &m));
             }
         }
-        Command::Sample { dir, query, seed, json } => {
-            let plan = ferrograph_query::parse(&query).map_err(|e| anyhow::anyhow!("query {e}"))?;
+        Command::Sample { dir, query, seed, json, limits } => {
+            let limits = limits.limits();
+            let plan = ferrograph_query::parse_with(&query, &limits).map_err(|e| anyhow::anyhow!("query {e}"))?;
             let snap = snapshot::open(&dir)?;
-            let r = ferrograph_query::execute(&plan, &snap.graph, seed).map_err(|e| anyhow::anyhow!("query {e}"))?;
+            let r = ferrograph_query::execute_with(&plan, &snap.graph, seed, &limits).map_err(|e| anyhow::anyhow!("query {e}"))?;
             let j = r.to_json(&snap.graph);
             if json {
                 println!("{}", serde_json::to_string(&j)?);
@@ -580,14 +578,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
         Command::Bench(Bench::Node2vec { config, relation, label, walks, length, p, q, dim, window, epochs, seed, out }) => {
-            let sg = ferrograph_train::skipgram::SkipGramConfig { dim, window, epochs, ..Default::default() };
+            let sg = ferrograph_shallow::skipgram::SkipGramConfig { dim, window, epochs, ..Default::default() };
             bench::node2vec(&config, &relation, &label, walks, length, p, q, &sg, seed, &out, &bars)?;
         }
-        Command::Bench(Bench::Lightgcn { config, train, test, epochs, batch, lr, l2, eval_every, k, seed }) => {
-            let cfg = ferrograph_train::lightgcn::LightGcnConfig { epochs, batch_size: batch, lr, l2, seed, ..Default::default() };
-            bench::lightgcn(&config, &train, &test, &cfg, eval_every, k, &bars)?;
+        Command::Bench(Bench::Train { data, nodes, steps, work }) => {
+            let data = expand_home(&data);
+            let work = work.unwrap_or_else(|| data.join("ferrograph-train"));
+            bench::train(&data, nodes, steps, &work, &bars)?;
         }
-        Command::Bench(Bench::Train { data, nodes, steps, output, history }) => bench::train(&expand_home(&data), nodes, steps, &output, history)?,
         Command::Bench(Bench::Sample { peers, strategy, output, features }) => {
             let data = expand_home(&peers.data);
             bench::sample(bench::SampleOpts {

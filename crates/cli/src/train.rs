@@ -1,19 +1,22 @@
-//! `ferrograph train`, `embed` and the training half of `quickstart`.
+//! `ferrograph train`, `embed` and the training half of `quickstart`: the
+//! CLI side of the one run loop ([`ferrograph_train::tasks::run`]): it loads
+//! the graph, draws the progress bars and prints the outcome.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ferrograph_graph::Graph;
-use ferrograph_train::config::{Task, TrainConfig};
-use ferrograph_train::report::{EmbedLayer, export_embeddings, write_outputs};
-use ferrograph_train::tasks::TaskEpoch;
-use ferrograph_train::trainer::{Data, EpochRecord, Observer, RunOptions, Summary, load_model, paths, train};
-use indicatif::{ProgressBar, ProgressStyle};
+use ferrograph_train::config::TrainConfig;
+use ferrograph_train::engine::{Observer, Outcome, RunOptions};
+use ferrograph_train::record::{EpochRecord, Metrics, Summary};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::progress::Bars;
 
-/// Loads the graph a config names.
+/// Loads the graph a config names (the built-in planted-partition graph
+/// when it names none).
 pub fn load_graph(cfg: &TrainConfig, bars: &Bars) -> Result<Graph> {
     let d = &cfg.data;
     if let Some(s) = &d.snapshot {
@@ -26,211 +29,187 @@ pub fn load_graph(cfg: &TrainConfig, bars: &Bars) -> Result<Graph> {
     Ok(ferrograph_io::generate::Planted::default().graph()?)
 }
 
-/// A progress bar per epoch on stderr (when it is a terminal), and one
-/// summary line per epoch.
-struct EpochBars {
-    bar: std::cell::RefCell<Option<ProgressBar>>,
+/// Progress of a run on stderr: a bar per epoch (step, loss, steps/s,
+/// ETA) and per long phase (inference chunks, walks) when stderr is a
+/// terminal; otherwise (logs, CI) the same figures as a plain line at most
+/// every [`PLAIN_EVERY`]. One line per epoch and per phase either way
+/// (unless quiet).
+pub struct Display {
+    bar: RefCell<Option<ProgressBar>>,
+    work: RefCell<Option<(String, ProgressBar)>>,
     quiet: bool,
+    plain: bool,
+    /// Epoch, epochs, steps, start, last plain line.
+    epoch: RefCell<(usize, usize, usize, Instant, Instant)>,
+    loss: RefCell<(f64, usize)>,
 }
 
-impl Observer for EpochBars {
-    fn epoch_start(&self, epoch: usize, steps: usize) {
+/// How often plain progress lines are printed.
+pub const PLAIN_EVERY: Duration = Duration::from_secs(2);
+
+impl Display {
+    /// A display; `quiet` prints nothing at all.
+    pub fn new(quiet: bool) -> Display {
+        use std::io::IsTerminal;
+        let now = Instant::now();
+        Display {
+            bar: RefCell::new(None),
+            work: RefCell::new(None),
+            quiet,
+            plain: !std::io::stderr().is_terminal(),
+            epoch: RefCell::new((0, 0, 0, now, now)),
+            loss: RefCell::new((0.0, 0)),
+        }
+    }
+
+    fn new_bar(&self, len: u64, template: &str) -> ProgressBar {
+        let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        b.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+        b
+    }
+
+    fn clear_work(&self) {
+        if let Some((_, b)) = self.work.borrow_mut().take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Display {
+    fn phase(&self, name: &str) {
+        self.clear_work();
+        if !self.quiet && name != "training" {
+            eprintln!("{name} …");
+        }
+    }
+
+    fn epoch_start(&self, epoch: usize, epochs: usize, steps: usize) {
+        *self.loss.borrow_mut() = (0.0, 0);
+        let now = Instant::now();
+        *self.epoch.borrow_mut() = (epoch, epochs, steps, now, now);
         if self.quiet {
             return;
         }
-        let b = ProgressBar::new(steps as u64);
-        b.set_style(
-            ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {per_sec} loss {msg}").expect("template").progress_chars("=> "),
-        );
-        b.set_prefix(epoch.to_string());
+        let b = self.new_bar(steps as u64, "epoch {prefix} [{bar:30}] {pos}/{len} loss {msg} {per_sec} eta {eta}");
+        b.set_prefix(format!("{epoch}/{epochs}"));
         b.enable_steady_tick(Duration::from_millis(200));
         *self.bar.borrow_mut() = Some(b);
     }
 
-    fn step(&self, loss: f32) {
+    fn step(&self, step: usize, loss: f64) {
+        let mut l = self.loss.borrow_mut();
+        l.0 += loss;
+        l.1 += 1;
         if let Some(b) = &*self.bar.borrow() {
-            b.set_message(format!("{loss:.4}"));
+            b.set_message(format!("{:.4}", l.0 / l.1 as f64));
             b.inc(1);
+        }
+        if self.plain && !self.quiet {
+            let mut e = self.epoch.borrow_mut();
+            if e.4.elapsed() >= PLAIN_EVERY && step < e.2 {
+                let secs = e.3.elapsed().as_secs_f64();
+                let rate = step as f64 / secs.max(1e-9);
+                eprintln!(
+                    "epoch {}/{} step {step}/{} loss {:.4} {rate:.1} steps/s eta {:.0}s",
+                    e.0,
+                    e.1,
+                    e.2,
+                    l.0 / l.1 as f64,
+                    (e.2 - step) as f64 / rate.max(1e-9)
+                );
+                e.4 = Instant::now();
+            }
+        }
+    }
+
+    fn progress(&self, what: &str, done: usize, total: usize) {
+        if self.quiet {
+            return;
+        }
+        let mut w = self.work.borrow_mut();
+        if w.as_ref().is_none_or(|(name, _)| name != what) {
+            if let Some((_, b)) = w.take() {
+                b.finish_and_clear();
+            }
+            let b = self.new_bar(total as u64, "{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}");
+            b.set_message(what.to_string());
+            *w = Some((what.to_string(), b));
+        }
+        if let Some((_, b)) = w.as_ref() {
+            b.set_position(done as u64);
+        }
+        if self.plain {
+            let mut e = self.epoch.borrow_mut();
+            if e.4.elapsed() >= PLAIN_EVERY || done == total {
+                eprintln!("{what}: {done}/{total}");
+                e.4 = Instant::now();
+            }
         }
     }
 
     fn epoch_end(&self, r: &EpochRecord) {
+        self.clear_work();
         if let Some(b) = self.bar.borrow_mut().take() {
             b.finish_and_clear();
         }
-        if !self.quiet {
-            eprintln!(
-                "epoch {:>3}  loss {:.4}  train acc {:.4}  val acc {:.4}  {:.1} steps/s  waited {:.1}%  ({:.2}s + eval {:.2}s)",
-                r.epoch,
-                r.loss,
-                r.train_accuracy,
-                r.val_accuracy,
-                r.steps_per_second,
-                r.wait_fraction * 100.0,
-                r.train_seconds,
-                r.eval_seconds
-            );
+        if self.quiet {
+            return;
         }
-    }
-}
-
-/// Trains per the config at `path` (or the given config) and writes every
-/// output; returns the summary and the output directory.
-pub fn run_training(cfg: &TrainConfig, opts: &RunOptions, bars: &Bars, quiet: bool) -> Result<(Summary, PathBuf)> {
-    let g = load_graph(cfg, bars)?;
-    if cfg.model.kind.is_hetero() {
-        if opts.resume || opts.abort_after_steps.is_some() {
-            anyhow::bail!("--resume and --abort-after-steps are not available for heterogeneous models yet");
-        }
-        let out = cfg.resolve(&cfg.output);
-        let obs = EpochBars { bar: Default::default(), quiet };
-        let o = ferrograph_train::hetero::trainer::train(cfg, &g, &out, &obs)?;
-        let (values, dim) = &o.embeddings;
-        ferrograph_train::report::write_embedding_files(
-            &g,
-            o.resolved.target,
-            values,
-            *dim,
-            Some(&out.join("embeddings.npy")),
-            Some(&out.join("embeddings.parquet")),
-        )?;
-        let extra = format!(
-            "\nRelations: {}{}. Embeddings of all {} `{}` nodes (last hidden layer, width {dim}, exact inference over full neighbourhoods): `embeddings.npy`, `embeddings.parquet`; model `model.bin`.\n",
-            o.resolved.relation_names.join(", "),
-            if o.resolved.metapath_names.is_empty() { String::new() } else { format!("; metapaths {}", o.resolved.metapath_names.join(", ")) },
-            values.len() / dim.max(&1),
-            cfg.data.node_type
+        let acc = r.train_accuracy.map_or(String::new(), |a| format!("  train acc {a:.4}"));
+        let val = if r.val.is_empty() { String::new() } else { format!("  val {}", metrics_text(&r.val)) };
+        let test = if r.test.is_empty() { String::new() } else { format!("  test {}", metrics_text(&r.test)) };
+        eprintln!(
+            "epoch {:>3}  loss {:.4}{acc}{val}{test}  {:.1} steps/s  waited {:.1}%  ({:.2}s + eval {:.2}s)",
+            r.epoch,
+            r.loss,
+            r.steps_per_second,
+            r.wait_fraction * 100.0,
+            r.train_seconds,
+            r.eval_seconds
         );
-        write_outputs(&out, cfg, &o.summary, &o.history, &extra)?;
-        return Ok((o.summary, out));
     }
-    let data = Data::new(cfg, &g)?;
-    let out = cfg.resolve(&cfg.output);
-    let obs = EpochBars { bar: Default::default(), quiet };
-    let (summary, history) = train(cfg, &data, &out, opts, &obs)?;
-    let best = load_model(&paths(&out).1, cfg.model.init(data.r.dim, data.r.classes, cfg.train.seed))?;
-    let (n, dim) = export_embeddings(
-        &best,
-        &data,
-        cfg.model.kind,
-        EmbedLayer::Hidden,
-        Some(&out.join("embeddings.npy")),
-        Some(&out.join("embeddings.parquet")),
-    )?;
-    let extra = format!(
-        "\nEmbeddings of all {n} nodes (last hidden layer, width {dim}, exact layer-wise inference): `embeddings.npy`, `embeddings.parquet`.\n"
-    );
-    write_outputs(&out, cfg, &summary, &history, &extra)?;
-    Ok((summary, out))
 }
 
-/// `ferrograph train` for link prediction, recommendation and embedding.
-pub fn run_task(cfg: &TrainConfig, bars: &Bars) -> Result<()> {
+/// `name value  name value`.
+pub fn metrics_text(m: &Metrics) -> String {
+    m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ")
+}
+
+/// Trains per `cfg` through the one run loop and writes every output.
+pub fn run_training(cfg: &TrainConfig, opts: RunOptions, bars: &Bars, quiet: bool) -> Result<Outcome> {
+    let t0 = Instant::now();
     let g = load_graph(cfg, bars)?;
-    let out = cfg.resolve(&cfg.output);
-    let show = |r: &TaskEpoch| {
-        let m: Vec<String> = r.metrics.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        if r.loss.is_finite() {
-            eprintln!("epoch {:>3}  loss {:.4}  {}  ({:.2}s)", r.epoch, r.loss, m.join("  "), r.seconds);
-        } else {
-            eprintln!("trained {} epoch(s)  {}  ({:.2}s)", r.epoch, m.join("  "), r.seconds);
-        }
-    };
-    let s = ferrograph_train::tasks::run(cfg, &g, &out, &show)?;
-    let fmt = |m: &std::collections::BTreeMap<String, f64>| m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join("  ");
+    let mut opts = opts;
+    opts.phases.insert("load".into(), t0.elapsed().as_secs_f64());
+    let display = Display::new(quiet);
+    Ok(ferrograph_train::tasks::run(cfg, &g, opts, &display)?)
+}
+
+/// Prints a run's outcome.
+pub fn print_outcome(s: &Summary, out: &Path) {
     if !s.test.is_empty() {
-        println!("test: {}", fmt(&s.test));
+        println!("test: {}", metrics_text(&s.test));
     }
     if !s.baseline.is_empty() {
-        println!("baseline: {}", fmt(&s.baseline));
+        println!("baseline: {}", metrics_text(&s.baseline));
     }
-    println!("{} ({}): {} epoch(s), kept epoch {}, {:.1}s", cfg.task.name(), cfg.model.kind.name(), s.epochs, s.best_epoch, s.seconds);
+    let val = if s.val.is_empty() { String::new() } else { format!(" (val {})", metrics_text(&s.val)) };
+    println!(
+        "{} ({}): {} epoch(s), kept epoch {} by {}{val}; {:.1}s, peak RSS {:.0} MiB",
+        s.task, s.model, s.epochs, s.best_epoch, s.selected_by, s.seconds, s.peak_rss_mib
+    );
     println!("report: {}", out.join("report.md").display());
-    Ok(())
 }
 
-/// `ferrograph embed`.
+/// `ferrograph embed`: the kept model's embeddings, computed again.
 pub fn embed(config: &Path, checkpoint: Option<&Path>, output_layer: bool, out: &Path, bars: &Bars) -> Result<()> {
     let cfg = TrainConfig::load(config)?;
     let g = load_graph(&cfg, bars)?;
-    if cfg.task != Task::NodeClassification {
-        return embed_task(&cfg, &g, out);
+    let display = Display::new(false);
+    for (path, n, dim) in ferrograph_train::tasks::embed(&cfg, &g, checkpoint, output_layer, out, &display)? {
+        println!("wrote {n} × {dim} embeddings to {} and {}", path.display(), path.with_extension("parquet").display());
     }
-    if cfg.model.kind.is_hetero() {
-        let run = cfg.resolve(&cfg.output);
-        let (model, tables, r) = ferrograph_train::hetero::trainer::load(&cfg, &g, &run)?;
-        let han_hops = match model {
-            ferrograph_train::hetero::model::HeteroModel::Han(_) => {
-                Some(ferrograph_train::hetero::trainer::han_eval_hops(&cfg, &g, &r, &ferrograph_sample::LocalGraph::new(&g))?)
-            }
-            _ => None,
-        };
-        let (logits, hidden, width) = ferrograph_train::hetero::trainer::infer(&model, &g, &r, &tables, han_hops.as_deref())?;
-        let (values, dim) = if output_layer { (logits, r.classes) } else { (hidden, width) };
-        let (npy, parquet) = (out.with_extension("npy"), out.with_extension("parquet"));
-        ferrograph_train::report::write_embedding_files(&g, r.target, &values, dim, Some(&npy), Some(&parquet))?;
-        println!("wrote {} × {dim} embeddings to {} and {}", values.len() / dim.max(1), npy.display(), parquet.display());
-        return Ok(());
-    }
-    let data = Data::new(&cfg, &g)?;
-    let ckpt = checkpoint.map_or_else(|| paths(&cfg.resolve(&cfg.output)).1, Path::to_path_buf);
-    let model =
-        load_model(&ckpt, cfg.model.init(data.r.dim, data.r.classes, cfg.train.seed)).with_context(|| "train first: `ferrograph train CONFIG`")?;
-    let layer = if output_layer { EmbedLayer::Output } else { EmbedLayer::Hidden };
-    let npy = out.with_extension("npy");
-    let parquet = out.with_extension("parquet");
-    let (n, dim) = export_embeddings(&model, &data, cfg.model.kind, layer, Some(&npy), Some(&parquet))?;
-    println!("wrote {n} × {dim} embeddings to {} and {}", npy.display(), parquet.display());
     Ok(())
-}
-
-/// `ferrograph embed` for the other tasks: link prediction re-runs exact
-/// inference with the saved model; embedding and recommendation runs
-/// export the embeddings they trained (for recommendation, users to
-/// `OUT-users` and items to `OUT-items`).
-fn embed_task(cfg: &TrainConfig, g: &Graph, out: &Path) -> Result<()> {
-    let run = cfg.resolve(&cfg.output);
-    let npy = |p: &Path| -> Result<(Vec<f32>, usize)> {
-        let a = ferrograph_io::npy::read_npy(p).with_context(|| "train first: `ferrograph train CONFIG`")?;
-        match a.data {
-            ferrograph_io::npy::NpyData::Float(v) if a.shape.len() == 2 => Ok((v, a.shape[1])),
-            _ => anyhow::bail!("{}: not a float32 matrix", p.display()),
-        }
-    };
-    let write = |node_type, values: &[f32], dim, path: &Path| -> Result<()> {
-        let (n, p) = (path.with_extension("npy"), path.with_extension("parquet"));
-        ferrograph_train::report::write_embedding_files(g, node_type, values, dim, Some(&n), Some(&p))?;
-        println!("wrote {} × {dim} embeddings to {} and {}", values.len() / dim.max(1), n.display(), p.display());
-        Ok(())
-    };
-    match cfg.task {
-        Task::LinkPrediction => {
-            let (model, input, rel) = ferrograph_train::tasks::link::load_into(cfg, g, &run)?;
-            let n = g.node_count(rel.from);
-            let (values, dim) = model.embed_all(&ferrograph_sample::LocalGraph::new(g), rel, n, input)?;
-            write(rel.from, &values, dim, out)
-        }
-        Task::Embedding => {
-            let node_type = if cfg.model.kind == ferrograph_train::model::ModelKind::Gatne {
-                ferrograph_train::tasks::embedding::gatne_relations(cfg, g)?.0
-            } else {
-                cfg.self_relation(g)?.0
-            };
-            let (values, dim) = npy(&run.join("embeddings.npy"))?;
-            write(node_type, &values, dim, out)
-        }
-        Task::Recommendation => {
-            let meta: ferrograph_train::tasks::recommend::Recommender =
-                serde_json::from_slice(&std::fs::read(run.join("recommender.json")).with_context(|| "train first: `ferrograph train CONFIG`")?)?;
-            for (ty, file, suffix) in [(&meta.user_type, &meta.users, "users"), (&meta.item_type, &meta.items, "items")] {
-                let t = g.schema().node_type(ty)?;
-                let (values, dim) = npy(&run.join(file))?;
-                write(t, &values, dim, &PathBuf::from(format!("{}-{suffix}", out.display())))?;
-            }
-            Ok(())
-        }
-        Task::NodeClassification => anyhow::bail!("node classification exports through its checkpoint (`embed` without a task)"),
-    }
 }
 
 /// The quickstart's training config, written as `OUT/quickstart.toml`:
@@ -261,48 +240,50 @@ epochs = 30
 patience = 10
 seed = 0
 "#;
+    std::fs::create_dir_all(out)?;
     let path = out.join("quickstart.toml");
-    ferrograph_train::trainer::write_atomic(&path, text.as_bytes())?;
+    ferrograph_train::write_file(&path, text.as_bytes())?;
     Ok(TrainConfig::parse(text, &path)?)
 }
 
 /// `train --repeat N`: seeds `seed..seed + N`, each in `OUTPUT/seed-K`;
-/// prints and writes (`OUTPUT/repeat.json`) mean and standard deviation.
+/// prints and writes (`OUTPUT/repeat.json`) the mean and standard
+/// deviation of every test metric.
 pub fn repeat(cfg: &TrainConfig, n: usize, opts: &RunOptions, bars: &Bars) -> Result<()> {
     let base = cfg.train.seed;
-    let root = cfg.resolve(&cfg.output);
-    let mut runs = Vec::new();
+    // Absolute: the runs and repeat.json land in the same folder whatever
+    // the working directory.
+    let root = cfg.output_dir();
+    let mut runs: Vec<Summary> = Vec::new();
     for k in 0..n as u64 {
         let mut c = cfg.clone();
         c.train.seed = base + k;
         c.output = root.join(format!("seed-{}", base + k));
-        let (s, _) = run_training(&c, opts, bars, true)?;
+        let o = run_training(&c, opts.clone(), bars, true)?;
         eprintln!(
-            "seed {:>3}: test accuracy {:.4}  (best validation {:.4} at epoch {}, {:.1}s)",
-            c.train.seed, s.test_accuracy, s.val_accuracy, s.best_epoch, s.seconds
+            "seed {:>3}: test {}  (kept epoch {} by {}, {:.1}s)",
+            c.train.seed,
+            metrics_text(&o.summary.test),
+            o.summary.best_epoch,
+            o.summary.selected_by,
+            o.summary.seconds
         );
-        runs.push(s);
+        runs.push(o.summary);
     }
-    let stat = |f: &dyn Fn(&Summary) -> f64| {
-        let v: Vec<f64> = runs.iter().map(f).collect();
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
-        (mean, sd)
-    };
-    let (acc, acc_sd) = stat(&|s| s.test_accuracy);
-    let (f1, f1_sd) = stat(&|s| s.test_macro_f1);
-    let (secs, _) = stat(&|s| s.seconds);
-    let json = serde_json::json!({
-        "runs": n, "first_seed": base,
-        "test_accuracy_mean": acc, "test_accuracy_std": acc_sd,
-        "test_macro_f1_mean": f1, "test_macro_f1_std": f1_sd,
-        "seconds_mean": secs,
-        "test_accuracy": runs.iter().map(|s| s.test_accuracy).collect::<Vec<_>>(),
-    });
-    ferrograph_train::trainer::write_atomic(&root.join("repeat.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    println!(
-        "{n} seeds: test accuracy {acc:.4} ± {acc_sd:.4}, macro-F1 {f1:.4} ± {f1_sd:.4} ({secs:.1}s per run); {}",
-        root.join("repeat.json").display()
-    );
+    let names: Vec<String> = runs.first().map(|s| s.test.keys().cloned().collect()).unwrap_or_default();
+    let mut stats = serde_json::Map::new();
+    let mut line = Vec::new();
+    for name in &names {
+        let v: Vec<f64> = runs.iter().filter_map(|s| s.test.get(name).copied()).collect();
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+        stats.insert(name.clone(), serde_json::json!({ "mean": mean, "std": sd, "runs": v }));
+        line.push(format!("{name} {mean:.4} ± {sd:.4}"));
+    }
+    let secs = runs.iter().map(|s| s.seconds).sum::<f64>() / runs.len().max(1) as f64;
+    let json = serde_json::json!({ "runs": n, "first_seed": base, "test": stats, "seconds_mean": secs });
+    let path: PathBuf = root.join("repeat.json");
+    ferrograph_train::write_file(&path, serde_json::to_string_pretty(&json)?.as_bytes())?;
+    println!("{n} seeds: test {} ({secs:.1}s per run); {}", line.join(", "), path.display());
     Ok(())
 }

@@ -103,7 +103,7 @@ fn quickstart_runs_from_nothing() {
     // The documented accuracy (README: at least 0.90) and every output.
     let run = out.join("train");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    let acc = summary["test_accuracy"].as_f64().unwrap();
+    let acc = summary["test"]["accuracy"].as_f64().unwrap();
     assert!(acc >= 0.90, "quickstart test accuracy {acc}");
     for f in ["report.md", "curves.png", "metrics.jsonl", "embeddings.npy", "embeddings.parquet", "best.ckpt", "last.ckpt"] {
         assert!(run.join(f).is_file(), "missing {f}");

@@ -33,14 +33,14 @@ fn rgcn_classifies_acm_papers_and_exports_embeddings() {
     let o = ferrograph(&["train", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s: Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("run/summary.json")).unwrap()).unwrap();
-    let macro_f1 = s["test_macro_f1"].as_f64().unwrap();
-    let micro_f1 = s["test_micro_f1"].as_f64().unwrap();
+    let macro_f1 = s["test"]["macro_f1"].as_f64().unwrap();
+    let micro_f1 = s["test"]["micro_f1"].as_f64().unwrap();
     eprintln!("R-GCN on ACM (20 labels per class, seed 0): macro-F1 {macro_f1:.4}, micro-F1 {micro_f1:.4}");
     // Published semi-supervised models reach about 0.86 on this split; a
     // model that ignored the graph (or a broken one) falls far below.
     assert!(macro_f1 >= 0.85, "macro-F1 {macro_f1}");
     assert_eq!(s["model"], "rgcn");
-    for f in ["model.bin", "input_subject.npy", "embeddings.npy", "embeddings.parquet", "report.md", "curves.png", "metrics.jsonl"] {
+    for f in ["best.ckpt", "embeddings.npy", "embeddings.parquet", "report.md", "curves.png", "metrics.jsonl"] {
         assert!(d.path().join("run").join(f).is_file(), "{f} missing");
     }
     // `embed` reloads model and tables: the same hidden representations.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ferrograph_sample::neighbor::Hop;
+use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
 
 fn repo() -> PathBuf {
@@ -83,7 +83,7 @@ fn held_out_edges_are_invisible_and_splits_are_deterministic() {
     // A sampler taking every neighbour, two hops out from every test
     // endpoint, never returns a held-out edge.
     let lg = LocalGraph::new(tg);
-    let sampler = NeighborSampler::new(vec![Hop { relation: rel, fanout: 0 }; 2], Strategy::Full).unwrap();
+    let sampler = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 0 }; 2], Strategy::Full).unwrap();
     let held_set: std::collections::HashSet<(u32, u32)> = test.iter().chain(&val).flat_map(|&[s, t]| [(s, t), (t, s)]).collect();
     let seeds: Vec<u32> = {
         let mut v: Vec<u32> = test.iter().flat_map(|p| *p).collect();

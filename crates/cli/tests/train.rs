@@ -50,9 +50,9 @@ fn cora_models_reach_their_accuracy() {
         let cfg = config(name, d.path(), |t| t);
         train_ok(&cfg, &[]);
         let s = summary(d.path());
-        let acc = s["test_accuracy"].as_f64().unwrap();
+        let acc = s["test"]["accuracy"].as_f64().unwrap();
         assert!(acc >= min, "{name}: test accuracy {acc} < {min}");
-        assert!(s["val_accuracy"].as_f64().unwrap() > 0.7 && s["epochs"].as_u64().unwrap() > 0, "{name}: {s}");
+        assert!(s["val"]["accuracy"].as_f64().unwrap() > 0.7 && s["epochs"].as_u64().unwrap() > 0, "{name}: {s}");
         if name == "cora-gcn" {
             // `embed`: the output layer of the best checkpoint for every node.
             let out = d.path().join("emb");
@@ -183,14 +183,14 @@ fn history_cache_is_exact_at_zero_staleness_and_close_beyond() {
         std::fs::write(&p, format!("{text}history_staleness = {staleness}\n")).unwrap();
         train_ok(&p, &[]);
         let s = summary(d.path());
-        let hit = records(d.path()).iter().map(|r| r["history_hit_rate"].as_f64().unwrap()).fold(0.0, f64::max);
+        let hit = records(d.path()).iter().map(|r| r["extra"]["history_hit_rate"].as_f64().unwrap()).fold(0.0, f64::max);
         if check_equal {
             assert_eq!(hit, 0.0);
-            assert_eq!(s["test_accuracy"], exact["test_accuracy"]);
-            assert_eq!(s["val_accuracy"], exact["val_accuracy"]);
+            assert_eq!(s["test"]["accuracy"], exact["test"]["accuracy"]);
+            assert_eq!(s["val"]["accuracy"], exact["val"]["accuracy"]);
         } else {
             assert!(hit > 0.05, "hit rate {hit}");
-            let (a, b) = (s["test_accuracy"].as_f64().unwrap(), exact["test_accuracy"].as_f64().unwrap());
+            let (a, b) = (s["test"]["accuracy"].as_f64().unwrap(), exact["test"]["accuracy"].as_f64().unwrap());
             assert!((a - b).abs() < 0.02, "history {a} vs exact {b}");
         }
     }

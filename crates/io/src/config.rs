@@ -160,10 +160,9 @@ pub struct TextOptions {
 
 /// A node type and where its nodes come from.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawNodeTable")]
 pub struct NodeTable {
     /// Node type name.
-    #[serde(rename = "type")]
     pub ty: String,
     /// Table file; absent for `count`-declared types and for types whose
     /// nodes come only from edges (`create_nodes`).
@@ -173,26 +172,22 @@ pub struct NodeTable {
     /// Id column (default `id`).
     pub id: Option<String>,
     /// Id type (default `int`).
-    #[serde(default)]
     pub id_type: IdType,
     /// Declares `count` nodes with ids `0..count` and no table.
     pub count: Option<u64>,
     /// Attribute columns to take from the table.
-    #[serde(default)]
     pub columns: Vec<ColumnSpec>,
     /// graph-learn attribute decoder.
     pub attributes: Option<AttributesSpec>,
     /// Feature files aligned with the rows.
-    #[serde(default)]
     pub features: Vec<FeatureFile>,
-    /// Text options.
-    #[serde(default, flatten)]
+    /// Text options (written inline in the table: `delimiter`, `quoting`, ...).
     pub text: TextOptions,
 }
 
 /// An edge type and where its edges come from.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawEdgeTable")]
 pub struct EdgeTable {
     /// Source node type.
     pub src_type: String,
@@ -219,38 +214,30 @@ pub struct EdgeTable {
     /// Timestamp column (int).
     pub timestamp: Option<String>,
     /// Other attribute columns.
-    #[serde(default)]
     pub columns: Vec<ColumnSpec>,
     /// graph-learn attribute decoder.
     pub attributes: Option<AttributesSpec>,
     /// Feature files aligned with the edge rows.
-    #[serde(default)]
     pub features: Vec<FeatureFile>,
     /// Store both directions (same source and destination type).
-    #[serde(default)]
     pub undirected: bool,
     /// Drop repeated edges.
-    #[serde(default)]
     pub dedup: bool,
     /// Name of the reverse relation (default `rev_<relation>`).
     pub reverse: Option<String>,
     /// Endpoint ids missing from the node tables become new nodes (plain edge lists).
-    #[serde(default)]
     pub create_nodes: bool,
     /// Added to integer endpoint ids before lookup (`-1` for 1-based files).
-    #[serde(default)]
     pub id_offset: i64,
-    /// Text options.
-    #[serde(default, flatten)]
+    /// Text options (written inline in the table).
     pub text: TextOptions,
 }
 
 /// A named node set (train/val/test split), from a table of ids or from a column value.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawNodeSetSpec")]
 pub struct NodeSetSpec {
     /// Node type.
-    #[serde(rename = "type")]
     pub ty: String,
     /// Set name.
     pub name: String,
@@ -264,9 +251,211 @@ pub struct NodeSetSpec {
     pub column: Option<String>,
     /// ...and the value that puts a node in the set.
     pub value: Option<String>,
-    /// Text options for `file`.
-    #[serde(default, flatten)]
+    /// Text options for `file` (written inline in the table).
     pub text: TextOptions,
+}
+
+// The tables as written. Text options sit inline in each table; they are
+// listed here field by field rather than through `#[serde(flatten)]`, which
+// would make toml report a bad or unknown text option at its table's header
+// instead of at the field itself.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNodeTable {
+    #[serde(rename = "type")]
+    ty: String,
+    file: Option<PathBuf>,
+    format: Option<Format>,
+    id: Option<String>,
+    #[serde(default)]
+    id_type: IdType,
+    count: Option<u64>,
+    #[serde(default)]
+    columns: Vec<ColumnSpec>,
+    attributes: Option<AttributesSpec>,
+    #[serde(default)]
+    features: Vec<FeatureFile>,
+    delimiter: Option<String>,
+    quoting: Option<bool>,
+    header: Option<bool>,
+    names: Option<Vec<String>>,
+    comment: Option<String>,
+}
+
+impl From<RawNodeTable> for NodeTable {
+    fn from(r: RawNodeTable) -> Self {
+        NodeTable {
+            ty: r.ty,
+            file: r.file,
+            format: r.format,
+            id: r.id,
+            id_type: r.id_type,
+            count: r.count,
+            columns: r.columns,
+            attributes: r.attributes,
+            features: r.features,
+            text: TextOptions { delimiter: r.delimiter, quoting: r.quoting, header: r.header, names: r.names, comment: r.comment },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEdgeTable {
+    src_type: String,
+    relation: String,
+    dst_type: String,
+    file: Option<PathBuf>,
+    src_file: Option<PathBuf>,
+    dst_file: Option<PathBuf>,
+    format: Option<Format>,
+    src: Option<String>,
+    dst: Option<String>,
+    weight: Option<String>,
+    label: Option<String>,
+    timestamp: Option<String>,
+    #[serde(default)]
+    columns: Vec<ColumnSpec>,
+    attributes: Option<AttributesSpec>,
+    #[serde(default)]
+    features: Vec<FeatureFile>,
+    #[serde(default)]
+    undirected: bool,
+    #[serde(default)]
+    dedup: bool,
+    reverse: Option<String>,
+    #[serde(default)]
+    create_nodes: bool,
+    #[serde(default)]
+    id_offset: i64,
+    delimiter: Option<String>,
+    quoting: Option<bool>,
+    header: Option<bool>,
+    names: Option<Vec<String>>,
+    comment: Option<String>,
+}
+
+impl From<RawEdgeTable> for EdgeTable {
+    fn from(r: RawEdgeTable) -> Self {
+        EdgeTable {
+            src_type: r.src_type,
+            relation: r.relation,
+            dst_type: r.dst_type,
+            file: r.file,
+            src_file: r.src_file,
+            dst_file: r.dst_file,
+            format: r.format,
+            src: r.src,
+            dst: r.dst,
+            weight: r.weight,
+            label: r.label,
+            timestamp: r.timestamp,
+            columns: r.columns,
+            attributes: r.attributes,
+            features: r.features,
+            undirected: r.undirected,
+            dedup: r.dedup,
+            reverse: r.reverse,
+            create_nodes: r.create_nodes,
+            id_offset: r.id_offset,
+            text: TextOptions { delimiter: r.delimiter, quoting: r.quoting, header: r.header, names: r.names, comment: r.comment },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNodeSetSpec {
+    #[serde(rename = "type")]
+    ty: String,
+    name: String,
+    file: Option<PathBuf>,
+    format: Option<Format>,
+    id: Option<String>,
+    column: Option<String>,
+    value: Option<String>,
+    delimiter: Option<String>,
+    quoting: Option<bool>,
+    header: Option<bool>,
+    names: Option<Vec<String>>,
+    comment: Option<String>,
+}
+
+impl From<RawNodeSetSpec> for NodeSetSpec {
+    fn from(r: RawNodeSetSpec) -> Self {
+        NodeSetSpec {
+            ty: r.ty,
+            name: r.name,
+            file: r.file,
+            format: r.format,
+            id: r.id,
+            column: r.column,
+            value: r.value,
+            text: TextOptions { delimiter: r.delimiter, quoting: r.quoting, header: r.header, names: r.names, comment: r.comment },
+        }
+    }
+}
+
+/// The dotted path (`nodes[1].columns[0].type`) of the innermost key or
+/// value of `doc` whose span holds byte `pos`.
+fn field_at(doc: &toml::de::DeTable<'_>, pos: usize) -> Option<String> {
+    fn in_table(t: &toml::de::DeTable<'_>, pos: usize, out: &mut String, depth: usize) -> bool {
+        if depth > 128 {
+            return false;
+        }
+        for (k, v) in t.iter() {
+            let mark = out.len();
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(k.get_ref());
+            if k.span().contains(&pos) || in_value(v, pos, out, depth + 1) {
+                return true;
+            }
+            out.truncate(mark);
+        }
+        false
+    }
+    fn in_value(v: &toml::Spanned<toml::de::DeValue<'_>>, pos: usize, out: &mut String, depth: usize) -> bool {
+        match v.get_ref() {
+            toml::de::DeValue::Table(t) if in_table(t, pos, out, depth) => return true,
+            toml::de::DeValue::Array(a) if depth <= 128 => {
+                for (i, el) in a.iter().enumerate() {
+                    let mark = out.len();
+                    out.push_str(&format!("[{i}]"));
+                    if in_value(el, pos, out, depth + 1) {
+                        return true;
+                    }
+                    out.truncate(mark);
+                }
+            }
+            _ => {}
+        }
+        v.span().contains(&pos)
+    }
+    let mut out = String::new();
+    (in_table(doc, pos, &mut out, 0) && !out.is_empty()).then_some(out)
+}
+
+/// A toml error as [`Error::ConfigSyntax`]: line and column of its span
+/// (in characters), and the field it is about when the span names one.
+fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
+    let message: String = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let span = e.span();
+    let mut at = span.as_ref().map_or(0, |s| s.start.min(text.len()));
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let line = text[..at].matches('\n').count() + 1;
+    let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+    let column = text[line_start..at].chars().count() + 1;
+    let field = span.and_then(|_| toml::de::DeTable::parse(text).ok()).and_then(|doc| field_at(doc.get_ref(), at));
+    let message = match field {
+        Some(f) => format!("field `{f}`: {message}"),
+        None => message,
+    };
+    Error::ConfigSyntax { file: path.to_path_buf(), line, column, message }
 }
 
 /// A whole import config.
@@ -301,27 +490,7 @@ impl ImportConfig {
     /// Parses and validates config text; `path` names it in errors and
     /// relative file names are resolved against `base_dir`.
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Self> {
-        let mut c: ImportConfig = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_string();
-            let mut at = e.span().map_or(0, |s| s.start.min(text.len()));
-            // For an unknown field toml points at its table; point at the field.
-            if let Some(name) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
-                && let Some(p) = text[at..]
-                    .lines()
-                    .scan(at, |pos, l| {
-                        let here = *pos;
-                        *pos += l.len() + 1;
-                        Some((here, l))
-                    })
-                    .find(|(_, l)| l.trim_start().starts_with(name))
-                    .map(|(p, l)| p + l.len() - l.trim_start().len())
-            {
-                at = p;
-            }
-            let line = text[..at].matches('\n').count() + 1;
-            let column = at - text[..at].rfind('\n').map_or(0, |p| p + 1) + 1;
-            Error::ConfigSyntax { file: path.to_path_buf(), line, column, message }
-        })?;
+        let mut c: ImportConfig = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
         c.path = path.to_path_buf();
         c.base_dir = base_dir.to_path_buf();
         c.validate()?;
@@ -383,7 +552,11 @@ impl ImportConfig {
             if !n.features.is_empty() && n.file.is_none() && n.count.is_none() {
                 return Err(self.err(f("features"), "feature files need a node table or a `count`"));
             }
+            if n.count.is_some_and(|c| c > u64::from(u32::MAX)) {
+                return Err(self.err(f("count"), "at most 4294967295 nodes per type"));
+            }
             self.check_columns(&n.columns, n.attributes.as_ref(), &f(""))?;
+            self.check_text(&n.text, &f(""))?;
         }
         for (i, e) in self.edges.iter().enumerate() {
             let f = |x: &str| format!("edges[{i}].{x}");
@@ -412,6 +585,7 @@ impl ImportConfig {
                 );
             }
             self.check_columns(&e.columns, e.attributes.as_ref(), &f(""))?;
+            self.check_text(&e.text, &f(""))?;
         }
         for (i, s) in self.node_sets.iter().enumerate() {
             let f = |x: &str| format!("node_sets[{i}].{x}");
@@ -423,14 +597,23 @@ impl ImportConfig {
             if self.node_sets[..i].iter().any(|o| o.ty == s.ty && o.name == s.name) {
                 return Err(self.err(f("name"), format!("set `{}` of `{}` is declared twice", s.name, s.ty)));
             }
+            self.check_text(&s.text, &f(""))?;
         }
         Ok(())
     }
 
     fn check_columns(&self, cols: &[ColumnSpec], attrs: Option<&AttributesSpec>, prefix: &str) -> Result<()> {
-        let all = cols.iter().map(|c| (c, "columns")).chain(attrs.into_iter().flat_map(|a| a.fields.iter().map(|c| (c, "attributes.fields"))));
-        for (j, (c, group)) in all.enumerate() {
-            let field = format!("{prefix}{group}[{j}]");
+        if let Some(a) = attrs
+            && !one_ascii_char(&a.delimiter)
+        {
+            return Err(self.err(format!("{prefix}attributes.delimiter"), format!("`{}` is not one ASCII character", a.delimiter.escape_debug())));
+        }
+        let all = cols
+            .iter()
+            .enumerate()
+            .map(|(j, c)| (c, format!("{prefix}columns[{j}]")))
+            .chain(attrs.into_iter().flat_map(|a| a.fields.iter().enumerate().map(|(j, c)| (c, format!("{prefix}attributes.fields[{j}]")))));
+        for (c, field) in all {
             match c.ty {
                 ValueType::FloatVector if c.dim.unwrap_or(0) == 0 => {
                     return Err(self.err(field + ".dim", "a float_vector needs `dim` > 0"));
@@ -444,7 +627,38 @@ impl ImportConfig {
             if c.buckets == Some(0) {
                 return Err(self.err(field + ".buckets", "must be > 0"));
             }
+            if let Some(d) = &c.delimiter
+                && !one_ascii_char(d)
+            {
+                return Err(self.err(field + ".delimiter", format!("`{}` is not one ASCII character", d.escape_debug())));
+            }
         }
         Ok(())
     }
+
+    fn check_text(&self, t: &TextOptions, prefix: &str) -> Result<()> {
+        if let Some(d) = &t.delimiter
+            && !(one_ascii_char(d) || matches!(d.as_str(), "whitespace" | "tab" | "\\t"))
+        {
+            return Err(self.err(format!("{prefix}delimiter"), format!("`{}` is not one ASCII character or \"whitespace\"", d.escape_debug())));
+        }
+        if let Some(c) = &t.comment
+            && !one_ascii_char(c)
+        {
+            return Err(self.err(format!("{prefix}comment"), format!("`{}` is not one ASCII character", c.escape_debug())));
+        }
+        for (j, n) in t.names.iter().flatten().enumerate() {
+            if n.trim().is_empty() {
+                return Err(self.err(format!("{prefix}names[{j}]"), "is empty"));
+            }
+            if t.names.iter().flatten().take(j).any(|m| m == n) {
+                return Err(self.err(format!("{prefix}names[{j}]"), format!("column name `{n}` appears twice")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn one_ascii_char(s: &str) -> bool {
+    s.len() == 1 && s.is_ascii()
 }

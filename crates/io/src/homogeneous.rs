@@ -63,7 +63,10 @@ pub fn erase_types(g: &Graph, features: &str, label: &str) -> Result<Graph> {
     let mut attributes = vec![AttrSchema { name: "node_type".into(), kind: AttrKind::Int }];
     let mut columns = vec![Column::Int((0..types).flat_map(|t| std::iter::repeat_n(t as i64, counts[t])).collect::<Vec<_>>().into())];
     if dim > 0 {
-        let mut feat = vec![0f32; n * dim];
+        let cells = n.checked_mul(dim).filter(|&c| c <= isize::MAX as usize / 4).ok_or_else(|| {
+            Error::config("erase-types", "features", format!("{n} nodes x {dim} features are too many to hold as one dense column"))
+        })?;
+        let mut feat = vec![0f32; cells];
         for t in 0..types {
             let rows = &mut feat[offset[t] * dim..offset[t + 1] * dim];
             match column(t, features) {

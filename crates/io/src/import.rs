@@ -336,12 +336,27 @@ fn attr_columns(outputs: Vec<(String, Builder)>) -> Vec<(AttrSchema, Column)> {
 fn feature_column(cfg: &ImportConfig, f: &FeatureFile, rows: usize, owner: &str) -> Result<(AttrSchema, Column)> {
     let path = cfg.resolve(&f.file);
     let is_npz = path.extension().is_some_and(|e| e == "npz");
+    let misaligned = |path: PathBuf, found: usize| {
+        Error::input(
+            Location { file: path, ..Default::default() },
+            format!("has {found} rows but {owner} has {rows}; feature rows must align with the table rows"),
+        )
+    };
     let col = if is_npz {
-        let m = npy::read_npz_csr(&path)?;
+        // The shape is checked before the arrays are read, so a huge declared
+        // shape is an error rather than an allocation.
+        let m = npy::NpzMatrix::open(&path)?;
+        if m.rows != rows {
+            return Err(misaligned(path, m.rows));
+        }
+        let m = m.read()?;
         Column::Sparse { dim: m.cols, indptr: m.indptr.into(), indices: m.indices.into(), values: m.values.into() }
     } else {
         let a = npy::read_npy(&path)?;
         match (a.shape.as_slice(), a.data) {
+            ([_, d], _) if *d > u32::MAX as usize => {
+                return Err(Error::input(Location { file: path, ..Default::default() }, format!("feature width {d} is over 2^32 - 1")));
+            }
             ([_], NpyData::Int(v)) => Column::Int(v.into()),
             ([_], NpyData::Float(v)) => Column::Float(v.into()),
             ([_, d], NpyData::Float(v)) => Column::Vector { dim: *d, data: v.into() },
@@ -377,10 +392,7 @@ fn feature_column(cfg: &ImportConfig, f: &FeatureFile, rows: usize, owner: &str)
         return Err(Error::input(Location { file: path, ..Default::default() }, "feature vectors of width 0"));
     }
     if col.rows() != rows {
-        return Err(Error::input(
-            Location { file: path, ..Default::default() },
-            format!("has {} rows but {owner} has {rows}; feature rows must align with the table rows", col.rows()),
-        ));
+        return Err(misaligned(path, col.rows()));
     }
     Ok((AttrSchema { name: f.name.clone(), kind: col.kind() }, col))
 }

@@ -364,6 +364,7 @@ fn push_value(b: &mut Builder, t: &Target, raw: &[u8]) -> Result<(), String> {
             bytes.extend_from_slice(raw);
             offs.push(bytes.len() as u64);
         }
+        (Target::Hashed(0), _) => return Err("cannot hash strings into 0 buckets".into()),
         (Target::Hashed(n), Builder::Hashed(_, v)) => v.push((xxhash_rust::xxh3::xxh3_64(raw) % u64::from(*n)) as u32),
         (Target::Vector { dim, sep }, Builder::Vector(_, v)) => {
             let before = v.len();

@@ -79,7 +79,7 @@ pub struct TextFile {
 impl TextFile {
     /// Opens `path`; gzip content (by magic bytes) is decompressed into memory.
     pub fn open(path: &Path) -> Result<TextFile> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::open_regular(path)?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let data = if len == 0 {
             Data::Owned(Vec::new())

@@ -1,4 +1,5 @@
-//! Sampler outputs → the hops a model consumes.
+//! Sampler outputs → the hops a model consumes: message-flow blocks,
+//! dense ego hops, and a whole graph as one hop.
 
 use ferrograph_sample::SamplerOutput;
 use ferrograph_sample::ego::EgoOutput;
@@ -55,106 +56,13 @@ pub fn ego_hops(ego: &EgoOutput, degree: Option<Degree<'_>>) -> Vec<Hop> {
 /// A hop over a whole graph given as CSR rows (`offsets`, `targets`): every
 /// node is a destination and a source.
 pub fn full_hop(offsets: &[u64], targets: &[u32]) -> crate::Result<Hop> {
-    let n = offsets.len() - 1;
+    let n = offsets.len().saturating_sub(1);
     if targets.len() > u32::MAX as usize {
-        return Err(crate::Error::Invalid(format!(
+        return Err(crate::Error::Input(format!(
             "{} edges are too many for one full-graph hop (at most 2^32 - 1); use mode = \"sampled\"",
             targets.len()
         )));
     }
     let offsets32: Vec<u32> = offsets.iter().map(|&o| o as u32).collect();
     Ok(Hop::sparse(Adj::new(n, n, offsets32, targets.to_vec(), None), None))
-}
-
-/// A two-hop sample in which hop-1 nodes with a fresh cached row were not
-/// expanded at hop 2. Nodes are ordered seeds, computed hop-1 nodes, cached
-/// hop-1 nodes, hop-2 nodes, so both blocks stay prefixes.
-pub struct HistorySample {
-    /// The re-ordered sample.
-    pub out: ferrograph_sample::SamplerOutput,
-    /// Rows the first layer computes (seeds and uncached hop-1 nodes).
-    pub computed: usize,
-    /// Cached rows of the remaining hop-1 nodes, in node order.
-    pub cached: Vec<f32>,
-    /// Lookups and hits.
-    pub hits: crate::history::Hits,
-}
-
-/// Samples two hops for `seeds`, serving hop-1 nodes from `history` where
-/// it holds a fresh row (see [`crate::history`]).
-pub fn sample_with_history<G: ferrograph_sample::NeighborAccess + ?Sized>(
-    sampler: &ferrograph_sample::NeighborSampler,
-    g: &G,
-    seeds: &[u32],
-    seed: u64,
-    history: &crate::history::History,
-) -> ferrograph_sample::Result<HistorySample> {
-    let mut cached = Vec::new();
-    let mut cached_pos: Vec<u32> = Vec::new();
-    let mut lookups = 0;
-    let mut out = history.with_reader(|lookup| {
-        sampler.sample_with(g, seeds, seed, &mut |h, pos, v| {
-            if h != 1 {
-                return true;
-            }
-            lookups += 1;
-            if lookup(v, &mut cached) {
-                cached_pos.push(pos);
-                false
-            } else {
-                true
-            }
-        })
-    })?;
-    assert_eq!(out.num_sampled_nodes.len(), 3, "history caching needs exactly two hops");
-    let (n0, n1) = (out.num_sampled_nodes[0], out.num_sampled_nodes[1]);
-    let computed = n0 + n1 - cached_pos.len();
-    if !cached_pos.is_empty() {
-        // perm[old] = new within the hop-1 range.
-        let mut perm: Vec<u32> = (0..(n0 + n1) as u32).collect();
-        let mut is_cached = vec![false; n1];
-        for &p in &cached_pos {
-            is_cached[p as usize - n0] = true;
-        }
-        let mut next = n0 as u32;
-        for i in n0..n0 + n1 {
-            if !is_cached[i - n0] {
-                perm[i] = next;
-                next += 1;
-            }
-        }
-        for &p in &cached_pos {
-            perm[p as usize] = next;
-            next += 1;
-        }
-        let map = |x: &mut u32| {
-            if (*x as usize) < n0 + n1 {
-                *x = perm[*x as usize];
-            }
-        };
-        out.row.iter_mut().for_each(map);
-        out.col.iter_mut().for_each(map);
-        let old: Vec<u32> = out.node[n0..n0 + n1].to_vec();
-        for (i, v) in old.into_iter().enumerate() {
-            out.node[perm[n0 + i] as usize] = v;
-        }
-    }
-    let hits = crate::history::Hits { hits: cached_pos.len(), lookups };
-    Ok(HistorySample { out, computed, cached, hits })
-}
-
-/// The two blocks of a [`HistorySample`]: the first layer maps all nodes to
-/// the `computed` rows, the second the seeds and every hop-1 node (computed,
-/// then cached) to the seeds.
-pub fn history_blocks(s: &HistorySample, degree: Option<Degree<'_>>) -> Vec<Hop> {
-    let o = &s.out;
-    let (n0, n1) = (o.num_sampled_nodes[0], o.num_sampled_nodes[1]);
-    let total = o.node.len();
-    let degrees = |n_dst: usize, n_src: usize| {
-        degree.map(|d| (o.node[..n_dst].iter().map(|&v| d(v)).collect(), o.node[..n_src].iter().map(|&v| d(v)).collect()))
-    };
-    let first = Adj::from_edges(s.computed, total, &o.col, &o.row, None);
-    let m = o.num_sampled_edges[0];
-    let second = Adj::from_edges(n0, n0 + n1, &o.col[..m], &o.row[..m], None);
-    vec![Hop::sparse(first, degrees(s.computed, total)), Hop::sparse(second, degrees(n0, n0 + n1))]
 }

@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use ferrograph_sample::rng::SplitMix;
 use rayon::prelude::*;
 
-use crate::{matrix, trainer::host};
+use crate::{host, infer_device, matrix, train_device};
 
 const BETA1: f32 = 0.9;
 const BETA2: f32 = 0.999;
@@ -40,17 +40,33 @@ impl SparseEmbedding {
         SparseEmbedding { rows, dim, table, m: vec![0.0; rows * dim], v: vec![0.0; rows * dim], steps: vec![0; rows] }
     }
 
-    /// Rows `idx` as a tensor that tracks gradients (`[idx.len(), dim]`).
-    pub fn lookup(&self, idx: &[u32]) -> Tensor<2> {
+    fn copy_rows(&self, idx: &[u32]) -> Vec<f32> {
         let d = self.dim;
         let mut out = vec![0f32; idx.len() * d];
         out.par_chunks_mut(d.max(1)).zip(idx.par_iter()).for_each(|(o, &i)| o.copy_from_slice(&self.table[i as usize * d..(i as usize + 1) * d]));
-        matrix(out, idx.len(), d).require_grad()
+        out
     }
 
-    /// Rows `idx` without gradient tracking (inference).
+    /// Rows `idx` as a tensor that tracks gradients (`[idx.len(), dim]`).
+    pub fn lookup(&self, idx: &[u32]) -> Tensor<2> {
+        matrix(self.copy_rows(idx), idx.len(), self.dim, &train_device()).require_grad()
+    }
+
+    /// Rows `idx` on the inference device (no gradient, no autodiff graph).
     pub fn rows_of(&self, idx: &[u32]) -> Tensor<2> {
-        self.lookup(idx).detach()
+        matrix(self.copy_rows(idx), idx.len(), self.dim, &infer_device())
+    }
+
+    /// The whole state (values, moments, per-row step counts), for checkpoints.
+    pub fn state(&self) -> (&[f32], &[f32], &[f32], &[u32]) {
+        (&self.table, &self.m, &self.v, &self.steps)
+    }
+
+    /// Restores a state written by [`state`](Self::state); `None` when the
+    /// lengths do not fit a `rows × dim` table.
+    pub fn from_state(rows: usize, dim: usize, table: Vec<f32>, m: Vec<f32>, v: Vec<f32>, steps: Vec<u32>) -> Option<Self> {
+        let n = rows.checked_mul(dim)?;
+        (table.len() == n && m.len() == n && v.len() == n && steps.len() == rows).then_some(SparseEmbedding { rows, dim, table, m, v, steps })
     }
 
     /// One Adam step on rows `idx` with their gradient `grad` (`[idx.len(),

@@ -1,230 +1,91 @@
-//! Stacked message-passing models over blocks, ego tensors or full graphs.
+//! Stacked message-passing models ([`Gnn`]) over blocks, ego tensors or full
+//! graphs, and exact layer-wise inference over every node.
 
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::{elu, relu};
+use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::rng::derive;
-use serde::{Deserialize, Serialize};
+use ferrograph_sample::{NeighborAccess, NeighborSampler, Relation, Strategy};
 
+use crate::batch::{Degree, blocks};
 use crate::hop::Hop;
 use crate::layers::dropout::dropout;
 use crate::layers::{Aggregator, GatConv, GatConvConfig, GcnConv, GcnConvConfig, SageConv, SageConvConfig};
+use crate::{Input, Result, host, infer_device, matrix};
 
-/// The model of a run: a message-passing encoder (`sage`, `gcn`, `gat`),
-/// or one of the task-specific models (`lightgcn` for recommendation,
-/// `node2vec` / `deepwalk` for embeddings). The config checks which kinds
-/// a task accepts before anything is built.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
+/// The layer kind of a [`Gnn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKind {
     /// GraphSAGE.
     Sage,
     /// GCN.
     Gcn,
     /// GAT.
     Gat,
-    /// LightGCN (recommendation).
-    #[serde(rename = "lightgcn")]
-    LightGcn,
-    /// node2vec walks + skip-gram (embedding).
-    Node2vec,
-    /// DeepWalk: node2vec with p = q = 1 (embedding).
-    Deepwalk,
-    /// R-GCN with basis decomposition (heterogeneous node classification).
-    Rgcn,
-    /// A GraphSAGE layer per relation, summed or attended per destination type.
-    HeteroSage,
-    /// HAN: node-level attention within metapaths, semantic attention across them.
-    Han,
-    /// GATNE-T: a base embedding plus relation-specific embeddings per node
-    /// (multiplex embedding).
-    Gatne,
 }
 
-impl ModelKind {
-    /// A message-passing encoder (`sage`, `gcn`, `gat`), which [`ModelConfig::init`] builds.
-    pub fn is_encoder(self) -> bool {
-        matches!(self, ModelKind::Sage | ModelKind::Gcn | ModelKind::Gat)
-    }
-
-    /// A heterogeneous model (`rgcn`, `hetero_sage`, `han`).
-    pub fn is_hetero(self) -> bool {
-        matches!(self, ModelKind::Rgcn | ModelKind::HeteroSage | ModelKind::Han)
-    }
-
-    /// The name used in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Sage => "sage",
-            ModelKind::Gcn => "gcn",
-            ModelKind::Gat => "gat",
-            ModelKind::LightGcn => "lightgcn",
-            ModelKind::Node2vec => "node2vec",
-            ModelKind::Deepwalk => "deepwalk",
-            ModelKind::Rgcn => "rgcn",
-            ModelKind::HeteroSage => "hetero_sage",
-            ModelKind::Han => "han",
-            ModelKind::Gatne => "gatne",
-        }
-    }
-}
-
-/// Model hyper-parameters (the `[model]` table of a training config).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelConfig {
-    /// `sage`, `gcn` or `gat`.
-    pub kind: ModelKind,
+/// Hyper-parameters of a [`Gnn`] (burn style: `GnnConfig` → [`init`](GnnConfig::init)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GnnConfig {
+    /// Layer kind.
+    pub conv: ConvKind,
     /// Hidden widths, one per hidden layer (layers = `hidden.len() + 1`).
-    #[serde(default = "default_hidden")]
     pub hidden: Vec<usize>,
     /// GraphSAGE aggregator.
-    #[serde(default)]
     pub aggregator: Aggregator,
     /// GraphSAGE: L2-normalise hidden layers.
-    #[serde(default)]
     pub normalize: bool,
     /// GAT heads of hidden layers.
-    #[serde(default = "default_heads")]
     pub heads: usize,
     /// GAT heads of the output layer (averaged).
-    #[serde(default = "one")]
     pub out_heads: usize,
     /// Dropout on each layer's input.
-    #[serde(default)]
     pub dropout: f64,
     /// GAT attention dropout.
-    #[serde(default)]
     pub attn_dropout: f64,
-    /// Output (embedding) width of link prediction, recommendation and
-    /// embedding models.
-    #[serde(default = "sixty_four")]
-    pub embedding_dim: usize,
-    /// Width of the learnable input table used when the nodes have no
-    /// feature column (link prediction, bipartite GraphSAGE).
-    #[serde(default = "sixty_four")]
-    pub input_dim: usize,
-    /// LightGCN propagation layers.
-    #[serde(default = "three")]
-    pub layers: usize,
-    /// R-GCN: bases of the per-relation weights (0: one full matrix per relation).
-    #[serde(default)]
-    pub bases: usize,
-    /// HeteroSAGE: how relation outputs combine per destination type.
-    #[serde(default)]
-    pub relation_aggr: RelationAggr,
-    /// HAN: width of the semantic attention.
-    #[serde(default = "semantic_dim")]
-    pub semantic_dim: usize,
-    /// GATNE: width of the edge-type embeddings.
-    #[serde(default = "ten")]
-    pub edge_dim: usize,
-    /// GATNE: width of the attention over relations.
-    #[serde(default = "twenty")]
-    pub attention_dim: usize,
-    /// GATNE: neighbours sampled per node and relation for aggregation.
-    #[serde(default = "ten")]
-    pub neighbor_samples: usize,
 }
 
-fn ten() -> usize {
-    10
-}
-fn twenty() -> usize {
-    20
-}
-
-/// How a heterogeneous layer combines what each relation brings to a node type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RelationAggr {
-    /// Sum (PyG's `HeteroConv(aggr="sum")`).
-    #[default]
-    Sum,
-    /// Semantic attention (HAN's), one weight per relation and type.
-    Attention,
-}
-
-fn semantic_dim() -> usize {
-    128
-}
-
-fn sixty_four() -> usize {
-    64
-}
-fn three() -> usize {
-    3
-}
-
-fn default_hidden() -> Vec<usize> {
-    vec![64]
-}
-fn default_heads() -> usize {
-    8
-}
-fn one() -> usize {
-    1
-}
-
-impl ModelConfig {
-    /// A config of `kind` with defaults.
-    pub fn new(kind: ModelKind) -> Self {
-        ModelConfig {
-            kind,
-            hidden: default_hidden(),
-            aggregator: Aggregator::Mean,
-            normalize: false,
-            heads: 8,
-            out_heads: 1,
-            dropout: 0.0,
-            attn_dropout: 0.0,
-            embedding_dim: 64,
-            input_dim: 64,
-            layers: 3,
-            bases: 0,
-            relation_aggr: RelationAggr::Sum,
-            semantic_dim: 128,
-            edge_dim: 10,
-            attention_dim: 20,
-            neighbor_samples: 10,
-        }
+impl GnnConfig {
+    /// `conv` layers with one hidden layer of 64, mean aggregation, 8 GAT
+    /// heads, no dropout.
+    pub fn new(conv: ConvKind) -> Self {
+        GnnConfig { conv, hidden: vec![64], aggregator: Aggregator::Mean, normalize: false, heads: 8, out_heads: 1, dropout: 0.0, attn_dropout: 0.0 }
     }
 
     /// Number of message-passing layers.
-    pub fn layers(&self) -> usize {
+    pub fn num_layers(&self) -> usize {
         self.hidden.len() + 1
     }
 
     /// Output width of hidden layer `l` (GAT: heads × per-head width).
     pub fn width(&self, l: usize) -> usize {
-        match self.kind {
-            ModelKind::Gat => self.hidden[l].div_ceil(self.heads) * self.heads,
+        match self.conv {
+            ConvKind::Gat => self.hidden[l].div_ceil(self.heads) * self.heads,
             _ => self.hidden[l],
         }
     }
 
-    /// Builds a model `d_in → hidden… → d_out` with weights drawn from `seed`
-    /// (an encoder kind: the config checks refuse the others before this).
+    /// Whether the first layer can read sparse rows (every layer but
+    /// GraphSAGE's attention aggregator).
+    pub fn reads_sparse(&self) -> bool {
+        !(self.conv == ConvKind::Sage && self.aggregator == Aggregator::Attention)
+    }
+
+    /// Builds a model `d_in → hidden… → d_out` with weights drawn from `seed`.
     pub fn init(&self, d_in: usize, d_out: usize, seed: u64) -> Gnn {
         let mut convs = Vec::new();
         let mut width = d_in;
-        for l in 0..self.layers() {
-            let last = l + 1 == self.layers();
+        for l in 0..self.num_layers() {
+            let last = l + 1 == self.num_layers();
             let out = if last { d_out } else { self.hidden[l] };
             let s = derive(seed, l as u64);
-            convs.push(match self.kind {
-                ModelKind::Sage
-                | ModelKind::LightGcn
-                | ModelKind::Node2vec
-                | ModelKind::Deepwalk
-                | ModelKind::Rgcn
-                | ModelKind::HeteroSage
-                | ModelKind::Han
-                | ModelKind::Gatne => {
+            convs.push(match self.conv {
+                ConvKind::Sage => {
                     Conv::Sage(SageConvConfig::new(width, out).with_aggregator(self.aggregator).with_normalize(self.normalize && !last).init(s))
                 }
-                ModelKind::Gcn => Conv::Gcn(GcnConvConfig::new(width, out).init(s)),
-                ModelKind::Gat => {
+                ConvKind::Gcn => Conv::Gcn(GcnConvConfig::new(width, out).init(s)),
+                ConvKind::Gat => {
                     let heads = if last { self.out_heads } else { self.heads };
                     let per_head = if last { out } else { out.div_ceil(heads) };
                     Conv::Gat(GatConvConfig::new(width, per_head, heads).with_concat(!last).with_attn_dropout(self.attn_dropout).init(s))
@@ -232,7 +93,7 @@ impl ModelConfig {
             });
             width = if last { out } else { self.width(l) };
         }
-        Gnn { convs, dropout: self.dropout, elu: self.kind == ModelKind::Gat }
+        Gnn { convs, dropout: self.dropout, elu: self.conv == ConvKind::Gat }
     }
 }
 
@@ -255,6 +116,15 @@ impl Conv {
             Conv::Gat(c) => c.forward(hop, x_dst, x_nbr, seed),
         }
     }
+
+    /// Over a block whose source rows are `x` (destinations first).
+    fn forward_input(&self, hop: &Hop, x: &Input, seed: Option<u64>) -> Tensor<2> {
+        match self {
+            Conv::Sage(c) => c.forward_input(hop, x),
+            Conv::Gcn(c) => c.forward_input(hop, x),
+            Conv::Gat(c) => c.forward_input(hop, x, seed),
+        }
+    }
 }
 
 /// A stack of message-passing layers with ReLU (ELU for GAT) between them.
@@ -266,8 +136,8 @@ pub struct Gnn {
 }
 
 impl Gnn {
-    /// Layers.
-    pub fn layers(&self) -> usize {
+    /// Message-passing layers.
+    pub fn num_layers(&self) -> usize {
         self.convs.len()
     }
 
@@ -277,16 +147,15 @@ impl Gnn {
 
     /// Applies layer `l` alone (layer-wise inference): `x` holds the hop's
     /// source rows, destinations first.
-    pub fn layer(&self, l: usize, hop: &Hop, x: Tensor<2>) -> Tensor<2> {
-        let x_dst = x.clone().narrow(0, 0, hop.n_dst);
-        let h = self.convs[l].forward(hop, x_dst, x, None);
+    pub fn layer(&self, l: usize, hop: &Hop, x: &Input) -> Tensor<2> {
+        let h = self.convs[l].forward_input(hop, x, None);
         if l + 1 < self.convs.len() { self.activate(h) } else { h }
     }
 
     /// Outputs for the seeds of message-flow `blocks` (first-applied layer
-    /// first) from the features `x` of all sampled nodes. `seed` enables
-    /// dropout (training); `None` evaluates.
-    pub fn forward_blocks(&self, blocks: &[&Hop], x: Tensor<2>, seed: Option<u64>) -> Tensor<2> {
+    /// first) from the input rows `x` of all sampled nodes (dense or
+    /// sparse). `seed` enables dropout (training); `None` evaluates.
+    pub fn forward_blocks(&self, blocks: &[&Hop], x: Input, seed: Option<u64>) -> Tensor<2> {
         self.forward_inner(blocks, x, seed, None).0
     }
 
@@ -294,34 +163,36 @@ impl Gnn {
     /// last layer also reads `cached` rows (constants) after the rows the
     /// first layer computes; returns the logits and the first layer's
     /// activated output (detached), to be cached.
-    pub fn forward_blocks_history(&self, blocks: &[&Hop], x: Tensor<2>, cached: Tensor<2>, seed: Option<u64>) -> (Tensor<2>, Tensor<2>) {
+    pub fn forward_blocks_history(&self, blocks: &[&Hop], x: Input, cached: Tensor<2>, seed: Option<u64>) -> (Tensor<2>, Tensor<2>) {
         let (logits, h0) = self.forward_inner(blocks, x, seed, Some(cached));
         (logits, h0.expect("a two-layer model"))
     }
 
-    fn forward_inner(&self, blocks: &[&Hop], x: Tensor<2>, seed: Option<u64>, inject: Option<Tensor<2>>) -> (Tensor<2>, Option<Tensor<2>>) {
+    fn forward_inner(&self, blocks: &[&Hop], x: Input, seed: Option<u64>, inject: Option<Tensor<2>>) -> (Tensor<2>, Option<Tensor<2>>) {
         assert_eq!(blocks.len(), self.convs.len(), "one block per layer");
-        let mut h = x;
         let mut inject = inject;
         let mut first = None;
+        let mut input = x;
+        let mut h = None;
         for (l, (conv, hop)) in self.convs.iter().zip(blocks).enumerate() {
             let s = seed.map(|s| derive(s, l as u64));
-            let hin = dropout(h, self.dropout, s.map(|s| derive(s, 1 << 20)));
-            let x_dst = hin.clone().narrow(0, 0, hop.n_dst);
-            h = conv.forward(hop, x_dst, hin, s);
+            let hin = input.dropout(self.dropout, s.map(|s| derive(s, 1 << 20)));
+            let mut out = conv.forward_input(hop, &hin, s);
             if l + 1 < self.convs.len() {
-                h = self.activate(h);
+                out = self.activate(out);
             }
             if l == 0
                 && let Some(c) = inject.take()
             {
-                first = Some(h.clone().detach());
+                first = Some(out.clone().detach());
                 if c.dims()[0] > 0 {
-                    h = Tensor::cat(vec![h, c], 0);
+                    out = Tensor::cat(vec![out, c], 0);
                 }
             }
+            input = Input::Dense(out.clone());
+            h = Some(out);
         }
-        (h, first)
+        (h.expect("at least one layer"), first)
     }
 
     /// Outputs for the batch of an ego sample: `hops[t]` maps depth `t + 1`
@@ -343,4 +214,96 @@ impl Gnn {
         }
         hs.into_iter().next().expect("depth 0")
     }
+}
+
+/// Destinations per chunk of layer-wise inference.
+pub const INFERENCE_CHUNK: usize = 8192;
+
+/// What layer-wise inference reads for one layer.
+pub enum LayerSource<'a> {
+    /// The model's input: `input(nodes)` gives the rows (a feature column,
+    /// a learnable table, sparse rows) on [`infer_device`].
+    Input(&'a dyn Fn(&[u32]) -> Result<Input>),
+    /// The previous layer's output for all nodes, row-major, and its width.
+    Rows(&'a [f32], usize),
+}
+
+/// Layer `l` of `model` (a plain copy, `model.valid()`) for all `n` nodes,
+/// each from its full neighbourhood along `relation`, in chunks of
+/// [`INFERENCE_CHUNK`] destinations; `progress(done)` is told each chunk.
+/// Returns the output row-major and its width. Memory: the output
+/// (`n × width`) plus one chunk's neighbourhood rows.
+#[allow(clippy::too_many_arguments)]
+pub fn infer_layer<G: NeighborAccess + ?Sized>(
+    model: &Gnn,
+    g: &G,
+    relation: Relation,
+    n: usize,
+    l: usize,
+    source: LayerSource<'_>,
+    degree: Option<Degree<'_>>,
+    progress: &dyn Fn(usize),
+) -> Result<(Vec<f32>, usize)> {
+    let device = infer_device();
+    let one_hop = NeighborSampler::new(vec![HopSpec { relation, fanout: 0 }], Strategy::Full)?;
+    let mut out: Vec<f32> = Vec::new();
+    let mut width = 0;
+    for start in (0..n).step_by(INFERENCE_CHUNK) {
+        let end = (start + INFERENCE_CHUNK).min(n);
+        let seeds: Vec<u32> = (start as u32..end as u32).collect();
+        let s = one_hop.sample(g, &seeds, 0)?;
+        let hop = blocks(&s, 1, degree).pop().expect("one block");
+        let x = match &source {
+            LayerSource::Input(input) => input(&s.node)?,
+            LayerSource::Rows(p, w) => {
+                let mut v = Vec::with_capacity(s.node.len() * w);
+                for &u in &s.node {
+                    v.extend_from_slice(&p[u as usize * w..][..*w]);
+                }
+                Input::Dense(matrix(v, s.node.len(), *w, &device))
+            }
+        };
+        let y = model.layer(l, &hop, &x);
+        width = y.dims()[1];
+        if out.capacity() == 0 {
+            out.reserve_exact(n * width);
+        }
+        out.extend_from_slice(&host(y));
+        progress(end);
+    }
+    Ok((out, width))
+}
+
+/// Exact layer-wise inference over all `n` nodes: layers `0..upto` (so the
+/// output of layer `upto`, 1-based), each by [`infer_layer`], on burn's
+/// plain device (no autodiff graph). `progress(layer, done)` is told each
+/// chunk.
+///
+/// Memory: the previous layer's output for all nodes (`n × w_{l-1}`
+/// floats; none for the first layer, whose input is read per chunk) plus
+/// this layer's (`n × w_l`) plus one chunk's neighbourhood rows; nothing
+/// grows with the number of chunks, and each layer's input is freed when
+/// the layer ends.
+#[allow(clippy::too_many_arguments)]
+pub fn infer_layerwise<G: NeighborAccess + ?Sized>(
+    model: &Gnn,
+    g: &G,
+    relation: Relation,
+    n: usize,
+    input: &dyn Fn(&[u32]) -> Result<Input>,
+    upto: usize,
+    degree: Option<Degree<'_>>,
+    progress: &dyn Fn(usize, usize),
+) -> Result<(Vec<f32>, usize)> {
+    let model = model.valid();
+    let mut prev: Option<(Vec<f32>, usize)> = None;
+    for l in 0..upto.min(model.num_layers()) {
+        let source = match &prev {
+            None => LayerSource::Input(input),
+            Some((p, w)) => LayerSource::Rows(p, *w),
+        };
+        let next = infer_layer(&model, g, relation, n, l, source, degree, &|done| progress(l, done))?;
+        prev = Some(next);
+    }
+    Ok(prev.unwrap_or_default())
 }

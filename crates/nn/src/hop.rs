@@ -15,9 +15,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::device;
 use crate::ops::{Adj, segment_max, spmm};
 
 /// The layout of a hop.
@@ -60,7 +59,9 @@ pub struct Hop {
     /// Graph degree of each destination and of each neighbour row (for GCN
     /// normalisation); the sampled counts when absent.
     degrees: Option<(Vec<f32>, Vec<f32>)>,
-    cache: Cache,
+    /// Derived tensors, one cache per device kind (autodiff, plain), so a
+    /// hop used by training and by evaluation never mixes the two.
+    cache: [Cache; 2],
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +101,7 @@ impl Hop {
     pub fn sparse(adj: Adj, degrees: Option<(Vec<f32>, Vec<f32>)>) -> Hop {
         assert!(adj.n_dst <= adj.n_src, "a block's destinations are a prefix of its sources");
         let counts = (0..adj.n_dst).map(|i| adj.degree(i) as u32).collect();
-        Hop { n_dst: adj.n_dst, n_src: adj.n_src, structure: Structure::Sparse(Arc::new(adj)), counts, degrees, cache: Cache::default() }
+        Hop { n_dst: adj.n_dst, n_src: adj.n_src, structure: Structure::Sparse(Arc::new(adj)), counts, degrees, cache: Default::default() }
     }
 
     /// A hop between two node sets (a relation between node types):
@@ -109,7 +110,7 @@ impl Hop {
     /// assume the prefix layout and are not for it.
     pub fn bipartite(adj: Adj) -> Hop {
         let counts = (0..adj.n_dst).map(|i| adj.degree(i) as u32).collect();
-        Hop { n_dst: adj.n_dst, n_src: adj.n_src, structure: Structure::Sparse(Arc::new(adj)), counts, degrees: None, cache: Cache::default() }
+        Hop { n_dst: adj.n_dst, n_src: adj.n_src, structure: Structure::Sparse(Arc::new(adj)), counts, degrees: None, cache: Default::default() }
     }
 
     /// Another hop over the same structure (the adjacency is shared; the
@@ -124,7 +125,7 @@ impl Hop {
             },
             counts: self.counts.clone(),
             degrees: self.degrees.clone(),
-            cache: Cache::default(),
+            cache: Default::default(),
         }
     }
 
@@ -132,7 +133,7 @@ impl Hop {
     pub fn dense(n_dst: usize, k: usize, mask: Vec<bool>, degrees: Option<(Vec<f32>, Vec<f32>)>) -> Hop {
         assert_eq!(mask.len(), n_dst * k, "one mask flag per slot");
         let counts = mask.chunks(k.max(1)).map(|c| c.iter().filter(|&&m| m).count() as u32).collect();
-        Hop { n_dst, n_src: n_dst * k, structure: Structure::Dense { k, mask }, counts, degrees, cache: Cache::default() }
+        Hop { n_dst, n_src: n_dst * k, structure: Structure::Dense { k, mask }, counts, degrees, cache: Default::default() }
     }
 
     /// Valid neighbours per destination.
@@ -169,34 +170,41 @@ impl Hop {
         }
     }
 
-    fn weights(&self, f: impl Fn(usize, usize) -> f32) -> Weighted {
+    fn weights(&self, f: impl Fn(usize, usize) -> f32, device: &Device) -> Weighted {
         match &self.structure {
             Structure::Sparse(a) => Weighted::Sparse(Arc::new(a.reweighted(|i, e| f(i, a.cols[e] as usize)))),
             Structure::Dense { k, mask } => {
                 let k = *k;
                 let w: Vec<f32> = mask.iter().enumerate().map(|(s, &m)| if m { f(s / k, s) } else { 0.0 }).collect();
-                Weighted::Dense(Box::new(Tensor::from_data(TensorData::new(w, [self.n_dst, k, 1]), &device())))
+                Weighted::Dense(Box::new(Tensor::from_data(TensorData::new(w, [self.n_dst, k, 1]), device)))
             }
         }
     }
 
-    fn weighted(&self, norm: Norm) -> &Weighted {
+    fn cache(&self, device: &Device) -> &Cache {
+        &self.cache[usize::from(device.is_autodiff())]
+    }
+
+    fn weighted(&self, norm: Norm, device: &Device) -> &Weighted {
         let counts = &self.counts;
+        let cache = self.cache(device);
         match norm {
-            Norm::Sum => self.cache.sum.get_or_init(|| match &self.structure {
+            Norm::Sum => cache.sum.get_or_init(|| match &self.structure {
                 Structure::Sparse(a) => Weighted::Sparse(a.clone()),
-                Structure::Dense { .. } => self.weights(|_, _| 1.0),
+                Structure::Dense { .. } => self.weights(|_, _| 1.0, device),
             }),
-            Norm::Mean => self.cache.mean.get_or_init(|| self.weights(|i, _| 1.0 / counts[i] as f32)),
+            Norm::Mean => cache.mean.get_or_init(|| self.weights(|i, _| 1.0 / counts[i] as f32, device)),
             Norm::Gcn => {
-                &self
-                    .cache
+                &cache
                     .gcn
                     .get_or_init(|| {
-                        let w = self.weights(|i, j| {
-                            let (di, dj) = self.degree_pair(i, j);
-                            (di / counts[i] as f32) / ((di + 1.0) * (dj + 1.0)).sqrt()
-                        });
+                        let w = self.weights(
+                            |i, j| {
+                                let (di, dj) = self.degree_pair(i, j);
+                                (di / counts[i] as f32) / ((di + 1.0) * (dj + 1.0)).sqrt()
+                            },
+                            device,
+                        );
                         let own = (0..self.n_dst).map(|i| 1.0 / (self.degree_pair(i, 0).0 + 1.0)).collect();
                         (w, own)
                     })
@@ -206,20 +214,21 @@ impl Hop {
     }
 
     /// The GCN self-loop weight of each destination, `[n_dst, 1]`.
-    pub fn gcn_self(&self) -> Tensor<2> {
-        self.weighted(Norm::Gcn);
-        self.cache
+    pub fn gcn_self(&self, device: &Device) -> Tensor<2> {
+        self.weighted(Norm::Gcn, device);
+        let cache = self.cache(device);
+        cache
             .gcn_self
             .get_or_init(|| {
-                let own = self.cache.gcn.get().unwrap().1.clone();
-                Tensor::from_data(TensorData::new(own, [self.n_dst, 1]), &device())
+                let own = cache.gcn.get().map(|g| g.1.clone()).unwrap_or_default();
+                Tensor::from_data(TensorData::new(own, [self.n_dst, 1]), device)
             })
             .clone()
     }
 
     /// `Σ_j w_ij x_nbr[j]` over each destination's neighbours.
     pub fn aggregate(&self, norm: Norm, x_nbr: Tensor<2>) -> Tensor<2> {
-        match self.weighted(norm) {
+        match self.weighted(norm, &x_nbr.device()) {
             Weighted::Sparse(a) => spmm(a, x_nbr),
             Weighted::Dense(w) => {
                 let [_, d] = x_nbr.dims();
@@ -229,14 +238,14 @@ impl Hop {
         }
     }
 
-    fn dense_masks(&self) -> &(Tensor<3, Bool>, Tensor<2, Bool>) {
-        self.cache.dense_mask.get_or_init(|| {
+    fn dense_masks(&self, device: &Device) -> &(Tensor<3, Bool>, Tensor<2, Bool>) {
+        self.cache(device).dense_mask.get_or_init(|| {
             let Structure::Dense { k, mask } = &self.structure else { unreachable!("dense hop") };
             let invalid: Vec<bool> = mask.iter().map(|m| !m).collect();
             let empty: Vec<bool> = self.counts.iter().map(|&c| c == 0).collect();
             (
-                Tensor::from_data(TensorData::new(invalid, [self.n_dst, *k, 1]), &device()),
-                Tensor::from_data(TensorData::new(empty, [self.n_dst, 1]), &device()),
+                Tensor::from_data(TensorData::new(invalid, [self.n_dst, *k, 1]), device),
+                Tensor::from_data(TensorData::new(empty, [self.n_dst, 1]), device),
             )
         })
     }
@@ -247,7 +256,7 @@ impl Hop {
             Structure::Sparse(a) => segment_max(a, x_nbr),
             Structure::Dense { k, .. } => {
                 let [_, d] = x_nbr.dims();
-                let (invalid, empty) = self.dense_masks();
+                let (invalid, empty) = self.dense_masks(&x_nbr.device());
                 let m = x_nbr.reshape([self.n_dst, *k, d]).mask_fill(invalid.clone().expand([self.n_dst, *k, d]), f32::NEG_INFINITY);
                 m.max_dim(1).reshape([self.n_dst, d]).mask_fill(empty.clone().expand([self.n_dst, d]), 0.0)
             }
@@ -255,8 +264,8 @@ impl Hop {
     }
 
     /// The hop's edges with a self-loop per destination; see [`EdgeList`].
-    pub fn edge_list(&self) -> &EdgeList {
-        self.cache.edges.get_or_init(|| {
+    pub fn edge_list(&self, device: &Device) -> &EdgeList {
+        self.cache(device).edges.get_or_init(|| {
             let (mut dst, mut src) = (Vec::new(), Vec::new());
             match &self.structure {
                 Structure::Sparse(a) => {
@@ -283,7 +292,7 @@ impl Hop {
                 }
             }
             let len = dst.len();
-            EdgeList { dst: crate::index(&dst), src: crate::index(&src), dst_host: dst, len }
+            EdgeList { dst: crate::index(&dst, device), src: crate::index(&src, device), dst_host: dst, len }
         })
     }
 }

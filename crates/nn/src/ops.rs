@@ -192,12 +192,14 @@ impl Backward<Flex, 1> for SpmmBackward {
 }
 
 /// Weighted neighbour sum over `a` of `x` (`[a.n_src, d]` → `[a.n_dst, d]`),
-/// differentiable in `x`.
+/// differentiable in `x` when `x` is on the autodiff device; on the plain
+/// device nothing is recorded.
 pub fn spmm(a: &Arc<Adj>, x: Tensor<2>) -> Tensor<2> {
-    let x = match x.try_into_primitive::<Ad>() {
-        Ok(t) => t,
-        Err(_) => panic!("spmm runs on the Flex CPU backend"),
-    };
+    if !x.is_autodiff() {
+        let x = x.try_into_primitive::<Flex>().unwrap_or_else(|e| panic!("spmm runs on the Flex CPU backend: {e:?}"));
+        return Tensor::from_primitive::<Flex>(spmm_flex(a, &x));
+    }
+    let x = x.try_into_primitive::<Ad>().unwrap_or_else(|e| panic!("spmm runs on the Flex CPU backend: {e:?}"));
     let out = spmm_flex(a, x.primitive());
     let (_, node) = x.into_parts();
     let out = match SpmmBackward.prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
@@ -232,12 +234,17 @@ impl Backward<Flex, 1> for SegmentMaxBackward {
 }
 
 /// Element-wise max over each destination's neighbours (0 for a row with
-/// none), differentiable in `x` (the gradient goes to the arg-max).
+/// none), differentiable in `x` (the gradient goes to the arg-max) when
+/// `x` is on the autodiff device.
 pub fn segment_max(a: &Arc<Adj>, x: Tensor<2>) -> Tensor<2> {
-    let x = match x.try_into_primitive::<Ad>() {
-        Ok(t) => t,
-        Err(_) => panic!("segment_max runs on the Flex CPU backend"),
-    };
+    if !x.is_autodiff() {
+        let x = x.try_into_primitive::<Flex>().unwrap_or_else(|e| panic!("segment_max runs on the Flex CPU backend: {e:?}"));
+        let (shape, xs) = flex_rows(&x);
+        assert_eq!(shape[0], a.n_src, "segment_max: the input has {} rows, the adjacency {} source rows", shape[0], a.n_src);
+        let (values, _) = segment_max_kernel(a, xs.storage::<f32>(), shape[1]);
+        return Tensor::from_primitive::<Flex>(flex_from(values, [a.n_dst, shape[1]]));
+    }
+    let x = x.try_into_primitive::<Ad>().unwrap_or_else(|e| panic!("segment_max runs on the Flex CPU backend: {e:?}"));
     let (shape, xs) = flex_rows(x.primitive());
     assert_eq!(shape[0], a.n_src, "segment_max: the input has {} rows, the adjacency {} source rows", shape[0], a.n_src);
     let (values, arg) = segment_max_kernel(a, xs.storage::<f32>(), shape[1]);

@@ -25,7 +25,16 @@
 //! forward pass is computed once and its gradient summed over every
 //! context in its window before one backward pass (the window shares the
 //! centre's embedding, so this is exact for the summed loss). One thread,
-//! deterministic for a seed. Neighbour aggregation is a mean where the
+//! deterministic for a seed.
+//!
+//! Training is steppable ([`Gatne::train_range`]): an epoch visits the walks
+//! of all relations in one order shuffled once from the seed
+//! ([`Gatne::walks`] of them), and position `i` of epoch `e` draws from its
+//! own generator seeded by `(seed, e, i)` at the learning rate of its place
+//! in all epochs; the Adam batches count centres across calls. Any cut of an
+//! epoch into consecutive ranges therefore gives the same model bit for
+//! bit, and [`Gatne::to_bytes`] (parameters, Adam moments, the pending batch
+//! gradient, noise table, neighbour samples) resumes exactly. Neighbour aggregation is a mean where the
 //! GATNE reference code sums (scale-free, so `s` and the neighbour sample
 //! size do not change the step size); a node with no neighbours in a
 //! relation aggregates itself, as in the reference code.
@@ -40,8 +49,12 @@ use ferrograph_sample::rng::{SplitMix, derive};
 use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, Relation};
 
-use crate::Result;
+use std::ops::Range;
+use std::time::Instant;
+
+use crate::bytes::{Reader, Writer, product};
 use crate::skipgram::Noise;
+use crate::{Error, Result, StepStats, neg_log_sigmoid};
 
 /// The walks GATNE trains on, per relation.
 #[derive(Clone, Copy, Debug)]
@@ -58,13 +71,30 @@ pub struct WalkSpec {
 
 /// Walks on each relation of `relations` (all over one node type), builds
 /// the neighbour samples from `g` and trains a model; returns it with the
-/// per-epoch losses.
+/// mean loss per pair of each epoch (a wrapper over [`fit_with_stats`]).
 pub fn fit(g: &Graph, relations: &[Relation], walk: &WalkSpec, cfg: &GatneConfig, seed: u64) -> Result<(Gatne, Vec<f64>)> {
+    let (model, stats) = fit_with_stats(g, relations, walk, cfg, seed)?;
+    Ok((model, stats.iter().map(StepStats::mean_loss).collect()))
+}
+
+/// [`fit`], returning each epoch's [`StepStats`] (pairs, loss, tokens and
+/// the epoch's own wall-clock seconds).
+pub fn fit_with_stats(g: &Graph, relations: &[Relation], walk: &WalkSpec, cfg: &GatneConfig, seed: u64) -> Result<(Gatne, Vec<StepStats>)> {
+    let (mut model, walks) = prepare(g, relations, walk, cfg, seed)?;
+    let len = walk.length + 1;
+    let stats = (0..cfg.epochs).map(|e| model.train_epoch(&walks, len, e)).collect::<Result<Vec<_>>>()?;
+    Ok((model, stats))
+}
+
+/// The walks (`walk.length + 1` slots each) on each relation of
+/// `relations` and the initial model over them: what [`fit`] trains, for
+/// callers that drive the epochs themselves ([`Gatne::train_range`]).
+pub fn prepare(g: &Graph, relations: &[Relation], walk: &WalkSpec, cfg: &GatneConfig, seed: u64) -> Result<(Gatne, Vec<Vec<u32>>)> {
     let Some(first) = relations.first() else {
-        return Err(crate::Error::Config("GATNE needs at least one relation".into()));
+        return Err(crate::Error::Invalid("GATNE needs at least one relation".into()));
     };
     if let Some(r) = relations.iter().find(|r| r.from != first.from || r.to != first.from) {
-        return Err(crate::Error::Config(format!(
+        return Err(crate::Error::Invalid(format!(
             "GATNE relations must all join one node type to itself; edge type {} does not",
             g.schema().edge_types[r.edge_type.0 as usize].relation
         )));
@@ -82,9 +112,8 @@ pub fn fit(g: &Graph, relations: &[Relation], walk: &WalkSpec, cfg: &GatneConfig
         .map(|&r| Box::new(move |v: usize| g.neighbors(r.edge_type, r.direction, LocalIdx(v as u32)).to_vec()) as Box<dyn Fn(usize) -> Vec<u32>>)
         .collect();
     let refs: Vec<&dyn Fn(usize) -> Vec<u32>> = lists.iter().map(|f| f.as_ref()).collect();
-    let mut model = Gatne::new(n, &refs, cfg, seed);
-    let losses = model.train(&walks, walk.length + 1, seed)?;
-    Ok((model, losses))
+    let model = Gatne::new(n, &refs, &walks, walk.length + 1, cfg, seed)?;
+    Ok((model, walks))
 }
 
 /// Hyper-parameters (defaults are the reference implementation's where it
@@ -130,8 +159,8 @@ impl Default for GatneConfig {
     }
 }
 
-/// A trained GATNE-T model.
-#[derive(Clone, Debug)]
+/// A GATNE-T model and its training state.
+#[derive(Clone)]
 pub struct Gatne {
     n: usize,
     m: usize,
@@ -150,9 +179,38 @@ pub struct Gatne {
     att2: Vec<f32>,
     /// `n × m × k` sampled neighbours.
     neigh: Vec<u32>,
+    seed: u64,
+    /// Slots per walk.
+    walk_len: usize,
+    /// Walks per relation.
+    counts: Vec<usize>,
+    /// The epoch's order: (relation, walk), shuffled from the seed (not
+    /// stored in checkpoints: recomputed from the seed and `counts`).
+    order: Vec<(u32, u32)>,
+    noise: Noise,
+    /// Adam state of `trans`, `att1`, `att2`.
+    adam: [Adam; 3],
+    /// Their gradients summed over the centres of the pending batch.
+    grads: Grads,
+    /// Centres trained so far (a batch ends at every multiple of `batch`).
+    centres: u64,
+}
+
+impl std::fmt::Debug for Gatne {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gatne")
+            .field("nodes", &self.n)
+            .field("relations", &self.m)
+            .field("cfg", &self.cfg)
+            .field("walks", &self.counts)
+            .field("walk_len", &self.walk_len)
+            .field("centres", &self.centres)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Adam state of one shared parameter block.
+#[derive(Clone)]
 struct Adam {
     m: Vec<f32>,
     v: Vec<f32>,
@@ -206,30 +264,90 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 impl Gatne {
-    /// Initial model over `n` nodes and `m` relations, with `neighbors[r][v]`
-    /// the training neighbours of `v` in relation `r`.
-    pub fn new(n: usize, neighbors: &[&dyn Fn(usize) -> Vec<u32>], cfg: &GatneConfig, seed: u64) -> Gatne {
+    /// The initial model over `n` nodes and `m` relations, with
+    /// `neighbors[r](v)` the training neighbours of `v` in relation `r`,
+    /// for training on `walks[r]`: flat walks of `walk_len` slots (padded
+    /// with [`PAD`]) on relation `r`'s subgraph (negatives come from their
+    /// node frequencies). Errors on a bad configuration, walk sets that are
+    /// not one whole set per relation, or a node ≥ `n`.
+    pub fn new(
+        n: usize,
+        neighbors: &[&dyn Fn(usize) -> Vec<u32>],
+        walks: &[Vec<u32>],
+        walk_len: usize,
+        cfg: &GatneConfig,
+        seed: u64,
+    ) -> Result<Gatne> {
         let m = neighbors.len();
+        check_config(cfg, m)?;
+        if walks.len() != m
+            || (walk_len == 0 && walks.iter().any(|w| !w.is_empty()))
+            || walks.iter().any(|w| (walk_len > 0 && !w.len().is_multiple_of(walk_len)) || w.iter().any(|&v| v != PAD && v as usize >= n))
+        {
+            return Err(Error::Invalid(format!("GATNE needs {m} walk sets (one per relation) of whole {walk_len}-slot walks over nodes 0..{n}")));
+        }
         let (d, s, a, k) = (cfg.dim, cfg.edge_dim, cfg.att_dim, cfg.neighbor_samples.max(1));
+        product(&[n, m, s.max(k).max(d)]).map_err(|_| Error::Invalid("GATNE's tables would not fit in memory".into()))?;
         let mut rng = SplitMix::new(derive(seed, 0x6a7e));
         let mut uniform = |scale: f32| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * scale;
         let base = (0..n * d).map(|_| uniform(0.5 / d as f32)).collect();
         let edge = (0..n * m * s).map(|_| uniform(0.5 / s as f32)).collect();
-        let trans = (0..m * s * d).map(|_| uniform((3.0 / s as f32).sqrt())).collect();
-        let att1 = (0..m * s * a).map(|_| uniform((3.0 / s as f32).sqrt())).collect();
-        let att2 = (0..m * a).map(|_| uniform((3.0 / a as f32).sqrt())).collect();
+        let trans: Vec<f32> = (0..m * s * d).map(|_| uniform((3.0 / s as f32).sqrt())).collect();
+        let att1: Vec<f32> = (0..m * s * a).map(|_| uniform((3.0 / s as f32).sqrt())).collect();
+        let att2: Vec<f32> = (0..m * a).map(|_| uniform((3.0 / a as f32).sqrt())).collect();
         let mut neigh = vec![0u32; n * m * k];
         let mut pick = SplitMix::new(derive(seed, 0x6e16));
         for v in 0..n {
             for (r, list) in neighbors.iter().enumerate() {
                 let list = list(v);
+                if let Some(&u) = list.iter().find(|&&u| u as usize >= n) {
+                    return Err(Error::Invalid(format!("GATNE: neighbour {u} of node {v} in relation {r} is not below {n}")));
+                }
                 let row = &mut neigh[(v * m + r) * k..(v * m + r + 1) * k];
                 for slot in row {
                     *slot = if list.is_empty() { v as u32 } else { list[(pick.next_u64() % list.len() as u64) as usize] };
                 }
             }
         }
-        Gatne { n, m, cfg: cfg.clone(), base, edge, ctx: vec![0.0; n * d], trans, att1, att2, neigh }
+        let all: Vec<u32> = walks.iter().flatten().copied().collect();
+        let counts: Vec<usize> = walks.iter().map(|w| w.len().checked_div(walk_len).unwrap_or(0)).collect();
+        let (grads, adam) = Grads::with_adam(&trans, &att1, &att2);
+        Ok(Gatne {
+            n,
+            m,
+            cfg: cfg.clone(),
+            base,
+            edge,
+            ctx: vec![0.0; n * d],
+            trans,
+            att1,
+            att2,
+            neigh,
+            seed,
+            walk_len,
+            order: order(&counts, seed),
+            counts,
+            noise: Noise::new(&all, n),
+            adam,
+            grads,
+            centres: 0,
+        })
+    }
+
+    /// Walks in an epoch, over all relations ([`Gatne::train_range`]
+    /// ranges index these).
+    pub fn walks(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GatneConfig {
+        &self.cfg
+    }
+
+    /// Nodes.
+    pub fn nodes(&self) -> usize {
+        self.n
     }
 
     /// Number of relations.
@@ -361,83 +479,183 @@ impl Gatne {
         }
     }
 
-    /// Trains on `walks[r]`: flat walks of `walk_len` slots (padded with
-    /// [`PAD`]) on relation `r`'s subgraph. Returns the mean negative
-    /// log-likelihood per pair of each epoch.
-    pub fn train(&mut self, walks: &[Vec<u32>], walk_len: usize, seed: u64) -> Result<Vec<f64>> {
-        if walks.len() != self.m
-            || walk_len == 0
-            || walks.iter().any(|w| w.len() % walk_len != 0 || w.iter().any(|&v| v != PAD && v as usize >= self.n))
-        {
-            return Err(crate::Error::Invalid(format!(
-                "GATNE needs {} walk sets (one per relation) of whole {walk_len}-slot walks over nodes 0..{}",
-                self.m, self.n
+    /// Trains positions `range` of epoch `epoch`'s walk order (see the
+    /// module docs; `walks` and `walk_len` are what the model was built
+    /// for) and returns the pairs, their exact loss (`−log σ(ê·c⁺) − Σ log
+    /// σ(−ê·c⁻)` per pair, before its update), the tokens and the seconds.
+    /// The shared weights step every `batch` centres, counted across calls,
+    /// and once more after the last range of the last epoch.
+    pub fn train_range(&mut self, walks: &[Vec<u32>], walk_len: usize, epoch: usize, range: Range<usize>) -> Result<StepStats> {
+        let started = Instant::now();
+        if walk_len != self.walk_len || walks.len() != self.m || walks.iter().zip(&self.counts).any(|(w, &c)| w.len() != c * walk_len) {
+            return Err(Error::Invalid(format!(
+                "the model was built for {:?} walks of {} slots per relation; got other walks",
+                self.counts, self.walk_len
             )));
         }
-        let d = self.cfg.dim;
-        let all: Vec<u32> = walks.iter().flatten().copied().collect();
-        let noise = Noise::new(&all, self.n);
-        // Walks of all relations interleaved, so every Adam batch mixes them.
-        let mut order: Vec<(u32, u32)> =
-            walks.iter().enumerate().flat_map(|(r, w)| (0..(w.len() / walk_len) as u32).map(move |i| (r as u32, i))).collect();
-        let mut rng = SplitMix::new(derive(seed, 0x7a1));
-        for i in (1..order.len()).rev() {
-            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        if epoch >= self.cfg.epochs {
+            return Err(Error::Invalid(format!("epoch {epoch} is past the configured {} epoch(s)", self.cfg.epochs)));
         }
-        let total = (order.len() * self.cfg.epochs).max(1) as f32;
-        let mut grads = Grads { trans: vec![0.0; self.trans.len()], att1: vec![0.0; self.att1.len()], att2: vec![0.0; self.att2.len()] };
-        let mut adam = [Adam::new(self.trans.len()), Adam::new(self.att1.len()), Adam::new(self.att2.len())];
-        let mut centres = 0usize;
-        let mut losses = Vec::new();
+        if range.start > range.end || range.end > self.order.len() {
+            return Err(Error::Invalid(format!("walk range {range:?} is not within the {} walks", self.order.len())));
+        }
+        let walk_of = |&(r, w): &(u32, u32)| &walks[r as usize][w as usize * walk_len..(w as usize + 1) * walk_len];
+        if let Some(&v) = self.order[range.clone()].iter().flat_map(walk_of).find(|&&v| v != PAD && v as usize >= self.n) {
+            return Err(Error::Invalid(format!("walk node {v} is not below the node count {}", self.n)));
+        }
+        let d = self.cfg.dim;
+        let total = (self.order.len() * self.cfg.epochs).max(1) as f32;
+        let epoch_seed = derive(self.seed, 0x7a1_0000 + epoch as u64);
+        let mut grads = std::mem::replace(&mut self.grads, Grads { trans: Vec::new(), att1: Vec::new(), att2: Vec::new() });
+        let mut adam = std::mem::replace(&mut self.adam, [Adam::new(0), Adam::new(0), Adam::new(0)]);
+        let (mut loss, mut pairs, mut tokens) = (0f64, 0u64, 0u64);
         let mut g_ctx = vec![0f32; d];
-        for epoch in 0..self.cfg.epochs {
-            let (mut loss, mut pairs) = (0f64, 0u64);
-            for (step, &(r, w)) in order.iter().enumerate() {
-                let lr = (self.cfg.lr * (1.0 - (epoch * order.len() + step) as f32 / total)).max(self.cfg.lr * 1e-4);
-                let walk = &walks[r as usize][w as usize * walk_len..(w as usize + 1) * walk_len];
-                let len = walk.iter().position(|&x| x == PAD).unwrap_or(walk_len);
-                for i in 0..len {
-                    let v = walk[i] as usize;
-                    let f = self.forward(v, r as usize);
-                    let out: Vec<f32> = f.e.iter().map(|x| x / f.norm).collect();
-                    let mut g_out = vec![0f32; d];
-                    let b = 1 + (rng.next_u64() % self.cfg.window.max(1) as u64) as usize;
-                    let lo = i.saturating_sub(b);
-                    for (j, &target) in walk[..len].iter().enumerate().skip(lo).take(i + b + 1 - lo) {
-                        if j == i {
+        for step in range.clone() {
+            let (r, w) = self.order[step];
+            let lr = (self.cfg.lr * (1.0 - (epoch * self.order.len() + step) as f32 / total)).max(self.cfg.lr * 1e-4);
+            let mut rng = SplitMix::new(derive(epoch_seed, step as u64));
+            let walk = walk_of(&(r, w));
+            let len = walk.iter().position(|&x| x == PAD).unwrap_or(walk_len);
+            tokens += len as u64;
+            for i in 0..len {
+                let v = walk[i] as usize;
+                let f = self.forward(v, r as usize);
+                let out: Vec<f32> = f.e.iter().map(|x| x / f.norm).collect();
+                let mut g_out = vec![0f32; d];
+                let b = 1 + (rng.next_u64() % self.cfg.window.max(1) as u64) as usize;
+                let lo = i.saturating_sub(b);
+                for (j, &target) in walk[..len].iter().enumerate().skip(lo).take(i + b + 1 - lo) {
+                    if j == i {
+                        continue;
+                    }
+                    let target = target as usize;
+                    for q in 0..=self.cfg.negatives {
+                        let (c, label) = if q == 0 { (target, 1.0) } else { (self.noise.draw(&mut rng) as usize, 0.0) };
+                        if q > 0 && c == target {
                             continue;
                         }
-                        let target = target as usize;
-                        for q in 0..=self.cfg.negatives {
-                            let (c, label) = if q == 0 { (target, 1.0) } else { (noise.draw(&mut rng) as usize, 0.0) };
-                            if q > 0 && c == target {
-                                continue;
-                            }
-                            let row = &mut self.ctx[c * d..(c + 1) * d];
-                            let p = sigmoid(dot(&out, row));
-                            loss -= if label > 0.0 { (p.max(1e-7)).ln() } else { ((1.0 - p).max(1e-7)).ln() } as f64;
-                            let g = label - p;
-                            for t in 0..d {
-                                g_ctx[t] = g * out[t];
-                                g_out[t] += g * row[t];
-                            }
-                            for (x, y) in row.iter_mut().zip(&g_ctx) {
-                                *x += lr * y;
-                            }
+                        let row = &mut self.ctx[c * d..(c + 1) * d];
+                        let score = dot(&out, row);
+                        loss += neg_log_sigmoid(if label > 0.0 { f64::from(score) } else { -f64::from(score) });
+                        let g = label - sigmoid(score);
+                        for t in 0..d {
+                            g_ctx[t] = g * out[t];
+                            g_out[t] += g * row[t];
                         }
-                        pairs += 1;
+                        for (x, y) in row.iter_mut().zip(&g_ctx) {
+                            *x += lr * y;
+                        }
                     }
-                    self.backward(v, r as usize, &f, &g_out, lr, &mut grads);
-                    centres += 1;
-                    if centres.is_multiple_of(self.cfg.batch.max(1)) {
-                        self.step_shared(&mut grads, &mut adam);
-                    }
+                    pairs += 1;
+                }
+                self.backward(v, r as usize, &f, &g_out, lr, &mut grads);
+                self.centres += 1;
+                if self.centres.is_multiple_of(self.cfg.batch.max(1) as u64) {
+                    self.step_shared(&mut grads, &mut adam);
                 }
             }
-            losses.push(loss / pairs.max(1) as f64);
         }
-        self.step_shared(&mut grads, &mut adam);
-        Ok(losses)
+        if epoch + 1 == self.cfg.epochs && range.end == self.order.len() && !range.is_empty() {
+            // The last partial batch of the training.
+            self.step_shared(&mut grads, &mut adam);
+        }
+        self.grads = grads;
+        self.adam = adam;
+        Ok(StepStats { pairs, loss_sum: loss, tokens, seconds: started.elapsed().as_secs_f64() })
+    }
+
+    /// Trains all walks of epoch `epoch` in one call.
+    pub fn train_epoch(&mut self, walks: &[Vec<u32>], walk_len: usize, epoch: usize) -> Result<StepStats> {
+        self.train_range(walks, walk_len, epoch, 0..self.order.len())
+    }
+
+    /// The whole model and training state as bytes (see
+    /// [`Gatne::from_bytes`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(MAGIC);
+        let c = &self.cfg;
+        for x in [self.n, self.m, c.dim, c.edge_dim, c.att_dim, c.neighbor_samples, c.window, c.negatives, c.epochs, c.batch, self.walk_len] {
+            w.usize(x);
+        }
+        w.f32(c.lr);
+        w.f32(c.lr_shared);
+        w.u64(self.seed);
+        w.u64(self.centres);
+        for &count in &self.counts {
+            w.usize(count);
+        }
+        self.noise.write(&mut w);
+        for block in [&self.base, &self.edge, &self.ctx, &self.trans, &self.att1, &self.att2] {
+            w.f32s(block.iter().copied());
+        }
+        w.u32s(self.neigh.iter().copied());
+        for (adam, grad) in self.adam.iter().zip([&self.grads.trans, &self.grads.att1, &self.grads.att2]) {
+            w.u32(adam.t as u32);
+            w.f32s(adam.m.iter().copied());
+            w.f32s(adam.v.iter().copied());
+            w.f32s(grad.iter().copied());
+        }
+        w.finish()
+    }
+
+    /// A model from [`Gatne::to_bytes`]; errors (never panics) on bytes
+    /// that are not a whole, uncorrupted GATNE checkpoint of this format
+    /// version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Gatne> {
+        let mut r = Reader::open(bytes, MAGIC, "GATNE")?;
+        let mut next = || r.usize();
+        let (n, m, dim, edge_dim, att_dim, neighbor_samples) = (next()?, next()?, next()?, next()?, next()?, next()?);
+        let (window, negatives, epochs, batch, walk_len) = (next()?, next()?, next()?, next()?, next()?);
+        let (lr, lr_shared) = (r.f32()?, r.f32()?);
+        let cfg = GatneConfig { dim, edge_dim, att_dim, neighbor_samples, window, negatives, epochs, lr, lr_shared, batch };
+        check_config(&cfg, m).map_err(|e| Error::Checkpoint(e.to_string()))?;
+        let (seed, centres) = (r.u64()?, r.u64()?);
+        let counts = (0..m).map(|_| r.usize()).collect::<Result<Vec<_>>>()?;
+        let walks = counts.iter().try_fold(0usize, |acc, &c| acc.checked_add(c)).ok_or_else(|| Error::Checkpoint("walk counts overflow".into()))?;
+        product(&[walks, walk_len])?;
+        if walks > u32::MAX as usize {
+            return Err(Error::Checkpoint("too many walks".into()));
+        }
+        let noise = Noise::read(&mut r, n)?;
+        let k = neighbor_samples;
+        let base = r.f32s(product(&[n, dim])?)?;
+        let edge = r.f32s(product(&[n, m, edge_dim])?)?;
+        let ctx = r.f32s(product(&[n, dim])?)?;
+        let trans = r.f32s(product(&[m, edge_dim, dim])?)?;
+        let att1 = r.f32s(product(&[m, edge_dim, att_dim])?)?;
+        let att2 = r.f32s(product(&[m, att_dim])?)?;
+        let neigh = r.u32s(product(&[n, m, k])?)?;
+        if neigh.iter().any(|&u| u as usize >= n) {
+            return Err(Error::Checkpoint("a neighbour sample is not a node".into()));
+        }
+        let mut shared = Vec::new();
+        for len in [trans.len(), att1.len(), att2.len()] {
+            let t = r.u32()?;
+            let t = i32::try_from(t).map_err(|_| Error::Checkpoint("bad Adam step count".into()))?;
+            shared.push((Adam { m: r.f32s(len)?, v: r.f32s(len)?, t }, r.f32s(len)?));
+        }
+        r.finish()?;
+        let [(a0, g0), (a1, g1), (a2, g2)]: [(Adam, Vec<f32>); 3] = shared.try_into().map_err(|_| Error::Checkpoint("Adam state".into()))?;
+        Ok(Gatne {
+            n,
+            m,
+            cfg,
+            base,
+            edge,
+            ctx,
+            trans,
+            att1,
+            att2,
+            neigh,
+            seed,
+            walk_len,
+            order: order(&counts, seed),
+            counts,
+            noise,
+            adam: [a0, a1, a2],
+            grads: Grads { trans: g0, att1: g1, att2: g2 },
+            centres,
+        })
     }
 
     fn step_shared(&mut self, grads: &mut Grads, adam: &mut [Adam; 3]) {
@@ -467,10 +685,47 @@ impl Gatne {
 }
 
 /// Gradients of the shared per-relation weights.
+#[derive(Clone)]
 struct Grads {
     trans: Vec<f32>,
     att1: Vec<f32>,
     att2: Vec<f32>,
+}
+
+impl Grads {
+    /// Zero gradients and fresh Adam states for the shared weights.
+    fn with_adam(trans: &[f32], att1: &[f32], att2: &[f32]) -> (Grads, [Adam; 3]) {
+        (
+            Grads { trans: vec![0.0; trans.len()], att1: vec![0.0; att1.len()], att2: vec![0.0; att2.len()] },
+            [Adam::new(trans.len()), Adam::new(att1.len()), Adam::new(att2.len())],
+        )
+    }
+}
+
+const MAGIC: &[u8; 8] = b"FGGATNE\0";
+
+fn check_config(cfg: &GatneConfig, m: usize) -> Result<()> {
+    if m == 0 {
+        return Err(Error::Invalid("GATNE needs at least one relation".into()));
+    }
+    if cfg.dim == 0 || cfg.edge_dim == 0 || cfg.att_dim == 0 || cfg.neighbor_samples == 0 || cfg.window == 0 || cfg.batch == 0 {
+        return Err(Error::Invalid(format!("GATNE needs every width, the neighbour samples, the window and the batch ≥ 1 ({cfg:?})")));
+    }
+    if !(cfg.lr.is_finite() && cfg.lr > 0.0 && cfg.lr_shared.is_finite() && cfg.lr_shared >= 0.0) {
+        return Err(Error::Invalid(format!("GATNE's learning rates must be finite and positive ({}, {})", cfg.lr, cfg.lr_shared)));
+    }
+    Ok(())
+}
+
+/// An epoch's walk order: the walks of all relations interleaved, so
+/// every Adam batch mixes them, shuffled once from the seed.
+fn order(counts: &[usize], seed: u64) -> Vec<(u32, u32)> {
+    let mut order: Vec<(u32, u32)> = counts.iter().enumerate().flat_map(|(r, &c)| (0..c as u32).map(move |i| (r as u32, i))).collect();
+    let mut rng = SplitMix::new(derive(seed, 0x7a1));
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 #[cfg(test)]
@@ -487,7 +742,7 @@ mod tests {
             vec![vec![vec![1, 2], vec![0], vec![0, 3], vec![2], vec![]], vec![vec![4], vec![2, 3], vec![1], vec![1, 4], vec![0, 3]]];
         let f0 = |v: usize| lists[0][v].clone();
         let f1 = |v: usize| lists[1][v].clone();
-        let mut g = Gatne::new(n, &[&f0, &f1], &cfg, 3);
+        let mut g = Gatne::new(n, &[&f0, &f1], &[vec![0, 1, 2], vec![3, 4, PAD]], 3, &cfg, 3).unwrap();
         let mut rng = SplitMix::new(9);
         for x in g.ctx.iter_mut() {
             *x = ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0;
@@ -534,5 +789,117 @@ mod tests {
         for i in 0..g.att2.len() {
             close("att2", i, grads.att2[i], numeric(&g, &|m: &mut Gatne| &mut m.att2[i]));
         }
+    }
+
+    /// Two relations over 60 nodes with different communities (relation 0:
+    /// blocks of 15, relation 1: residues mod 4), neighbour lists and
+    /// walks that stay in the community with probability 0.9.
+    fn toy(cfg: &GatneConfig, walks_per_node: usize) -> (Gatne, Vec<Vec<u32>>) {
+        let n = 60u32;
+        let comm = |r: usize, v: u32| if r == 0 { v / 15 } else { v % 4 };
+        let members = |r: usize, c: u32| (0..n).filter(move |&u| comm(r, u) == c).collect::<Vec<u32>>();
+        let mut rng = SplitMix::new(11);
+        let mut walks = Vec::new();
+        for r in 0..2 {
+            let mut w = Vec::new();
+            for start in (0..n).cycle().take(walks_per_node * n as usize) {
+                let mut v = start;
+                for _ in 0..10 {
+                    w.push(v);
+                    let c = if rng.below(10) == 0 { rng.below(4) as u32 } else { comm(r, v) };
+                    let m = members(r, c);
+                    v = m[rng.below(m.len() as u64) as usize];
+                }
+            }
+            walks.push(w);
+        }
+        let f0 = move |v: usize| members(0, comm(0, v as u32)).into_iter().filter(|&u| u as usize != v).take(6).collect();
+        let f1 = move |v: usize| members(1, comm(1, v as u32)).into_iter().filter(|&u| u as usize != v).take(6).collect();
+        let model = Gatne::new(n as usize, &[&f0, &f1], &walks, 10, cfg, 5).unwrap();
+        (model, walks)
+    }
+
+    fn params(g: &Gatne) -> Vec<Vec<f32>> {
+        vec![g.base.clone(), g.edge.clone(), g.ctx.clone(), g.trans.clone(), g.att1.clone(), g.att2.clone(), g.embeddings(0), g.embeddings(1)]
+    }
+
+    fn small() -> GatneConfig {
+        GatneConfig { dim: 8, edge_dim: 4, att_dim: 4, neighbor_samples: 3, window: 3, negatives: 3, epochs: 2, batch: 16, ..Default::default() }
+    }
+
+    #[test]
+    fn ranges_and_checkpoints_give_the_model_of_one_call() {
+        let cfg = small();
+        let (mut whole, walks) = toy(&cfg, 1);
+        let steps = whole.walks();
+        assert_eq!(steps, 120);
+        let whole_stats: Vec<StepStats> = (0..2).map(|e| whole.train_epoch(&walks, 10, e).unwrap()).collect();
+        // Ranges of 7, with a checkpoint in the middle of epoch 0 and one
+        // at the epoch boundary.
+        let (mut m, _) = toy(&cfg, 1);
+        let mut stats = [StepStats::default(); 2];
+        for (e, stat) in stats.iter_mut().enumerate() {
+            for lo in (0..steps).step_by(7) {
+                *stat += m.train_range(&walks, 10, e, lo..(lo + 7).min(steps)).unwrap();
+                if (e, lo) == (0, 56) {
+                    m = Gatne::from_bytes(&m.to_bytes()).unwrap();
+                }
+            }
+            if e == 0 {
+                m = Gatne::from_bytes(&m.to_bytes()).unwrap();
+            }
+        }
+        assert!(params(&m) == params(&whole));
+        for (a, b) in stats.iter().zip(&whole_stats) {
+            assert_eq!((a.pairs, a.tokens), (b.pairs, b.tokens));
+            assert!((a.loss_sum - b.loss_sum).abs() <= 1e-9 * b.loss_sum);
+        }
+        assert_eq!(Gatne::from_bytes(&whole.to_bytes()).unwrap().to_bytes(), whole.to_bytes());
+    }
+
+    #[test]
+    fn loss_is_finite_and_falls_over_epochs() {
+        let cfg = GatneConfig { epochs: 4, ..small() };
+        let (mut m, walks) = toy(&cfg, 2);
+        let losses: Vec<f64> = (0..4).map(|e| m.train_epoch(&walks, 10, e).unwrap().mean_loss()).collect();
+        assert!(losses.iter().all(|l| l.is_finite() && *l > 0.0), "{losses:?}");
+        // Four targets at score 0 cost 4 log 2 = 2.77 per pair.
+        assert!(losses[0] < 2.8 && losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
+    }
+
+    #[test]
+    fn bad_checkpoints_and_inputs_are_errors() {
+        let cfg = small();
+        let (mut m, walks) = toy(&cfg, 1);
+        m.train_range(&walks, 10, 0, 0..10).unwrap();
+        let good = m.to_bytes();
+        assert!(Gatne::from_bytes(&good).is_ok());
+        for len in (0..good.len()).step_by(11).chain([good.len() - 1]) {
+            assert!(matches!(Gatne::from_bytes(&good[..len]), Err(Error::Checkpoint(_))), "truncated to {len}");
+        }
+        let mut rng = SplitMix::new(4);
+        for _ in 0..50 {
+            let mut bad = good.clone();
+            let i = rng.below(bad.len() as u64) as usize;
+            bad[i] ^= 1 << rng.below(8);
+            assert!(Gatne::from_bytes(&bad).is_err(), "flipped a bit of byte {i}");
+        }
+        let garbage: Vec<u8> = (0..good.len()).map(|_| rng.next_u64() as u8).collect();
+        assert!(Gatne::from_bytes(&garbage).is_err());
+        let sg = crate::skipgram::SkipGram::new(60, &walks[0], 10, &Default::default(), 1).unwrap();
+        assert!(Gatne::from_bytes(&sg.to_bytes()).is_err());
+        assert!(crate::skipgram::SkipGram::from_bytes(&good).is_err());
+        // Inputs.
+        assert!(m.train_range(&walks, 10, 2, 0..1).is_err(), "epoch past the last");
+        assert!(m.train_range(&walks, 10, 0, 0..121).is_err(), "range past the walks");
+        assert!(m.train_range(&walks[..1], 10, 0, 0..1).is_err(), "one walk set missing");
+        let mut other = walks.clone();
+        other[1][3] = 99;
+        assert!(m.train_epoch(&other, 10, 0).is_err(), "a node past the tables");
+        let f = |_: usize| vec![0u32];
+        assert!(Gatne::new(60, &[&f, &f], &walks, 10, &GatneConfig { dim: 0, ..cfg.clone() }, 1).is_err());
+        assert!(Gatne::new(60, &[&f], &walks, 10, &cfg, 1).is_err(), "walk sets ≠ relations");
+        let far = |_: usize| vec![60u32];
+        assert!(Gatne::new(60, &[&far, &f], &walks, 10, &cfg, 1).is_err(), "neighbour past the nodes");
     }
 }

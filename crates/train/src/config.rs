@@ -1,13 +1,19 @@
 //! The training config (`ferrograph train CONFIG.toml`) and its checks
 //! against the graph, all done before any training starts.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use ferrograph_graph::column::Column;
 use ferrograph_graph::{Graph, NodeTypeId};
+use ferrograph_nn::gnn::{ConvKind, GnnConfig};
+use ferrograph_nn::hetero::{HeteroConfig, HeteroKind, RelationAggr};
+use ferrograph_nn::layers::Aggregator;
+use ferrograph_nn::link::Score;
+use ferrograph_nn::loss::LinkLoss;
+use ferrograph_nn::optim::OptimizerKind;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ModelConfig, ModelKind};
 use crate::{Error, Result};
 
 /// What a run learns.
@@ -61,7 +67,7 @@ pub struct TrainConfig {
     /// Where the graph comes from and what to learn.
     pub data: DataConfig,
     /// The model.
-    pub model: ModelConfig,
+    pub model: ModelSection,
     /// Optimisation.
     #[serde(default)]
     pub train: TrainSection,
@@ -82,6 +88,11 @@ pub struct TrainConfig {
     /// The config file, for messages.
     #[serde(skip)]
     pub path: PathBuf,
+    /// The fields the file sets (dotted paths such as `train.lr`), for
+    /// [`crate::fields`]: a field that does not apply to the task and model
+    /// is refused, not ignored.
+    #[serde(skip)]
+    pub given: BTreeSet<String>,
 }
 
 /// `[data]`.
@@ -114,6 +125,10 @@ pub struct DataConfig {
     pub heldout: Option<PathBuf>,
     /// Recommendation: the relation holding each user's test items.
     pub test_relation: Option<String>,
+    /// Recommendation: the relation holding each user's validation items
+    /// (they pick the kept epoch; without it the last epoch is kept and the
+    /// test items are only logged, labelled `test`).
+    pub val_relation: Option<String>,
     /// Heterogeneous models: the relations messages travel along (names or
     /// reverse names; a node's messages come from its neighbours along each
     /// relation that starts at its type). Default: every edge type, both ways.
@@ -155,6 +170,158 @@ fn test_set() -> String {
     "test".into()
 }
 
+/// The model of a run: a message-passing encoder (`sage`, `gcn`, `gat`),
+/// or one of the task-specific models (`lightgcn` for recommendation,
+/// `node2vec` / `deepwalk` for embeddings). The config checks which kinds
+/// a task accepts before anything is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// GraphSAGE.
+    Sage,
+    /// GCN.
+    Gcn,
+    /// GAT.
+    Gat,
+    /// LightGCN (recommendation).
+    #[serde(rename = "lightgcn")]
+    LightGcn,
+    /// node2vec walks + skip-gram (embedding).
+    Node2vec,
+    /// DeepWalk: node2vec with p = q = 1 (embedding).
+    Deepwalk,
+    /// R-GCN with basis decomposition (heterogeneous node classification).
+    Rgcn,
+    /// A GraphSAGE layer per relation, summed or attended per destination type.
+    HeteroSage,
+    /// HAN: node-level attention within metapaths, semantic attention across them.
+    Han,
+    /// GATNE-T: a base embedding plus relation-specific embeddings per node
+    /// (multiplex embedding).
+    Gatne,
+}
+
+impl ModelKind {
+    /// A message-passing encoder (`sage`, `gcn`, `gat`), which [`ModelConfig::init`] builds.
+    pub fn is_encoder(self) -> bool {
+        matches!(self, ModelKind::Sage | ModelKind::Gcn | ModelKind::Gat)
+    }
+
+    /// A heterogeneous model (`rgcn`, `hetero_sage`, `han`).
+    pub fn is_hetero(self) -> bool {
+        matches!(self, ModelKind::Rgcn | ModelKind::HeteroSage | ModelKind::Han)
+    }
+
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Sage => "sage",
+            ModelKind::Gcn => "gcn",
+            ModelKind::Gat => "gat",
+            ModelKind::LightGcn => "lightgcn",
+            ModelKind::Node2vec => "node2vec",
+            ModelKind::Deepwalk => "deepwalk",
+            ModelKind::Rgcn => "rgcn",
+            ModelKind::HeteroSage => "hetero_sage",
+            ModelKind::Han => "han",
+            ModelKind::Gatne => "gatne",
+        }
+    }
+}
+
+/// `[model]`: model hyper-parameters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// The model.
+    pub kind: ModelKind,
+    /// Hidden widths, one per hidden layer (layers = `hidden.len() + 1`).
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// GraphSAGE aggregator.
+    #[serde(default)]
+    pub aggregator: Aggregator,
+    /// GraphSAGE: L2-normalise hidden layers.
+    #[serde(default)]
+    pub normalize: bool,
+    /// GAT heads of hidden layers.
+    #[serde(default = "default_heads")]
+    pub heads: usize,
+    /// GAT heads of the output layer (averaged).
+    #[serde(default = "one")]
+    pub out_heads: usize,
+    /// Dropout on each layer's input.
+    #[serde(default)]
+    pub dropout: f64,
+    /// GAT attention dropout.
+    #[serde(default)]
+    pub attn_dropout: f64,
+    /// Output (embedding) width of link prediction, recommendation and
+    /// embedding models.
+    #[serde(default = "sixty_four")]
+    pub embedding_dim: usize,
+    /// Width of the learnable input table used when the nodes have no
+    /// feature column (link prediction, bipartite GraphSAGE).
+    #[serde(default = "sixty_four")]
+    pub input_dim: usize,
+    /// LightGCN propagation layers.
+    #[serde(default = "three")]
+    pub layers: usize,
+    /// R-GCN: bases of the per-relation weights (0: one full matrix per relation).
+    #[serde(default)]
+    pub bases: usize,
+    /// HeteroSAGE: how relation outputs combine per destination type.
+    #[serde(default)]
+    pub relation_aggr: RelationAggr,
+    /// HAN: width of the semantic attention.
+    #[serde(default = "semantic_dim")]
+    pub semantic_dim: usize,
+    /// GATNE: width of the edge-type embeddings.
+    #[serde(default = "ten")]
+    pub edge_dim: usize,
+    /// GATNE: width of the attention over relations.
+    #[serde(default = "twenty")]
+    pub attention_dim: usize,
+    /// GATNE: neighbours sampled per node and relation for aggregation.
+    #[serde(default = "ten")]
+    pub neighbor_samples: usize,
+}
+
+fn ten() -> usize {
+    10
+}
+fn twenty() -> usize {
+    20
+}
+
+fn semantic_dim() -> usize {
+    128
+}
+
+fn sixty_four() -> usize {
+    64
+}
+fn three() -> usize {
+    3
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![64]
+}
+fn default_heads() -> usize {
+    8
+}
+fn one() -> usize {
+    1
+}
+
+impl ModelSection {
+    /// Message-passing layers of an encoder (`hidden.len() + 1`).
+    pub fn num_layers(&self) -> usize {
+        self.hidden.len() + 1
+    }
+}
+
 /// Full-batch (every node, exact neighbourhoods, one step per epoch) or
 /// sampled mini-batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -182,9 +349,9 @@ pub struct TrainSection {
     /// Seeds per batch.
     #[serde(default = "batch_size")]
     pub batch_size: usize,
-    /// `adam` (the only optimiser so far).
-    #[serde(default = "adam")]
-    pub optimizer: String,
+    /// `adam`, `adamw` or `sgd`.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
     /// Learning rate.
     #[serde(default = "lr")]
     pub lr: f64,
@@ -221,9 +388,6 @@ fn fanouts() -> Vec<usize> {
 }
 fn batch_size() -> usize {
     512
-}
-fn adam() -> String {
-    "adam".into()
 }
 fn lr() -> f64 {
     0.01
@@ -263,30 +427,6 @@ pub enum NegativeKind {
     InDegree,
 }
 
-/// Edge scores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Score {
-    /// Dot product of the two embeddings.
-    #[default]
-    Dot,
-    /// Cosine similarity scaled by `link.temperature`.
-    Cosine,
-}
-
-/// Edge-level losses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkLoss {
-    /// Binary cross-entropy: positives towards 1, each negative towards 0.
-    #[default]
-    Bce,
-    /// Bayesian personalised ranking: each positive above each of its negatives.
-    Bpr,
-    /// Sampled softmax: the positive against its negatives, one cross-entropy.
-    Softmax,
-}
-
 /// `[link]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -311,9 +451,6 @@ pub struct LinkSection {
     pub temperature: f64,
 }
 
-fn one() -> usize {
-    1
-}
 fn temperature() -> f64 {
     0.1
 }
@@ -408,23 +545,30 @@ impl Default for TrainSection {
 impl TrainConfig {
     /// Reads and parses a config file (paths inside resolve against its folder).
     pub fn load(path: &Path) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Self::parse(&text, path)
     }
 
-    /// Parses config text read from `path`.
+    /// Parses config text read from `path`; relative paths in it resolve
+    /// against `path`'s folder, made absolute now so that a run started from
+    /// any working directory writes where the config says.
     pub fn parse(text: &str, path: &Path) -> Result<TrainConfig> {
-        let mut c: TrainConfig = toml::from_str(text).map_err(|e| {
+        let syntax = |e: toml::de::Error| {
             let at = e.span().map(|s| {
                 let line = text[..s.start].matches('\n').count() + 1;
-                let col = s.start - text[..s.start].rfind('\n').map_or(0, |p| p + 1) + 1;
-                format!(":{line}:{col}")
+                let col = text[..s.start].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                (line, col)
             });
-            Error::Config(format!("{}{}: {}", path.display(), at.unwrap_or_default(), e.message()))
-        })?;
-        c.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            Error::Syntax { file: path.to_path_buf(), at, message: e.message().to_string() }
+        };
+        let table: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let mut c: TrainConfig = toml::from_str(text).map_err(syntax)?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        c.base_dir = std::path::absolute(parent).map_err(|e| Error::io(parent, e))?;
         c.path = path.to_path_buf();
+        c.given = given_fields(&table);
         c.check_static()?;
+        crate::fields::check(&c)?;
         Ok(c)
     }
 
@@ -433,9 +577,62 @@ impl TrainConfig {
         if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) }
     }
 
+    /// The output directory (absolute).
+    pub fn output_dir(&self) -> PathBuf {
+        self.resolve(&self.output)
+    }
+
     /// An error about config field `name`.
     pub fn field(&self, name: &str, msg: impl std::fmt::Display) -> Error {
-        Error::Config(format!("{}: `{name}`: {msg}", self.path.display()))
+        Error::Config { file: self.path.clone(), field: name.to_string(), message: msg.to_string() }
+    }
+
+    /// Every field of the config with its value (defaults included), as
+    /// dotted paths and JSON text: what a checkpoint's fingerprint records.
+    pub fn flat_fields(&self) -> BTreeMap<String, String> {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        let mut out = BTreeMap::new();
+        flatten("", &v, &mut out);
+        out
+    }
+
+    /// The GNN the `[model]` table describes (encoder kinds).
+    pub fn gnn_config(&self) -> GnnConfig {
+        let m = &self.model;
+        let conv = match m.kind {
+            ModelKind::Gcn => ConvKind::Gcn,
+            ModelKind::Gat => ConvKind::Gat,
+            _ => ConvKind::Sage,
+        };
+        GnnConfig {
+            conv,
+            hidden: m.hidden.clone(),
+            aggregator: m.aggregator,
+            normalize: m.normalize,
+            heads: m.heads,
+            out_heads: m.out_heads,
+            dropout: m.dropout,
+            attn_dropout: m.attn_dropout,
+        }
+    }
+
+    /// The heterogeneous model the `[model]` table describes.
+    pub fn hetero_config(&self) -> HeteroConfig {
+        let m = &self.model;
+        HeteroConfig {
+            kind: match m.kind {
+                ModelKind::Rgcn => HeteroKind::Rgcn,
+                ModelKind::Han => HeteroKind::Han,
+                _ => HeteroKind::HeteroSage,
+            },
+            hidden: m.hidden.clone(),
+            heads: m.heads,
+            dropout: m.dropout,
+            attn_dropout: m.attn_dropout,
+            bases: m.bases,
+            relation_aggr: m.relation_aggr,
+            semantic_dim: m.semantic_dim,
+        }
     }
 
     /// Checks that need no graph.
@@ -565,7 +762,7 @@ impl TrainConfig {
             return Err(self.field("model.layers", "LightGCN needs at least one propagation layer"));
         }
         let t = &self.train;
-        let layers = self.model.layers();
+        let layers = self.model.num_layers();
         let encoder = self.model.kind.is_encoder() || matches!(self.model.kind, ModelKind::Rgcn | ModelKind::HeteroSage);
         if encoder && t.mode != Mode::Full && t.fanouts.len() != layers {
             return Err(self.field(
@@ -591,9 +788,6 @@ impl TrainConfig {
         }
         if t.batch_size == 0 {
             return Err(self.field("train.batch_size", "must be at least 1"));
-        }
-        if t.optimizer != "adam" {
-            return Err(self.field("train.optimizer", format!("unknown optimiser `{}` (adam)", t.optimizer)));
         }
         if !(t.lr > 0.0 && t.lr.is_finite()) {
             return Err(self.field("train.lr", "must be a positive number"));
@@ -632,6 +826,8 @@ pub struct Resolved {
     pub classes: usize,
     /// Feature width.
     pub dim: usize,
+    /// The features are sparse rows (read without densifying).
+    pub sparse: bool,
     /// Split node sets.
     pub train: Vec<u32>,
     /// Validation nodes.
@@ -694,13 +890,20 @@ impl TrainConfig {
             Column::Int(a) => a.as_slice().to_vec(),
             Column::Categorical { codes, .. } | Column::Hashed { codes, .. } => codes.as_slice().iter().map(|&c| i64::from(c)).collect(),
             other => {
-                return Err(self.field("data.label", format!("column `{label}` is {:?}, not an integer or categorical column", other.kind())));
+                return Err(
+                    self.field("data.label", format!("column `{label}` is {}, not an integer or categorical column", other.kind().describe()))
+                );
             }
         };
-        let dim = match g.node_column(node_type, features).map_err(|e| self.field("data.features", e))? {
-            Column::Vector { dim, .. } => *dim,
-            other => return Err(self.field("data.features", format!("column `{features}` is {:?}, not a float-vector column", other.kind()))),
-        };
+        let column = g.node_column(node_type, features).map_err(|e| self.field("data.features", e))?;
+        let dim = ferrograph_sample::features::width(column);
+        if dim == 0 {
+            return Err(self.field(
+                "data.features",
+                format!("column `{features}` is {}, not numeric features (a float vector, a sparse vector or a number)", column.kind().describe()),
+            ));
+        }
+        let sparse = matches!(column, Column::Sparse { .. });
         let set = |field: &str, name: &str| -> Result<Vec<u32>> {
             let s = g.node_set(node_type, name).map_err(|e| self.field(field, e))?;
             if s.is_empty() {
@@ -729,6 +932,40 @@ impl TrainConfig {
         if classes < 2 {
             return Err(self.field("data.label", "at least two classes are needed"));
         }
-        Ok(Resolved { node_type, relation, labels, classes, dim, train, val, test })
+        Ok(Resolved { node_type, relation, labels, classes, dim, sparse, train, val, test })
+    }
+}
+
+/// The dotted paths of every value a TOML table sets (tables of tables are
+/// walked; arrays and inline values are leaves, except `data.inputs.T`
+/// whose keys are node types).
+fn given_fields(t: &toml::Table) -> BTreeSet<String> {
+    fn walk(prefix: &str, t: &toml::Table, out: &mut BTreeSet<String>) {
+        for (k, v) in t {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(inner) if path != "data.inputs" => walk(&path, inner, out),
+                _ => {
+                    out.insert(path);
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk("", t, &mut out);
+    out
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&path, x, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
     }
 }

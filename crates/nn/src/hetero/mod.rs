@@ -19,15 +19,87 @@
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 use burn::tensor::activation::{elu, relu, softmax};
+use ferrograph_sample::Relation;
 use ferrograph_sample::rng::derive;
+use serde::{Deserialize, Serialize};
 
-use super::{LayerBlock, Resolved};
 use crate::hop::{Hop, Norm};
 use crate::layers::dropout::dropout;
 use crate::layers::linear::glorot;
 use crate::layers::sage::transform_first;
 use crate::layers::{GatConv, GatConvConfig, Linear};
-use crate::model::{ModelConfig, ModelKind, RelationAggr};
+
+/// How a heterogeneous layer combines what each relation brings to a node type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RelationAggr {
+    /// Sum (PyG's `HeteroConv(aggr="sum")`).
+    #[default]
+    Sum,
+    /// Semantic attention (HAN's), one weight per relation and type.
+    Attention,
+}
+
+/// Which heterogeneous model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeteroKind {
+    /// R-GCN with basis decomposition.
+    Rgcn,
+    /// A GraphSAGE layer per relation.
+    HeteroSage,
+    /// HAN over metapaths.
+    Han,
+}
+
+/// Hyper-parameters of a heterogeneous model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeteroConfig {
+    /// The model.
+    pub kind: HeteroKind,
+    /// Hidden widths (HAN: the first is the GAT width).
+    pub hidden: Vec<usize>,
+    /// HAN: GAT heads.
+    pub heads: usize,
+    /// Dropout on every layer's input.
+    pub dropout: f64,
+    /// HAN: attention dropout.
+    pub attn_dropout: f64,
+    /// R-GCN: bases of the per-relation weights (0: one full matrix per relation).
+    pub bases: usize,
+    /// HeteroSAGE / R-GCN: how relation terms combine per destination type.
+    pub relation_aggr: RelationAggr,
+    /// Width of semantic attention.
+    pub semantic_dim: usize,
+}
+
+/// What a heterogeneous model is built for: the graph's types and relations.
+#[derive(Clone, Copy, Debug)]
+pub struct HeteroShape<'a> {
+    /// The classified node type.
+    pub target: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Input width of every node type (0: the type is never read).
+    pub input_dims: &'a [usize],
+    /// Relations in model-slot order.
+    pub relations: &'a [Relation],
+    /// HAN: metapaths.
+    pub metapaths: usize,
+}
+
+/// One layer of typed blocks.
+#[derive(Debug)]
+pub struct LayerBlock {
+    /// Destination rows per node type: rows `dst_start..dst_start + n_dst`
+    /// of the sources (the prefix `0..n_dst` for sampled blocks).
+    pub n_dst: Vec<usize>,
+    /// First destination row per node type.
+    pub dst_start: Vec<usize>,
+    /// Source rows per node type.
+    pub n_src: Vec<usize>,
+    /// Per relation slot: `n_dst[from] × n_src[to]` (None when the layer has no such edges).
+    pub hops: Vec<Option<Hop>>,
+}
 
 /// Semantic attention over a list of `[n, d]` representations of the same nodes.
 #[derive(Module, Debug)]
@@ -71,7 +143,7 @@ pub struct HeteroLayer {
 
 impl HeteroLayer {
     /// Outputs of the block's destinations per type from the sources `xs`.
-    fn forward(&self, relations: &[ferrograph_sample::Relation], block: &LayerBlock, xs: &[Option<Tensor<2>>]) -> Vec<Option<Tensor<2>>> {
+    fn forward(&self, relations: &[Relation], block: &LayerBlock, xs: &[Option<Tensor<2>>]) -> Vec<Option<Tensor<2>>> {
         let types = block.n_dst.len();
         (0..types)
             .map(|t| {
@@ -155,17 +227,17 @@ pub enum HeteroModel {
     Han(Han),
 }
 
-/// Builds the model `cfg` describes for `r` (weights from `seed`).
-pub fn init(cfg: &ModelConfig, r: &Resolved, seed: u64) -> HeteroModel {
-    let types = r.types();
-    let target = r.target.0 as usize;
-    let classes = r.classes;
-    if cfg.kind == ModelKind::Han {
+/// Builds the model `cfg` describes for `shape` (weights from `seed`).
+pub fn init(cfg: &HeteroConfig, shape: &HeteroShape<'_>, seed: u64) -> HeteroModel {
+    let types = shape.input_dims.len();
+    let target = shape.target;
+    let classes = shape.classes;
+    if cfg.kind == HeteroKind::Han {
         let hidden = cfg.hidden.first().copied().unwrap_or(8);
         let heads = cfg.heads;
         let per_head = hidden.div_ceil(heads).max(1);
-        let d_in = r.inputs[target].dim;
-        let gats = (0..r.metapaths.len())
+        let d_in = shape.input_dims[target];
+        let gats = (0..shape.metapaths)
             .map(|m| GatConvConfig::new(d_in, per_head, heads).with_attn_dropout(cfg.attn_dropout).init(derive(seed, 10 + m as u64)))
             .collect();
         let width = per_head * heads;
@@ -176,11 +248,11 @@ pub fn init(cfg: &ModelConfig, r: &Resolved, seed: u64) -> HeteroModel {
             dropout: cfg.dropout,
         });
     }
-    let rgcn = cfg.kind == ModelKind::Rgcn;
+    let rgcn = cfg.kind == HeteroKind::Rgcn;
     let widths: Vec<usize> = cfg.hidden.iter().copied().chain([classes]).collect();
     let proj: Vec<Option<Linear>> =
-        (0..types).map(|t| rgcn.then(|| Linear::new(r.inputs[t].dim, widths[0], true, derive(seed, 100 + t as u64)))).collect();
-    let mut d_in: Vec<usize> = if rgcn { vec![widths[0]; types] } else { r.inputs.iter().map(|i| i.dim).collect() };
+        (0..types).map(|t| rgcn.then(|| Linear::new(shape.input_dims[t], widths[0], true, derive(seed, 100 + t as u64)))).collect();
+    let mut d_in: Vec<usize> = if rgcn { vec![widths[0]; types] } else { shape.input_dims.to_vec() };
     let n_layers = widths.len();
     let mut layers = Vec::new();
     for (l, &d_out) in widths.iter().enumerate() {
@@ -189,7 +261,7 @@ pub fn init(cfg: &ModelConfig, r: &Resolved, seed: u64) -> HeteroModel {
         let wanted = |t: usize| !last || t == target;
         let root = (0..types).map(|t| wanted(t).then(|| Linear::new(d_in[t], d_out, true, s(t as u64)))).collect();
         let use_bases = rgcn && cfg.bases > 0;
-        let rel = r
+        let rel = shape
             .relations
             .iter()
             .enumerate()
@@ -199,7 +271,7 @@ pub fn init(cfg: &ModelConfig, r: &Resolved, seed: u64) -> HeteroModel {
             .collect();
         let (bases, coeff) = if use_bases {
             let b = (0..cfg.bases).map(|i| Linear::new(d_in[0], d_out, false, s(200 + i as u64))).collect();
-            (b, Some(Param::from_tensor(glorot(r.relations.len(), cfg.bases, s(300)))))
+            (b, Some(Param::from_tensor(glorot(shape.relations.len(), cfg.bases, s(300)))))
         } else {
             (Vec::new(), None)
         };
@@ -214,7 +286,7 @@ pub fn init(cfg: &ModelConfig, r: &Resolved, seed: u64) -> HeteroModel {
 
 impl HeteroGnn {
     /// Message-passing layers.
-    pub fn layers(&self) -> usize {
+    pub fn num_layers(&self) -> usize {
         self.layers.len()
     }
 
@@ -231,7 +303,7 @@ impl HeteroGnn {
     pub fn layer(
         &self,
         l: usize,
-        relations: &[ferrograph_sample::Relation],
+        relations: &[Relation],
         block: &LayerBlock,
         xs: Vec<Option<Tensor<2>>>,
         seed: Option<u64>,
@@ -246,13 +318,7 @@ impl HeteroGnn {
     }
 
     /// Logits of the target rows of the last block, from input rows per type.
-    pub fn forward(
-        &self,
-        relations: &[ferrograph_sample::Relation],
-        blocks: &[LayerBlock],
-        xs: Vec<Option<Tensor<2>>>,
-        seed: Option<u64>,
-    ) -> Vec<Option<Tensor<2>>> {
+    pub fn forward(&self, relations: &[Relation], blocks: &[LayerBlock], xs: Vec<Option<Tensor<2>>>, seed: Option<u64>) -> Vec<Option<Tensor<2>>> {
         let mut h: Vec<Option<Tensor<2>>> = xs.into_iter().enumerate().map(|(t, x)| x.map(|x| self.project(t, x))).collect();
         for (l, b) in blocks.iter().enumerate() {
             h = self.layer(l, relations, b, h, seed);

@@ -4,8 +4,6 @@
 use burn::tensor::{Tensor, TensorData};
 use ferrograph_sample::rng::SplitMix;
 
-use crate::device;
-
 /// Zeroes each element with probability `p` and scales the rest by
 /// `1 / (1 - p)`; `seed = None` (evaluation) or `p = 0` is the identity.
 pub fn dropout<const D: usize>(x: Tensor<D>, p: f64, seed: Option<u64>) -> Tensor<D> {
@@ -27,5 +25,6 @@ pub fn dropout<const D: usize>(x: Tensor<D>, p: f64, seed: Option<u64>) -> Tenso
             v.push(if (r >> 32) < threshold { 0.0 } else { keep });
         }
     }
-    x * Tensor::from_data(TensorData::new(v, dims), &device())
+    let device = x.device();
+    x * Tensor::from_data(TensorData::new(v, dims), &device)
 }

@@ -12,9 +12,9 @@ use burn::tensor::{IndexingUpdateOp, Tensor, TensorData};
 
 use super::Linear;
 use super::dropout::dropout;
-use crate::device;
 use crate::hop::Hop;
 use crate::layers::linear::glorot;
+use crate::{Input, train_device};
 
 /// Configuration of a [`GatConv`].
 #[derive(Clone, Debug)]
@@ -57,7 +57,7 @@ impl GatConvConfig {
             lin: Linear::new(self.d_in, self.heads * self.d_out, false, s(0)),
             att_src: Param::from_tensor(glorot(self.heads, self.d_out, s(1)).reshape([1, self.heads, self.d_out])),
             att_dst: Param::from_tensor(glorot(self.heads, self.d_out, s(2)).reshape([1, self.heads, self.d_out])),
-            bias: Param::from_tensor(Tensor::zeros([bias], &device())),
+            bias: Param::from_tensor(Tensor::zeros([bias], &train_device())),
             heads: self.heads,
             concat: self.concat,
             attn_dropout: self.attn_dropout,
@@ -83,6 +83,18 @@ impl GatConv {
     pub fn forward(&self, hop: &Hop, x_dst: Tensor<2>, x_nbr: Tensor<2>, seed: Option<u64>) -> Tensor<2> {
         let h_nbr = self.lin.forward(x_nbr);
         let h_dst = if hop.is_sparse() { h_nbr.clone().narrow(0, 0, hop.n_dst) } else { self.lin.forward(x_dst) };
+        self.attend_projected(hop, h_dst, h_nbr, seed)
+    }
+
+    /// [`forward`](Self::forward) over a block whose source rows are `x`
+    /// (destinations first), dense or sparse.
+    pub fn forward_input(&self, hop: &Hop, x: &Input, seed: Option<u64>) -> Tensor<2> {
+        let h_nbr = self.lin.forward_input(x);
+        let h_dst = h_nbr.clone().narrow(0, 0, hop.n_dst);
+        self.attend_projected(hop, h_dst, h_nbr, seed)
+    }
+
+    fn attend_projected(&self, hop: &Hop, h_dst: Tensor<2>, h_nbr: Tensor<2>, seed: Option<u64>) -> Tensor<2> {
         let f = self.lin.d_out() / self.heads;
         let out = attend(hop, h_dst, h_nbr, self.heads, f, self.att_src.val(), self.att_dst.val(), self.attn_dropout, seed);
         let out = if self.concat { out } else { out.reshape([hop.n_dst, self.heads, f]).mean_dim(1).reshape([hop.n_dst, f]) };
@@ -106,7 +118,8 @@ pub fn attend(
     seed: Option<u64>,
 ) -> Tensor<2> {
     let n_dst = hop.n_dst;
-    let edges = hop.edge_list();
+    let device = h_nbr.device();
+    let edges = hop.edge_list(&device);
     let h_all = if hop.is_sparse() { h_nbr } else { Tensor::cat(vec![h_nbr, h_dst.clone()], 0) };
     let n_all = h_all.dims()[0];
     let s_src = (h_all.clone().reshape([n_all, heads, f]) * a_src).sum_dim(2).reshape([n_all, heads]);
@@ -123,10 +136,10 @@ pub fn attend(
         }
     }
     let shift: Vec<f32> = edges.dst_host.iter().flat_map(|&d| max[d as usize * heads..][..heads].to_vec()).collect();
-    let ex = (e - Tensor::<2>::from_data(TensorData::new(shift, [edges.len, heads]), &device())).exp();
-    let denom = Tensor::<2>::zeros([n_dst, heads], &device()).select_assign(0, edges.dst.clone(), ex.clone(), IndexingUpdateOp::Add);
+    let ex = (e - Tensor::<2>::from_data(TensorData::new(shift, [edges.len, heads]), &device)).exp();
+    let denom = Tensor::<2>::zeros([n_dst, heads], &device).select_assign(0, edges.dst.clone(), ex.clone(), IndexingUpdateOp::Add);
     let alpha = ex / denom.select(0, edges.dst.clone());
     let alpha = dropout(alpha, attn_dropout, seed);
     let msg = h_all.select(0, edges.src.clone()).reshape([edges.len, heads, f]) * alpha.reshape([edges.len, heads, 1]);
-    Tensor::<2>::zeros([n_dst, heads * f], &device()).select_assign(0, edges.dst.clone(), msg.reshape([edges.len, heads * f]), IndexingUpdateOp::Add)
+    Tensor::<2>::zeros([n_dst, heads * f], &device).select_assign(0, edges.dst.clone(), msg.reshape([edges.len, heads * f]), IndexingUpdateOp::Add)
 }

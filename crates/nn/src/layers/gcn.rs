@@ -7,8 +7,8 @@ use burn::tensor::Tensor;
 
 use super::Linear;
 use super::sage::transform_first;
-use crate::device;
 use crate::hop::{Hop, Norm};
+use crate::{Input, train_device};
 
 /// Configuration of a [`GcnConv`].
 #[derive(Clone, Debug)]
@@ -27,7 +27,7 @@ impl GcnConvConfig {
 
     /// Builds the layer with weights drawn from `seed`.
     pub fn init(&self, seed: u64) -> GcnConv {
-        GcnConv { lin: Linear::new(self.d_in, self.d_out, false, seed), bias: Param::from_tensor(Tensor::zeros([self.d_out], &device())) }
+        GcnConv { lin: Linear::new(self.d_in, self.d_out, false, seed), bias: Param::from_tensor(Tensor::zeros([self.d_out], &train_device())) }
     }
 }
 
@@ -41,7 +41,7 @@ pub struct GcnConv {
 impl GcnConv {
     /// Output rows for `hop`'s destinations.
     pub fn forward(&self, hop: &Hop, x_dst: Tensor<2>, x_nbr: Tensor<2>) -> Tensor<2> {
-        let own = hop.gcn_self();
+        let own = hop.gcn_self(&x_nbr.device());
         let out = if transform_first(hop, self.lin.d_in(), self.lin.d_out()) {
             let h_nbr = self.lin.forward(x_nbr);
             let h_dst = if hop.is_sparse() { h_nbr.clone().narrow(0, 0, hop.n_dst) } else { self.lin.forward(x_dst) };
@@ -50,5 +50,20 @@ impl GcnConv {
             self.lin.forward(hop.aggregate(Norm::Gcn, x_nbr) + x_dst * own)
         };
         out + self.bias.val().unsqueeze::<2>()
+    }
+
+    /// [`forward`](Self::forward) over a block whose source rows are `x`
+    /// (destinations first). Sparse rows are transformed first (`X·W` as a
+    /// sparse product), dense rows take the cheaper order.
+    pub fn forward_input(&self, hop: &Hop, x: &Input) -> Tensor<2> {
+        match x {
+            Input::Dense(t) => self.forward(hop, t.clone().narrow(0, 0, hop.n_dst), t.clone()),
+            Input::Sparse(_) => {
+                let h_nbr = self.lin.forward_input(x);
+                let own = hop.gcn_self(&h_nbr.device());
+                let h_dst = h_nbr.clone().narrow(0, 0, hop.n_dst);
+                hop.aggregate(Norm::Gcn, h_nbr) + h_dst * own + self.bias.val().unsqueeze::<2>()
+            }
+        }
     }
 }

@@ -1,11 +1,12 @@
-//! A dense layer with seeded Glorot initialisation (burn's own `Linear`
+//! A linear layer (dense or sparse input) with seeded Glorot initialisation (burn's own `Linear`
 //! draws from a global RNG; training must be reproducible from one seed).
 
 use burn::module::{Module, Param};
 use burn::tensor::{Tensor, TensorData};
 use ferrograph_sample::rng::SplitMix;
 
-use crate::device;
+use crate::ops::spmm;
+use crate::{Input, train_device};
 
 /// `y = x W (+ b)`, `W: [in, out]`.
 #[derive(Module, Debug)]
@@ -21,13 +22,16 @@ pub fn glorot(rows: usize, cols: usize, seed: u64) -> Tensor<2> {
     let mut rng = SplitMix::new(seed);
     let a = (6.0 / (rows + cols) as f64).sqrt();
     let v: Vec<f32> = (0..rows * cols).map(|_| ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * a as f32).collect();
-    Tensor::from_data(TensorData::new(v, [rows, cols]), &device())
+    Tensor::from_data(TensorData::new(v, [rows, cols]), &train_device())
 }
 
 impl Linear {
     /// A new layer; weights from `seed`, bias zero.
     pub fn new(d_in: usize, d_out: usize, bias: bool, seed: u64) -> Linear {
-        Linear { weight: Param::from_tensor(glorot(d_in, d_out, seed)), bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], &device()))) }
+        Linear {
+            weight: Param::from_tensor(glorot(d_in, d_out, seed)),
+            bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], &train_device()))),
+        }
     }
 
     /// Applies the layer to `[n, in]`.
@@ -36,6 +40,21 @@ impl Linear {
         match &self.bias {
             Some(b) => y + b.val().unsqueeze::<2>(),
             None => y,
+        }
+    }
+
+    /// Applies the layer to dense or sparse rows (sparse: `X·W` as a sparse
+    /// product, never densifying `X`).
+    pub fn forward_input(&self, x: &Input) -> Tensor<2> {
+        match x {
+            Input::Dense(t) => self.forward(t.clone()),
+            Input::Sparse(a) => {
+                let y = spmm(a, self.weight.val());
+                match &self.bias {
+                    Some(b) => y + b.val().unsqueeze::<2>(),
+                    None => y,
+                }
+            }
         }
     }
 

@@ -16,6 +16,3 @@ pub use gat::{GatConv, GatConvConfig};
 pub use gcn::{GcnConv, GcnConvConfig};
 pub use linear::Linear;
 pub use sage::{Aggregator, SageConv, SageConvConfig};
-
-#[cfg(test)]
-use crate::model::{ModelConfig, ModelKind};

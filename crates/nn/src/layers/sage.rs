@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Linear;
 use super::gat::attend;
+use crate::Input;
 use crate::hop::{Hop, Norm};
 use crate::layers::linear::glorot;
 
@@ -137,6 +138,44 @@ impl SageConv {
         };
         let out = match &self.lin_self {
             Some(l) => l.forward(x_dst) + nbr,
+            None => nbr,
+        };
+        if self.normalize { l2_normalize(out) } else { out }
+    }
+}
+
+impl SageConv {
+    /// Whether the layer can read sparse input rows (every aggregator but
+    /// attention, whose scores need the raw rows).
+    pub fn reads_sparse(&self) -> bool {
+        self.aggregator() != Aggregator::Attention
+    }
+
+    /// [`forward`](Self::forward) over a block whose source rows are `x`
+    /// (destinations first). Sparse rows are transformed first (`X·W` as a
+    /// sparse product) and never densified.
+    ///
+    /// # Panics
+    /// On sparse rows with the attention aggregator (see
+    /// [`reads_sparse`](Self::reads_sparse); configs are checked before).
+    pub fn forward_input(&self, hop: &Hop, x: &Input) -> Tensor<2> {
+        let t = match x {
+            Input::Dense(t) => return self.forward(hop, t.clone().narrow(0, 0, hop.n_dst), t.clone()),
+            Input::Sparse(_) => x,
+        };
+        let nbr = match self.aggregator() {
+            a @ (Aggregator::Mean | Aggregator::Sum) => {
+                let norm = if a == Aggregator::Mean { Norm::Mean } else { Norm::Sum };
+                hop.aggregate(norm, self.lin_nbr.forward_input(t))
+            }
+            Aggregator::MaxPool => {
+                let pool = self.pool.as_ref().expect("max-pool layer has a pool transform");
+                self.lin_nbr.forward(hop.max(relu(pool.forward_input(t))))
+            }
+            Aggregator::Attention => panic!("the attention aggregator does not read sparse rows"),
+        };
+        let out = match &self.lin_self {
+            Some(l) => l.forward_input(&t.prefix(hop.n_dst)) + nbr,
             None => nbr,
         };
         if self.normalize { l2_normalize(out) } else { out }

@@ -1,34 +1,21 @@
-//! Heterogeneous node classification: R-GCN, HeteroSAGE and HAN over typed
-//! message-flow blocks ([`ferrograph_sample::hetero`]) or the whole graph.
-//!
-//! * [`resolve`]: the config against the graph — target type, labels and
-//!   splits, the relations messages travel along, metapaths, and each node
-//!   type's input (a feature column, a learnable [`SparseEmbedding`], or a
-//!   categorical attribute's codes into one); every mistake names its field.
-//! * [`blocks`]: a sampled batch or the whole graph as per-layer typed
-//!   blocks: per node type the destination and source counts (destinations
-//!   a prefix of sources), per relation a bipartite [`Hop`].
-//! * [`model`]: the three models; [`trainer`]: the training loop, exact
-//!   full-neighbourhood evaluation, reports and embeddings.
+//! A heterogeneous config resolved against a graph — target type, labels
+//! and splits, the relations messages travel along, HAN's metapaths, each
+//! node type's input (a feature column, a learnable [`SparseEmbedding`], or
+//! a categorical attribute's codes into one); every mistake names its field
+//! — and typed blocks built from samples or the whole graph.
 
-pub mod embedding;
-pub mod model;
-pub mod trainer;
-
-use std::sync::Arc;
-
-use burn::tensor::Tensor;
 use ferrograph_graph::column::Column;
 use ferrograph_graph::{Graph, NodeTypeId};
+use ferrograph_nn::Tensor;
+use ferrograph_nn::embedding::SparseEmbedding;
+use ferrograph_nn::hetero::LayerBlock;
+use ferrograph_nn::ops::Adj;
+use ferrograph_nn::{Hop, infer_device, matrix, train_device};
 use ferrograph_sample::Relation;
 use ferrograph_sample::hetero::HeteroOutput;
 
-pub use embedding::SparseEmbedding;
-
-use crate::config::TrainConfig;
-use crate::hop::Hop;
-use crate::ops::Adj;
-use crate::{Result, matrix};
+use crate::config::{ModelKind, TrainConfig};
+use crate::{Error, Result};
 
 /// Where a node type's input rows come from.
 #[derive(Clone, Debug)]
@@ -150,7 +137,7 @@ pub fn resolve(cfg: &TrainConfig, g: &Graph) -> Result<Resolved> {
         }
         relations.push(r);
     }
-    if cfg.model.kind != crate::model::ModelKind::Han && !relations.iter().any(|r| r.from == target) {
+    if cfg.model.kind != ModelKind::Han && !relations.iter().any(|r| r.from == target) {
         return Err(cfg.field("data.relations", format!("no relation starts at `{}`, so its nodes would receive no messages", d.node_type)));
     }
     // Metapaths.
@@ -190,7 +177,7 @@ pub fn resolve(cfg: &TrainConfig, g: &Graph) -> Result<Resolved> {
         metapath_names.push(mp.join("-"));
     }
     // Inputs per node type: every type the model reads needs one.
-    let han = cfg.model.kind == crate::model::ModelKind::Han;
+    let han = cfg.model.kind == ModelKind::Han;
     let used = |t: NodeTypeId| if han { t == target } else { t == target || relations.iter().any(|r| r.to == t || r.from == t) };
     let mut inputs = Vec::new();
     for (t, ts) in schema.node_types.iter().enumerate() {
@@ -256,7 +243,7 @@ pub fn resolve(cfg: &TrainConfig, g: &Graph) -> Result<Resolved> {
             return Err(cfg.field(&format!("data.inputs.{k}"), format!("`{k}` is not a node type of the graph")));
         }
     }
-    if cfg.model.kind == crate::model::ModelKind::Han && !matches!(inputs[target.0 as usize].source, Source::Features(_)) {
+    if cfg.model.kind == ModelKind::Han && !matches!(inputs[target.0 as usize].source, Source::Features(_)) {
         return Err(cfg.field("data.features", "HAN reads the features of the classified type: name its column"));
     }
     Ok(Resolved {
@@ -316,7 +303,7 @@ pub struct Rows {
 /// when the config asks), row-major.
 pub fn feature_rows(g: &Graph, r: &Resolved, t: usize, name: &str, nodes: &[u32]) -> Result<Vec<f32>> {
     let inp = &r.inputs[t];
-    let c = g.node_column(inp.node_type, name).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+    let c = g.node_column(inp.node_type, name)?;
     let mut buf = Vec::new();
     ferrograph_sample::features::gather(c, nodes, &mut buf)?;
     if r.normalize {
@@ -334,30 +321,19 @@ pub fn feature_rows(g: &Graph, r: &Resolved, t: usize, name: &str, nodes: &[u32]
 pub fn input_rows(g: &Graph, r: &Resolved, tables: &Tables, t: usize, nodes: &[u32], train: bool) -> Result<Rows> {
     let inp = &r.inputs[t];
     Ok(match &inp.source {
-        Source::Features(name) => Rows { x: matrix(feature_rows(g, r, t, name, nodes)?, nodes.len(), inp.dim), lookup: None },
+        Source::Features(name) => {
+            let device = if train { train_device() } else { infer_device() };
+            Rows { x: matrix(feature_rows(g, r, t, name, nodes)?, nodes.len(), inp.dim, &device), lookup: None }
+        }
         Source::Embedding(_) | Source::Categorical { .. } => {
             let idx: Vec<u32> = match &inp.source {
                 Source::Categorical { codes, .. } => nodes.iter().map(|&n| codes[n as usize]).collect(),
                 _ => nodes.to_vec(),
             };
-            let table = tables.tables[t].as_ref().ok_or_else(|| crate::Error::Invalid(format!("node type {t} has no input table")))?;
+            let table = tables.tables[t].as_ref().ok_or_else(|| Error::Data(format!("node type {t} has no input table")))?;
             if train { Rows { x: table.lookup(&idx), lookup: Some(idx) } } else { Rows { x: table.rows_of(&idx), lookup: None } }
         }
     })
-}
-
-/// One layer of typed blocks.
-#[derive(Debug)]
-pub struct LayerBlock {
-    /// Destination rows per node type: rows `dst_start..dst_start + n_dst`
-    /// of the sources (the prefix `0..n_dst` for sampled blocks).
-    pub n_dst: Vec<usize>,
-    /// First destination row per node type.
-    pub dst_start: Vec<usize>,
-    /// Source rows per node type.
-    pub n_src: Vec<usize>,
-    /// Per relation slot: `n_dst[from] × n_src[to]` (None when the layer has no such edges).
-    pub hops: Vec<Option<Hop>>,
 }
 
 /// The typed blocks of a sampled batch for an `layers`-layer model whose
@@ -483,6 +459,3 @@ pub fn metapath_batch<G: ferrograph_sample::NeighborAccess + ?Sized>(
     let hops = lists.into_iter().map(|(d, s)| Hop::sparse(Adj::from_edges(seeds.len(), nodes.len(), &d, &s, None), None)).collect();
     Ok((nodes, hops))
 }
-
-/// Shared handle so blocks can be prepared on loader threads.
-pub type SharedBlocks = Arc<Vec<LayerBlock>>;

@@ -1,0 +1,161 @@
+//! Neural-network building blocks on burn's pure-Rust Flex CPU backend: the
+//! only ferrograph crate that uses burn. Everything here is a module, a
+//! tensor operation or the state that goes with them (optimisers, records);
+//! the training engine and its tasks (`ferrograph-train`) drive them.
+//!
+//! * [`ops`]: sparse kernels burn lacks (weighted neighbour sum, segment
+//!   max) with their gradients registered in burn's autodiff; they also run
+//!   without autodiff (inference).
+//! * [`batch`]: sampler outputs → hops.
+//! * [`hop`]: one message-passing hop in block or ego layout; [`input`]:
+//!   a layer's input rows, dense or sparse (never densified).
+//! * [`layers`]: SAGE, GCN, GAT, seeded linear and dropout layers.
+//! * [`gnn`]: stacks of them ([`Gnn`]), layer-wise inference.
+//! * [`hetero`]: R-GCN, HeteroSAGE and HAN over typed blocks;
+//!   [`embedding`]: learnable tables with sparse (lazy Adam) updates.
+//! * [`link`]: edge-level encoders, scores and losses; [`lightgcn`]:
+//!   LightGCN; [`towers`]: bipartite GraphSAGE's two towers.
+//! * [`loss`]: cross-entropy and ranking losses; [`optim`]: Adam, AdamW and
+//!   SGD over any module; [`record`]: module parameters to and from bytes,
+//!   with shape checks.
+//!
+//! Devices: parameters live on the autodiff device ([`train_device`]);
+//! inference takes `module.valid()` (burn's plain copy of the parameters)
+//! and feeds it tensors on [`infer_device`], so no autodiff graph is
+//! recorded and memory does not grow with the number of inference chunks.
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod embedding;
+pub mod gnn;
+pub mod hetero;
+pub mod hop;
+pub mod input;
+pub mod layers;
+pub mod lightgcn;
+pub mod link;
+pub mod loss;
+pub mod ops;
+pub mod optim;
+pub mod record;
+pub mod towers;
+
+pub use burn::module::Module;
+pub use burn::tensor::{Device, Int, Tensor, TensorData};
+pub use gnn::{ConvKind, Gnn, GnnConfig};
+pub use hop::Hop;
+pub use input::Input;
+
+/// Burn's CPU backend with autodiff: where parameters live and training runs.
+pub fn train_device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// Burn's CPU backend without autodiff: inference inputs, so no graph is
+/// recorded.
+pub fn infer_device() -> Device {
+    Device::flex()
+}
+
+/// Keeps freed memory in the process instead of returning it to the
+/// kernel, so that a training step's large, short-lived buffers (feature
+/// blocks, activations, gradients: megabytes each, every step) reuse warm
+/// pages instead of faulting in and zeroing fresh ones. Measured: page
+/// faults were about a third of a step's time before this. glibc only; a
+/// no-op elsewhere. Call once, early, before threads start.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before
+    // other threads allocate.
+    unsafe {
+        // 32 MiB is glibc's ceiling for the mmap threshold on 64-bit.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+/// A `[rows, cols]` matrix on `device` from row-major values.
+pub fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
+/// An index tensor on `device` from local node indices.
+pub fn index(v: &[u32], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(), [v.len()]), device)
+}
+
+/// Host copy of a 2-D tensor, row-major.
+pub fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
+
+/// The single value of a one-element tensor (a loss).
+pub fn scalar(t: Tensor<1>) -> f32 {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().ok().and_then(|v| v.first().copied()).unwrap_or(f32::NAN)
+}
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Saved parameters do not fit the module they are loaded into (the
+    /// message names the tensor and both shapes).
+    #[error("the saved parameters do not fit this model: {0}")]
+    Shape(String),
+    /// Saved parameters or optimiser state could not be decoded.
+    #[error("cannot decode saved {what}: {message}")]
+    Decode {
+        /// "parameters" or "optimiser state".
+        what: &'static str,
+        /// The decoder's message.
+        message: String,
+    },
+    /// An input that does not fit the model (widths, counts).
+    #[error("{0}")]
+    Input(String),
+    /// Sampling a neighbourhood (layer-wise inference) failed.
+    #[error(transparent)]
+    Sample(#[from] ferrograph_sample::Error),
+}
+
+/// Result of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ops::{Adj, segment_max, spmm};
+    use std::sync::Arc;
+
+    fn t2(v: Vec<f32>, r: usize, c: usize, d: &Device) -> Tensor<2> {
+        matrix(v, r, c, d)
+    }
+
+    #[test]
+    fn spmm_and_its_gradient_match_hand_computation() {
+        // dst 0 <- src {0 (w 0.5), 2 (w 2)}, dst 1 <- src {1 (w 1)}
+        let a = Arc::new(Adj::from_edges(2, 3, &[0, 1, 0], &[0, 1, 2], Some(&[0.5, 1.0, 2.0])));
+        let x = t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &train_device()).require_grad();
+        let y = spmm(&a, x.clone());
+        assert_eq!(host(y.clone()), vec![0.5 + 10., 1. + 12., 3., 4.]);
+        let g = y.sum().backward();
+        assert_eq!(host(x.grad(&g).unwrap()), vec![0.5, 0.5, 1., 1., 2., 2.]);
+        // The same without autodiff.
+        let y = spmm(&a, t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &infer_device()));
+        assert!(!y.is_autodiff());
+        assert_eq!(host(y), vec![0.5 + 10., 1. + 12., 3., 4.]);
+    }
+
+    #[test]
+    fn segment_max_routes_gradient_to_the_winner() {
+        let a = Arc::new(Adj::from_edges(3, 3, &[0, 0, 1], &[0, 2, 1], None));
+        let x = t2(vec![1., 9., 3., 4., 5., 6.], 3, 2, &train_device()).require_grad();
+        let y = segment_max(&a, x.clone());
+        assert_eq!(host(y.clone()), vec![5., 9., 3., 4., 0., 0.]);
+        let g = y.sum().backward();
+        assert_eq!(host(x.grad(&g).unwrap()), vec![0., 1., 1., 1., 1., 0.]);
+        let y = segment_max(&a, t2(vec![1., 9., 3., 4., 5., 6.], 3, 2, &infer_device()));
+        assert_eq!(host(y), vec![5., 9., 3., 4., 0., 0.]);
+    }
+}
