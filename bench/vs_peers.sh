@@ -28,7 +28,7 @@ mkdir -p "$OUT" "$ROOT/data"
 "$ROOT/venv-glt/bin/python" "$PEERS_DIR/gen_data.py" >/dev/null
 (cd "$REPO" && cargo build --release -q -p ferrograph-cli)
 FG=$REPO/target/release/ferrograph
-py() { case $1 in pyg|glt) echo "$ROOT/venv-glt/bin/python";; dgl) echo "$ROOT/venv-dgl/bin/python";; gl) echo "$ROOT/venv-gl/bin/python";; esac; }
+py() { case $1 in pyg|glt) echo "$ROOT/venv-glt/bin/python";; dgl|dglgb) echo "$ROOT/venv-dgl/bin/python";; gl) echo "$ROOT/venv-gl/bin/python";; esac; }
 for r in $(seq 1 "$REPS"); do
   for p in $PEERS; do
     for t in $THREADS; do

@@ -144,7 +144,9 @@ pub struct DataConfig {
     /// it, else a learnable embedding of `model.input_dim`.
     #[serde(default)]
     pub inputs: std::collections::BTreeMap<String, InputSpec>,
-    /// Scale each node's feature row to sum 1 (PyG's `NormalizeFeatures`).
+    /// Scale each node's feature row to unit L1 norm (divide by the sum of
+    /// absolute values; for non-negative rows such as bag-of-words, PyG's
+    /// `NormalizeFeatures`: rows sum to 1). Rows of zeros stay zero.
     #[serde(default)]
     pub normalize_features: bool,
     /// Number of classes; default: largest label + 1.
@@ -567,8 +569,9 @@ impl TrainConfig {
         c.base_dir = std::path::absolute(parent).map_err(|e| Error::io(parent, e))?;
         c.path = path.to_path_buf();
         c.given = given_fields(&table);
-        c.check_static()?;
+        // A field the run would not read is refused whatever its value.
         crate::fields::check(&c)?;
+        c.check_static()?;
         Ok(c)
     }
 
@@ -944,7 +947,9 @@ fn given_fields(t: &toml::Table) -> BTreeSet<String> {
         for (k, v) in t {
             let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             match v {
-                toml::Value::Table(inner) if path != "data.inputs" => walk(&path, inner, out),
+                // Fields whose values are tables (`data.inputs`,
+                // `train.relation_fanouts`) are leaves.
+                toml::Value::Table(inner) if !crate::fields::ALL.contains(&path.as_str()) => walk(&path, inner, out),
                 _ => {
                     out.insert(path);
                 }

@@ -96,7 +96,11 @@ pub fn accepted(cfg: &TrainConfig) -> Vec<&'static str> {
     match (cfg.task, kind) {
         (Task::NodeClassification, k) if k.is_hetero() => {
             f.extend(["data.node_type", "data.relations", "data.inputs", "data.label", "data.features", "data.normalize_features", "data.classes"]);
-            f.extend(["data.train_set", "data.val_set", "data.test_set", "model.hidden", "model.dropout", "model.input_dim", "train.mode"]);
+            f.extend(["data.train_set", "data.val_set", "data.test_set", "model.hidden", "model.dropout", "train.mode"]);
+            // The width of categorical inputs that do not give their own `dim`.
+            if d.inputs.values().any(|s| s.categorical.is_some() && s.dim.is_none()) {
+                f.push("model.input_dim");
+            }
             f.extend(["train.patience", "eval.every"]);
             optimiser(&mut f);
             if sampled {
@@ -160,8 +164,13 @@ pub fn accepted(cfg: &TrainConfig) -> Vec<&'static str> {
             }
         }
         (Task::Embedding, k) => {
-            f.extend(["data.node_type", "data.relation", "data.heldout", "model.embedding_dim"]);
+            f.extend(["data.node_type", "data.heldout", "model.embedding_dim"]);
             f.extend(["walk.walks_per_node", "walk.length", "walk.window", "walk.negatives", "walk.lr"]);
+            // GATNE walks `data.relations`; its `data.relation` only names
+            // the embeddings that score `data.heldout`.
+            if k != ModelKind::Gatne || d.heldout.is_some() {
+                f.push("data.relation");
+            }
             if k != ModelKind::Deepwalk {
                 f.extend(["walk.p", "walk.q"]);
             }
@@ -188,6 +197,9 @@ fn reason(cfg: &TrainConfig, field: &str) -> String {
         "train.history_staleness" | "train.history_capacity" if t.mode != Mode::Sampled => " (the history cache needs mode = \"sampled\")".into(),
         "train.history_capacity" => " (it sizes the history cache: set `train.history_staleness` to use one)".into(),
         "link.temperature" => " (it scales cosine scores: set `link.score = \"cosine\"`)".into(),
+        "model.input_dim" if cfg.model.kind.is_hetero() => {
+            " (it is the width of `data.inputs` entries `{ categorical = ... }` without a `dim`; none here)".into()
+        }
         "model.input_dim" if cfg.data.features.is_some() => " (the input is the `data.features` column, not a learnable table)".into(),
         "eval.k" | "eval.every" | "train.patience" => match cfg.task {
             Task::LinkPrediction | Task::Embedding => " (nothing is evaluated without `data.heldout`)".into(),
@@ -195,6 +207,9 @@ fn reason(cfg: &TrainConfig, field: &str) -> String {
             Task::Recommendation => " (nothing is evaluated without `data.test_relation` or `data.val_relation`)".into(),
             _ => String::new(),
         },
+        "data.relation" if cfg.model.kind == ModelKind::Gatne => {
+            " (GATNE walks `data.relations`; `data.relation` names the embeddings that score `data.heldout`)".into()
+        }
         "walk.p" | "walk.q" if cfg.model.kind == ModelKind::Deepwalk => " (DeepWalk is p = q = 1; use model.kind = \"node2vec\")".into(),
         "model.semantic_dim" => " (it sizes semantic attention: HAN, or `model.relation_aggr = \"attention\"`)".into(),
         _ => String::new(),

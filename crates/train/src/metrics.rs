@@ -196,7 +196,10 @@ fn rank_eval(train: &Interactions, test: &Interactions, k: usize, score: impl Fn
                 (hits / truth.len() as f64, dcg / idcg, 1usize)
             },
         )
-        .reduce(|| (0.0, 0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
+        .collect::<Vec<_>>()
+        // Summed in user order: the same figure whatever the thread count.
+        .into_iter()
+        .fold((0.0, 0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
     (recall / users.max(1) as f64, ndcg / users.max(1) as f64)
 }
 

@@ -78,7 +78,7 @@ impl<'g> Features<'g> {
                 let start = out_v.len();
                 out_v.extend_from_slice(&vs[a..b]);
                 if self.normalize {
-                    let s: f32 = out_v[start..].iter().sum();
+                    let s: f32 = out_v[start..].iter().map(|x| x.abs()).sum();
                     if s != 0.0 {
                         out_v[start..].iter_mut().for_each(|x| *x /= s);
                     }
@@ -91,7 +91,7 @@ impl<'g> Features<'g> {
         ferrograph_sample::features::gather(self.column, nodes, &mut out)?;
         if self.normalize {
             for row in out.chunks_mut(self.dim) {
-                let s: f32 = row.iter().sum();
+                let s: f32 = row.iter().map(|x| x.abs()).sum();
                 if s != 0.0 {
                     row.iter_mut().for_each(|x| *x /= s);
                 }

@@ -80,6 +80,12 @@ impl<'g> HeteroTask<'g> {
         let han = cfg.model.kind == crate::config::ModelKind::Han;
         let layers = if han { 1 } else { cfg.model.num_layers() };
         let t = &cfg.train;
+        if let Some(unknown) = t.relation_fanouts.keys().find(|k| !r.relation_names.contains(k) && !r.metapath_names.contains(k)) {
+            let known: Vec<&str> = r.relation_names.iter().chain(&r.metapath_names).map(String::as_str).collect();
+            return Err(
+                cfg.field("train.relation_fanouts", format!("`{unknown}` is not one of the model's relations or metapaths ({})", known.join(", ")))
+            );
+        }
         let sampler = if han {
             None
         } else {

@@ -228,7 +228,7 @@ pub fn resolve(cfg: &TrainConfig, g: &Graph) -> Result<Resolved> {
                             "node type `{}` has {}; give it `{{ embedding = 64 }}` (a learnable table), `{{ features = \"column\" }}` or `{{ categorical = \"attribute\", dim = 16 }}`",
                             ts.name,
                             match &d.features {
-                                Some(f) => format!("no `{f}` column"),
+                                Some(f) => format!("no `{f}` column (the default input, `data.features`)"),
                                 None => "no input (no `data.features`)".to_string(),
                             }
                         ),
@@ -308,7 +308,7 @@ pub fn feature_rows(g: &Graph, r: &Resolved, t: usize, name: &str, nodes: &[u32]
     ferrograph_sample::features::gather(c, nodes, &mut buf)?;
     if r.normalize {
         for row in buf.chunks_mut(inp.dim.max(1)) {
-            let s: f32 = row.iter().sum();
+            let s: f32 = row.iter().map(|x| x.abs()).sum();
             if s != 0.0 {
                 row.iter_mut().for_each(|x| *x /= s);
             }
