@@ -66,11 +66,11 @@ fn sparse_bag_of_words_trains_sage_and_gcn_without_densifying() {
         }
     }
     let (mut indptr, mut indices, mut data) = (vec![0i64], Vec::new(), Vec::new());
-    for v in 0..n {
+    for (v, &class) in label.iter().enumerate() {
         let mut row: Vec<i64> = (0..words as u64)
             .map(|k| {
                 let r = mix((v as u64) << 8 | k);
-                if k % 2 == 0 { label[v] * 2_000 + (r % 2_000) as i64 } else { (r % vocab as u64) as i64 }
+                if k % 2 == 0 { class * 2_000 + (r % 2_000) as i64 } else { (r % vocab as u64) as i64 }
             })
             .collect();
         row.sort_unstable();
