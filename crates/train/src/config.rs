@@ -569,7 +569,9 @@ impl TrainConfig {
         c.base_dir = std::path::absolute(parent).map_err(|e| Error::io(parent, e))?;
         c.path = path.to_path_buf();
         c.given = given_fields(&table);
-        // A field the run would not read is refused whatever its value.
+        // The model must train the task before anything else is judged;
+        // then a field the run would not read is refused whatever its value.
+        c.check_kind()?;
         crate::fields::check(&c)?;
         c.check_static()?;
         Ok(c)
@@ -638,6 +640,19 @@ impl TrainConfig {
         }
     }
 
+    /// Refuses a model kind that does not train the config's task.
+    pub fn check_kind(&self) -> Result<()> {
+        let kinds = self.task.kinds();
+        if !kinds.contains(&self.model.kind) {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            return Err(self.field(
+                "model.kind",
+                format!("`{}` does not train task `{}` (it trains: {})", self.model.kind.name(), self.task.name(), names.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that need no graph.
     pub fn check_static(&self) -> Result<()> {
         let sources = [self.data.snapshot.is_some(), self.data.import.is_some(), self.data.builtin.is_some()];
@@ -664,14 +679,7 @@ impl TrainConfig {
                 return Err(self.field("data.import", format!("{} does not exist", f.display())));
             }
         }
-        let kinds = self.task.kinds();
-        if !kinds.contains(&self.model.kind) {
-            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
-            return Err(self.field(
-                "model.kind",
-                format!("`{}` does not train task `{}` (it trains: {})", self.model.kind.name(), self.task.name(), names.join(", ")),
-            ));
-        }
+        self.check_kind()?;
         match self.task {
             Task::NodeClassification => {
                 if self.data.node_type.is_empty() {
