@@ -24,6 +24,21 @@ fn at(path: &Path, row: Option<u64>, column: Option<&str>) -> Location {
 /// a vector of the wrong length is an error naming the file and, where it
 /// applies, the row and column.
 pub fn read_columns(path: &Path, wanted: &[(String, Target)]) -> Result<(Vec<Builder>, usize)> {
+    // The parquet crate (60.1) panics on some corrupt pages (e.g. a data page
+    // that claims a dictionary encoding before any dictionary page:
+    // "Decoder for dict should have been set", found by
+    // tests/hostile_files.rs). A hostile file must be an error, so the
+    // decoding runs behind `catch_unwind`; nothing it touches outlives it.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_columns_inner(path, wanted))) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+            Err(Error::input(at(path, None, None), format!("corrupt Parquet data: the decoder failed ({msg})")))
+        }
+    }
+}
+
+fn read_columns_inner(path: &Path, wanted: &[(String, Target)]) -> Result<(Vec<Builder>, usize)> {
     let file = crate::open_regular(path)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::input(at(path, None, None), format!("not a readable Parquet file: {}", one_line(&e))))?;
