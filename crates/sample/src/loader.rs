@@ -1,64 +1,78 @@
-//! A prefetching loader: batches are produced on background threads into a
-//! bounded queue while the caller consumes them, in order.
+//! A prefetching loader (the training run loop's): batches are prepared on
+//! the rayon pool, up to `depth` ahead, on a producer thread, while the
+//! caller consumes them in order. With one worker thread (`--threads 1`) or
+//! `depth = 0` batches are made inline instead, so a one-thread run uses one
+//! core. Generic over the error type, so any caller's batch errors pass
+//! through unchanged.
 
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::Result;
-
 /// What the consumer waited for.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LoaderStats {
     /// Batches consumed.
     pub batches: usize,
-    /// Time the consumer spent blocked waiting for the next batch.
+    /// Time the consumer spent waiting for the next batch (inline: the
+    /// time spent making it).
     pub waiting: Duration,
-    /// Total time of the loop.
-    pub total: Duration,
+    /// The most batches that were ready and not yet consumed at once.
+    pub max_ready: usize,
 }
 
-/// Produces batches `0..n` with `make` (up to `depth` at a time, in
-/// parallel on the rayon pool, on a producer thread) and hands them to
-/// `consume` in order. Returns when all are consumed or either side fails;
-/// the first error is returned.
-pub fn for_each_prefetched<T, F, C>(n: usize, depth: usize, make: F, mut consume: C) -> Result<LoaderStats>
+/// Makes batches `0..n` with `make` and hands them to `consume` in order.
+/// Stops at the first error of either side and returns it; a consumer
+/// error drops the queue, which ends the producer before this returns.
+pub fn for_each<T, E, F, C>(n: usize, depth: usize, make: F, mut consume: C) -> Result<LoaderStats, E>
 where
     T: Send,
-    F: Fn(usize) -> Result<T> + Sync,
-    C: FnMut(usize, T) -> Result<()>,
+    E: Send,
+    F: Fn(usize) -> Result<T, E> + Sync,
+    C: FnMut(usize, T) -> Result<(), E>,
 {
-    let depth = depth.max(1);
-    let start = Instant::now();
-    let (tx, rx) = sync_channel::<Result<T>>(depth);
+    let mut stats = LoaderStats::default();
+    if rayon::current_num_threads() <= 1 || depth == 0 {
+        for i in 0..n {
+            let t = Instant::now();
+            let b = make(i)?;
+            stats.waiting += t.elapsed();
+            consume(i, b)?;
+            stats.batches += 1;
+        }
+        return Ok(stats);
+    }
+    let (tx, rx) = sync_channel::<(usize, Result<T, E>)>(depth);
+    let ready = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        scope.spawn(|| {
+        let ready = &ready;
+        let make = &make;
+        scope.spawn(move || {
             let mut first = 0;
             while first < n {
                 let last = (first + depth).min(n);
-                let made: Vec<Result<T>> = (first..last).into_par_iter().map(&make).collect();
+                let made: Vec<Result<T, E>> = (first..last).into_par_iter().map(make).collect();
                 for m in made {
-                    if tx.send(m).is_err() {
+                    let queued = ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    if tx.send((queued, m)).is_err() {
                         return; // the consumer stopped
                     }
                 }
                 first = last;
             }
         });
-        // Owned here so that leaving early (a consumer error) drops the
-        // receiver, which unblocks and ends the producer before the join.
+        // Owned here so that leaving early drops the receiver, which
+        // unblocks and ends the producer before the scope joins it.
         let rx = rx;
-        let mut stats = LoaderStats::default();
         for i in 0..n {
             let t = Instant::now();
-            let Ok(next) = rx.recv() else { break };
+            let Ok((queued, next)) = rx.recv() else { break };
             stats.waiting += t.elapsed();
+            stats.max_ready = stats.max_ready.max(queued - i);
             consume(i, next?)?;
             stats.batches += 1;
         }
-        drop(rx);
-        stats.total = start.elapsed();
         Ok(stats)
     })
 }
@@ -69,30 +83,28 @@ mod tests {
 
     #[test]
     fn batches_arrive_in_order_and_errors_stop_the_loop() {
-        let mut seen = Vec::new();
-        let s = for_each_prefetched(
-            10,
-            3,
-            |i| Ok(i * i),
-            |i, v| {
-                seen.push((i, v));
-                Ok(())
-            },
-        )
-        .unwrap();
-        assert_eq!(s.batches, 10);
-        assert_eq!(seen, (0..10).map(|i| (i, i * i)).collect::<Vec<_>>());
-        let r = for_each_prefetched(
-            10,
-            2,
-            |i| {
-                if i == 4 { Err(crate::Error::Invalid("boom".into())) } else { Ok(i) }
-            },
-            |_, _| Ok(()),
-        );
-        assert!(r.unwrap_err().to_string().contains("boom"));
-        // a consumer that fails while the producer is blocked on a full queue
-        let r = for_each_prefetched(100, 1, Ok, |i, _| if i == 2 { Err(crate::Error::Invalid("stop".into())) } else { Ok(()) });
-        assert!(r.unwrap_err().to_string().contains("stop"));
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut seen = Vec::new();
+                let s = for_each::<_, String, _, _>(
+                    10,
+                    3,
+                    |i| Ok(i * i),
+                    |i, v| {
+                        seen.push((i, v));
+                        Ok(())
+                    },
+                )
+                .unwrap();
+                assert_eq!(s.batches, 10);
+                assert_eq!(seen, (0..10).map(|i| (i, i * i)).collect::<Vec<_>>());
+                let r = for_each(10, 2, |i| if i == 4 { Err("boom".to_string()) } else { Ok(i) }, |_, _| Ok(()));
+                assert_eq!(r.unwrap_err(), "boom");
+                // a consumer that fails while the producer is blocked on a full queue
+                let r = for_each(100, 1, Ok::<usize, String>, |i, _| if i == 2 { Err("stop".to_string()) } else { Ok(()) });
+                assert_eq!(r.unwrap_err(), "stop");
+            });
+        }
     }
 }

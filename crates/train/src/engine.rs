@@ -4,7 +4,7 @@
 //! [`run`], which alone owns:
 //!
 //! * prefetching: batches are prepared on the rayon pool ahead of the step
-//!   ([`crate::prefetch`]); `--threads 1` prepares them inline;
+//!   ([`ferrograph_sample::loader`]); `--threads 1` prepares them inline;
 //! * progress: an [`Observer`] hears of every phase, epoch, step and
 //!   inference chunk (the CLI draws bars from it);
 //! * `metrics.jsonl` (rewritten atomically every epoch) and `summary.json`
@@ -223,7 +223,7 @@ pub fn train_epoch<T: Task>(
     obs.epoch_start(epoch, epochs, n);
     let mut stats = EpochStats::default();
     let mut slot = Some(model);
-    let loader = crate::prefetch::for_each(
+    let loader = ferrograph_sample::loader::for_each(
         n,
         depth,
         |s| task.prepare(&plan, epoch, s),

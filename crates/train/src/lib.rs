@@ -13,7 +13,6 @@
 //!   every task; [`report`]: `report.md` and `curves.png` ([`plot`]).
 //! * [`export`]: embeddings as NPY and Parquet with external ids.
 //! * [`metrics`]: accuracy and F1, AUC/MRR/Hits@K, Recall/NDCG@K.
-//! * [`prefetch`]: the loader that prepares batches ahead of the step.
 //! * [`history`]: AliGraph's cross-batch reuse of first-layer outputs.
 //! * [`tasks`]: node classification (homogeneous and heterogeneous), link
 //!   prediction, recommendation (LightGCN, bipartite GraphSAGE) and
@@ -28,7 +27,6 @@ pub mod fields;
 pub mod history;
 pub mod metrics;
 pub mod plot;
-pub mod prefetch;
 pub mod record;
 pub mod report;
 pub mod tasks;
