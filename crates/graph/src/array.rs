@@ -74,6 +74,30 @@ impl<T: Pod> Array<T> {
         bytemuck::cast_slice(self.as_slice())
     }
 
+    /// Maps every page of a memory-mapped array into this process now
+    /// (`MADV_POPULATE_READ`, reading from disk what is not cached), so that
+    /// the random reads of sampling and gathering do not fault page by page
+    /// later. Returns whether it did: owned arrays are resident already, a
+    /// kernel before 5.14 lacks the call, and an array larger than half the
+    /// memory the kernel reports available is left to page on demand (a
+    /// graph larger than memory must not be pulled in whole).
+    pub fn prefault(&self) -> bool {
+        let Array::Mapped { map, offset, .. } = self else { return false };
+        let bytes = self.byte_len();
+        if bytes == 0 || available_memory().is_none_or(|a| bytes as u64 > a / 2) {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            map.advise_range(memmap2::Advice::PopulateRead, *offset, bytes).is_ok()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (map, offset);
+            false
+        }
+    }
+
     /// Views `map[offset..]` as `len` elements of `T`, checking bounds and alignment.
     pub fn mapped(map: Arc<Mmap>, offset: usize, len: usize) -> Option<Self> {
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
@@ -168,4 +192,12 @@ impl StringArray {
         }
         Ok(())
     }
+}
+
+/// `MemAvailable` of `/proc/meminfo` in bytes (`None` where there is none).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

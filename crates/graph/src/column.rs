@@ -67,6 +67,16 @@ pub struct ColumnStats {
 }
 
 impl Column {
+    /// [`Array::prefault`] of every array of the column; whether all were.
+    pub fn prefault(&self) -> bool {
+        match self {
+            Column::Int(a) => a.prefault(),
+            Column::Float(a) | Column::Vector { data: a, .. } => a.prefault(),
+            Column::Categorical { codes, .. } | Column::Hashed { codes, .. } => codes.prefault(),
+            Column::Sparse { indptr, indices, values, .. } => indptr.prefault() & indices.prefault() & values.prefault(),
+        }
+    }
+
     /// Number of rows.
     pub fn rows(&self) -> usize {
         match self {

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::ops::{Adj, segment_max, spmm};
+use crate::ops::{Adj, segment_max, spmm, spmm_with_self};
 
 /// The layout of a hop.
 #[derive(Debug)]
@@ -235,6 +235,16 @@ impl Hop {
                 let k = w.dims()[1];
                 (x_nbr.reshape([self.n_dst, k, d]) * (**w).clone()).sum_dim(1).reshape([self.n_dst, d])
             }
+        }
+    }
+
+    /// `[x_dst, aggregate(norm, x_nbr)]` side by side (see
+    /// [`spmm_with_self`]); `None` for a dense hop, whose aggregation is a
+    /// tensor expression.
+    pub fn aggregate_with_self(&self, norm: Norm, x_dst: Tensor<2>, x_nbr: Tensor<2>) -> Option<Tensor<2>> {
+        match self.weighted(norm, &x_nbr.device()) {
+            Weighted::Sparse(a) => Some(spmm_with_self(a, x_dst, x_nbr)),
+            Weighted::Dense(_) => None,
         }
     }
 

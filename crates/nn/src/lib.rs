@@ -125,7 +125,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ops::{Adj, segment_max, spmm};
+    use ops::{Adj, segment_max, spmm, spmm_with_self};
     use std::sync::Arc;
 
     fn t2(v: Vec<f32>, r: usize, c: usize, d: &Device) -> Tensor<2> {
@@ -145,6 +145,23 @@ mod tests {
         let y = spmm(&a, t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &infer_device()));
         assert!(!y.is_autodiff());
         assert_eq!(host(y), vec![0.5 + 10., 1. + 12., 3., 4.]);
+    }
+
+    #[test]
+    fn spmm_with_self_and_its_gradients_match_hand_computation() {
+        // The block of the test above: destinations are the first 2 of 3 rows.
+        let a = Arc::new(Adj::from_edges(2, 3, &[0, 1, 0], &[0, 1, 2], Some(&[0.5, 1.0, 2.0])));
+        let x = t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &train_device()).require_grad();
+        let y = spmm_with_self(&a, x.clone().narrow(0, 0, 2), x.clone());
+        assert_eq!(host(y.clone()), vec![1., 2., 10.5, 13., 3., 4., 3., 4.]);
+        // d/dx of Σ_ij c_j y_ij with column weights c = [1, 10, 100, 1000]:
+        // own rows get [1, 10], sources get w · [100, 1000].
+        let c = t2(vec![1., 10., 100., 1000.], 1, 4, &train_device());
+        let g = (y * c).sum().backward();
+        assert_eq!(host(x.grad(&g).unwrap()), vec![1. + 50., 10. + 500., 1. + 100., 10. + 1000., 200., 2000.]);
+        let y = spmm_with_self(&a, t2(vec![1., 2., 3., 4.], 2, 2, &infer_device()), t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &infer_device()));
+        assert!(!y.is_autodiff());
+        assert_eq!(host(y), vec![1., 2., 10.5, 13., 3., 4., 3., 4.]);
     }
 
     #[test]

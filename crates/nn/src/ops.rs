@@ -110,23 +110,55 @@ impl Adj {
     }
 }
 
+/// `n` rows of `width` values made by `fill(row, values)` in parallel; each
+/// row is zeroed just before `fill` sees it (while it is in cache), not in a
+/// separate pass over the whole buffer.
+fn rows(n: usize, width: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
+    let mut out: Vec<f32> = Vec::with_capacity(n * width);
+    if width > 0 {
+        out.spare_capacity_mut()[..n * width].par_chunks_mut(ROWS_PER_TASK * width).enumerate().for_each(|(t, chunk)| {
+            for (r, row) in chunk.chunks_exact_mut(width).enumerate() {
+                for v in row.iter_mut() {
+                    v.write(0.0);
+                }
+                // SAFETY: every element of `row` was written just above.
+                let row = unsafe { &mut *(row as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+                fill(t * ROWS_PER_TASK + r, row);
+            }
+        });
+    }
+    // SAFETY: the chunks cover the first `n * width` elements and each was written.
+    unsafe { out.set_len(n * width) };
+    out
+}
+
+/// `row += Σ_e w_e · x[cols[e]]` over destination `i`'s edges.
+#[inline]
+fn accumulate(a: &Adj, i: usize, x: &[f32], row: &mut [f32]) {
+    let dim = row.len();
+    for e in a.offsets[i] as usize..a.offsets[i + 1] as usize {
+        let src = &x[a.cols[e] as usize * dim..][..dim];
+        let w = a.vals.as_ref().map_or(1.0, |v| v[e]);
+        for (o, s) in row.iter_mut().zip(src) {
+            *o += w * s;
+        }
+    }
+}
+
 /// `out[i] = Σ_e w_e · x[cols[e]]` for a row-major `x` of `dim` columns.
 fn spmm_kernel(a: &Adj, x: &[f32], dim: usize) -> Vec<f32> {
-    let mut out = vec![0f32; a.n_dst * dim];
-    out.par_chunks_mut(ROWS_PER_TASK * dim.max(1)).enumerate().for_each(|(t, chunk)| {
-        let first = t * ROWS_PER_TASK;
-        for (r, row) in chunk.chunks_exact_mut(dim).enumerate() {
-            let i = first + r;
-            for e in a.offsets[i] as usize..a.offsets[i + 1] as usize {
-                let src = &x[a.cols[e] as usize * dim..][..dim];
-                let w = a.vals.as_ref().map_or(1.0, |v| v[e]);
-                for (o, s) in row.iter_mut().zip(src) {
-                    *o += w * s;
-                }
-            }
-        }
-    });
-    out
+    rows(a.n_dst, dim, |i, row| accumulate(a, i, x, row))
+}
+
+/// `out[i] = [x_dst[i], Σ_e w_e · x[cols[e]]]`: a row's own features beside
+/// its aggregate, so that a layer's self and neighbour transforms are one
+/// matrix product.
+fn self_spmm_kernel(a: &Adj, x_dst: &[f32], x: &[f32], dim: usize) -> Vec<f32> {
+    rows(a.n_dst, 2 * dim, |i, row| {
+        let (own, agg) = row.split_at_mut(dim);
+        own.copy_from_slice(&x_dst[i * dim..][..dim]);
+        accumulate(a, i, x, agg);
+    })
 }
 
 /// Max over each row's neighbours; rows without neighbours are 0. Returns
@@ -204,6 +236,57 @@ pub fn spmm(a: &Arc<Adj>, x: Tensor<2>) -> Tensor<2> {
     let (_, node) = x.into_parts();
     let out = match SpmmBackward.prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(a.clone(), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive::<Ad>(out)
+}
+
+#[derive(Debug)]
+struct SelfSpmmBackward;
+
+impl Backward<Flex, 2> for SelfSpmmBackward {
+    type State = (Arc<Adj>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [own, nbr] = ops.parents;
+        let grad: FlexTensor = grads.consume::<Flex>(&ops.node);
+        let (a, dim) = ops.state;
+        let (_, grad) = flex_rows(&grad);
+        let g = grad.storage::<f32>();
+        let half = |h: usize| -> Vec<f32> { g.chunks_exact(2 * dim).flat_map(|r| &r[h * dim..(h + 1) * dim]).copied().collect() };
+        if let Some(own) = own {
+            grads.register::<Flex>(own.id, flex_from(half(0), [a.n_dst, dim]));
+        }
+        if let Some(nbr) = nbr {
+            let gx = spmm_kernel(a.transposed(), &half(1), dim);
+            grads.register::<Flex>(nbr.id, flex_from(gx, [a.n_src, dim]));
+        }
+    }
+}
+
+/// `[x_dst, spmm(a, x)]` side by side (`[a.n_dst, 2·d]`): a layer whose
+/// output is `x_dst·W_self + spmm(a, x)·W_nbr` makes it one product with
+/// the stacked weights, one pass over the output instead of two products
+/// and a sum. Differentiable in both inputs on the autodiff device.
+pub fn spmm_with_self(a: &Arc<Adj>, x_dst: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+    let check = |xd: &FlexTensor, x: &FlexTensor| {
+        let (ds, xd) = flex_rows(xd);
+        let (xs, x) = flex_rows(x);
+        assert_eq!(xs[0], a.n_src, "spmm_with_self: the input has {} rows, the adjacency {} source rows", xs[0], a.n_src);
+        assert_eq!(ds, [a.n_dst, xs[1]], "spmm_with_self: the destination rows are {ds:?}, not [{}, {}]", a.n_dst, xs[1]);
+        (xs[1], flex_from(self_spmm_kernel(a, xd.storage::<f32>(), x.storage::<f32>(), xs[1]), [a.n_dst, 2 * xs[1]]))
+    };
+    if !x.is_autodiff() {
+        let flex = |t: Tensor<2>| t.try_into_primitive::<Flex>().unwrap_or_else(|e| panic!("spmm runs on the Flex CPU backend: {e:?}"));
+        return Tensor::from_primitive::<Flex>(check(&flex(x_dst), &flex(x)).1);
+    }
+    let ad = |t: Tensor<2>| t.try_into_primitive::<Ad>().unwrap_or_else(|e| panic!("spmm runs on the Flex CPU backend: {e:?}"));
+    let (xd, x) = (ad(x_dst), ad(x));
+    let (dim, out) = check(xd.primitive(), x.primitive());
+    let (_, own) = xd.into_parts();
+    let (_, nbr) = x.into_parts();
+    let out = match SelfSpmmBackward.prepare::<NoCheckpointing>([own, nbr]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((a.clone(), dim), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive::<Ad>(out)

@@ -388,10 +388,12 @@ enum Tables<'a> {
 /// How far ahead the row offsets are prefetched: a random row costs a DRAM
 /// miss for its offsets and another for its neighbours; touching rows a few
 /// nodes ahead lets those misses overlap.
-const AHEAD: usize = 8;
+pub(crate) const AHEAD: usize = 8;
 
+/// Prefetches element `i` of `s` into the cache (no effect when out of bounds
+/// or off x86-64).
 #[inline]
-fn touch<T>(s: &[T], i: usize) {
+pub(crate) fn touch<T>(s: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
     if i < s.len() {
         // SAFETY: prefetching has no effect on memory; the address is in bounds.

