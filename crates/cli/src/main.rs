@@ -531,7 +531,12 @@ fn run(cli: Cli) -> Result<()> {
                     })
                 );
             } else {
-                println!("{} nodes, {} undirected edges → {parts} partitions by {} in {seconds:.2} s (adjacency {adjacency_s:.2} s, peak RSS {peak:.0} MiB)", adj.nodes(), adj.edges(), method.name());
+                println!(
+                    "{} nodes, {} undirected edges → {parts} partitions by {} in {seconds:.2} s (adjacency {adjacency_s:.2} s, peak RSS {peak:.0} MiB)",
+                    adj.nodes(),
+                    adj.edges(),
+                    method.name()
+                );
                 println!("edge-cut {:.4} ({} edges), balance {:.3}, replication {:.3}", q.edge_cut, q.cut_edges, q.balance, q.replication);
                 println!("{:>6} {:>12} {:>12}", "part", "nodes", "halo");
                 for (p, (s, h)) in q.sizes.iter().zip(&q.halo).enumerate() {

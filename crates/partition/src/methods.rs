@@ -63,13 +63,11 @@ fn metis(adj: &Adjacency, parts: usize, seed: u64) -> Result<Vec<u16>> {
             adj.targets.len()
         )));
     }
-    let mut xadj: Vec<metis::Idx> = adj.offsets.iter().map(|&o| o as metis::Idx).collect();
-    let mut adjncy: Vec<metis::Idx> = adj.targets.iter().map(|&t| t as metis::Idx).collect();
+    let xadj: Vec<metis::Idx> = adj.offsets.iter().map(|&o| o as metis::Idx).collect();
+    let adjncy: Vec<metis::Idx> = adj.targets.iter().map(|&t| t as metis::Idx).collect();
     let mut part: Vec<metis::Idx> = vec![0; adj.nodes()];
-    let g = metis::Graph::new(1, parts as metis::Idx, &mut xadj, &mut adjncy).map_err(|e| Error::Metis(format!("{e:?}")))?;
-    g.set_option(metis::option::Seed((seed & 0x7fff_ffff) as metis::Idx))
-        .part_kway(&mut part)
-        .map_err(|e| Error::Metis(format!("{e:?}")))?;
+    let g = metis::Graph::new(1, parts as metis::Idx, &xadj, &adjncy).map_err(|e| Error::Metis(format!("{e:?}")))?;
+    g.set_option(metis::option::Seed((seed & 0x7fff_ffff) as metis::Idx)).part_kway(&mut part).map_err(|e| Error::Metis(format!("{e:?}")))?;
     Ok(part.into_iter().map(|p| p as u16).collect())
 }
 

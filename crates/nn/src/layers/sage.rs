@@ -131,11 +131,7 @@ impl SageConv {
                     }
                     return if self.normalize { l2_normalize(out) } else { out };
                 }
-                if first {
-                    hop.aggregate(norm, self.lin_nbr.forward(x_nbr))
-                } else {
-                    self.lin_nbr.forward(hop.aggregate(norm, x_nbr))
-                }
+                if first { hop.aggregate(norm, self.lin_nbr.forward(x_nbr)) } else { self.lin_nbr.forward(hop.aggregate(norm, x_nbr)) }
             }
             Aggregator::MaxPool => {
                 let pool = self.pool.as_ref().expect("max-pool layer has a pool transform");
