@@ -77,6 +77,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve one partition of a partition book over gRPC (batched neighbour sampling and degrees for the nodes it owns), until killed. The shared-secret token comes from --token-file or FERROGRAPH_TOKEN.
+    Serve {
+        /// The snapshot the book was made from.
+        snapshot: PathBuf,
+        /// The partition book (`ferrograph partition --out`).
+        #[arg(long)]
+        book: PathBuf,
+        /// The partition to serve.
+        #[arg(long)]
+        part: usize,
+        /// Address to listen on (port 0: any free port; see --ready-file).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Written with the bound address once the server listens.
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
+        /// File holding the token (else the FERROGRAPH_TOKEN variable).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Most nodes in one request.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_nodes: usize,
+        /// Largest fan-out of one request.
+        #[arg(long, default_value_t = 10_000)]
+        max_fanout: usize,
+    },
     /// Hold out edges of one type for link prediction: a training snapshot without them, and the held-out edges with as many sampled non-edges.
     SplitEdges {
         /// Snapshot directory to split.
@@ -544,6 +570,14 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 println!("wrote {}", out.display());
             }
+        }
+        Command::Serve { snapshot: dir, book, part, listen, ready_file, token_file, max_nodes, max_fanout } => {
+            let token = match &token_file {
+                Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading the token file {}", f.display()))?.trim().to_string(),
+                None => std::env::var("FERROGRAPH_TOKEN").map_err(|_| anyhow::anyhow!("no token: give --token-file FILE or set FERROGRAPH_TOKEN"))?,
+            };
+            let limits = ferrograph_dist::ServerLimits { max_nodes, max_fanout, ..Default::default() };
+            ferrograph_dist::serve(&dir, &book, part, &listen, ready_file.as_deref(), &token, limits)?;
         }
         Command::SplitEdges { snapshot: dir, relation, val, test, seed, out, heldout } => {
             let snap = snapshot::open(&dir)?;

@@ -277,12 +277,27 @@ impl<'g> LocalGraph<'g> {
     }
 }
 
-impl NeighborAccess for LocalGraph<'_> {
-    fn node_count(&self, t: NodeTypeId) -> usize {
-        self.graph.node_count(t)
-    }
-
-    fn sample_neighbors(&self, rel: Relation, nodes: &[u32], k: usize, strategy: Strategy, seed: u64, out: &mut Sampled) -> Result<()> {
+impl LocalGraph<'_> {
+    /// [`NeighborAccess::sample_neighbors`] where the draws for `nodes[i]`
+    /// come from `derive(seed, streams[i])` instead of `derive(seed, i)`
+    /// (`None`: `i`). A graph server answers the part of a batch it owns
+    /// with the positions the nodes had in the whole batch, so that a
+    /// sample split across servers equals the local one bit for bit.
+    pub fn sample_streams(
+        &self,
+        rel: Relation,
+        nodes: &[u32],
+        streams: Option<&[u64]>,
+        k: usize,
+        strategy: Strategy,
+        seed: u64,
+        out: &mut Sampled,
+    ) -> Result<()> {
+        if let Some(s) = streams
+            && s.len() != nodes.len()
+        {
+            return Err(Error::Invalid(format!("{} stream indices for {} nodes", s.len(), nodes.len())));
+        }
         let csr = self.graph.topology(rel.edge_type, rel.direction);
         if out.offsets.is_empty() {
             out.offsets.push(out.neighbors.len() as u32);
@@ -296,8 +311,18 @@ impl NeighborAccess for LocalGraph<'_> {
             Strategy::Before(_) | Strategy::MostRecent(_) => Tables::Time(self.times(rel)?),
             _ => Tables::None,
         };
-        sample_csr(csr, nodes, k, strategy, tables, seed, out);
+        sample_csr(csr, nodes, streams, k, strategy, tables, seed, out);
         Ok(())
+    }
+}
+
+impl NeighborAccess for LocalGraph<'_> {
+    fn node_count(&self, t: NodeTypeId) -> usize {
+        self.graph.node_count(t)
+    }
+
+    fn sample_neighbors(&self, rel: Relation, nodes: &[u32], k: usize, strategy: Strategy, seed: u64, out: &mut Sampled) -> Result<()> {
+        self.sample_streams(rel, nodes, None, k, strategy, seed, out)
     }
 
     fn has_edges(&self, rel: Relation, nodes: &[u32], targets: &[u32], out: &mut Vec<bool>) -> Result<()> {
@@ -403,7 +428,7 @@ pub(crate) fn touch<T>(s: &[T], i: usize) {
     let _ = (s, i);
 }
 
-fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
+fn sample_csr(csr: &Csr, nodes: &[u32], streams: Option<&[u64]>, k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
     let offsets = csr.offsets.as_slice();
     let targets = csr.targets.as_slice();
     let mut chosen: Vec<u32> = Vec::new();
@@ -417,6 +442,7 @@ fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Ta
         }
         let (lo, hi) = (offsets[u as usize] as usize, offsets[u as usize + 1] as usize);
         let row = &targets[lo..hi];
+        let stream = streams.map_or(i as u64, |s| s[i]);
         let d = row.len();
         match strategy {
             Strategy::Full => out.neighbors.extend_from_slice(row),
@@ -424,17 +450,17 @@ fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Ta
             Strategy::RandomWithoutReplacement if d <= k => out.neighbors.extend_from_slice(row),
             Strategy::RandomWithoutReplacement => {
                 // Floyd's algorithm: k distinct positions, every k-subset equally likely.
-                let mut rng = SplitMix::new(derive(seed, i as u64));
+                let mut rng = SplitMix::new(derive(seed, stream));
                 chosen.clear();
                 floyd(&mut rng, d, k, &mut chosen, &mut seen);
                 out.neighbors.extend(chosen.iter().map(|&p| row[p as usize]));
             }
             Strategy::Random => {
-                let mut rng = SplitMix::new(derive(seed, i as u64));
+                let mut rng = SplitMix::new(derive(seed, stream));
                 out.neighbors.extend((0..k).map(|_| row[rng.below(d as u64) as usize]));
             }
             Strategy::EdgeWeight | Strategy::InDegree => {
-                let mut rng = SplitMix::new(derive(seed, i as u64));
+                let mut rng = SplitMix::new(derive(seed, stream));
                 let cdf = match &tables {
                     Tables::Cdf(c) => &c[lo..hi],
                     _ => &[][..],
@@ -464,7 +490,7 @@ fn sample_csr(csr: &Csr, nodes: &[u32], k: usize, strategy: Strategy, tables: Ta
                     chosen.truncate(k);
                 } else if chosen.len() > k {
                     // Floyd's algorithm over the eligible positions.
-                    let mut rng = SplitMix::new(derive(seed, i as u64));
+                    let mut rng = SplitMix::new(derive(seed, stream));
                     let mut pick: Vec<u32> = Vec::with_capacity(k);
                     floyd(&mut rng, chosen.len(), k, &mut pick, &mut seen);
                     let eligible = std::mem::take(&mut chosen);

@@ -48,6 +48,10 @@ pub enum Error {
     /// An error from the graph store (unknown names, with suggestions).
     #[error(transparent)]
     Graph(#[from] ferrograph_graph::Error),
+    /// A remote graph failed: a server that did not answer in time, or
+    /// refused the request (the source is the remote crate's typed error).
+    #[error(transparent)]
+    Remote(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result alias of the sampling crate.

@@ -1,0 +1,271 @@
+//! Graph servers as real processes on 127.0.0.1 (port 0 + ready files,
+//! killed by pid): remote sampling equals local sampling bit for bit for
+//! every partitioner and 1, 2, 4 servers; one request per server per hop;
+//! and the failure cases (token, mismatch, oversized request, SIGKILL,
+//! SIGSTOP, restart), each bounded in time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrograph_dist::{ClientOptions, RemoteGraph};
+use ferrograph_sample::neighbor::HopSpec;
+use ferrograph_sample::{LocalGraph, NeighborAccess, NeighborSampler, Relation, Strategy};
+
+const TOKEN: &str = "s3cret-test-token";
+
+fn fg(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrograph")).args(args).output().unwrap();
+    assert!(o.status.success(), "ferrograph {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A server process, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, snapshot: &Path, book: &Path, part: usize, listen: &str, extra: &[&str]) -> Server {
+    let token = dir.join("token");
+    std::fs::write(&token, TOKEN).unwrap();
+    let ready = dir.join(format!("ready-{part}-{}", std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64));
+    let _ = std::fs::remove_file(&ready);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrograph"))
+        .arg("serve")
+        .arg(snapshot)
+        .args(["--book", book.to_str().unwrap(), "--part", &part.to_string(), "--listen", listen])
+        .args(["--ready-file", ready.to_str().unwrap(), "--token-file", token.to_str().unwrap()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        if let Ok(a) = std::fs::read_to_string(&ready) {
+            return Server { child, addr: a };
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("server {part} exited ({status}) before listening: {err}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "server {part} did not listen within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn fixture(dir: &Path) -> PathBuf {
+    let snap = dir.join("planted");
+    fg(&["generate", "planted", "--nodes", "3000", "--classes", "4", "--out", snap.to_str().unwrap()]);
+    snap
+}
+
+fn book(dir: &Path, snap: &Path, parts: usize, method: &str) -> PathBuf {
+    let out = dir.join(format!("book-{method}-{parts}"));
+    fg(&["partition", snap.to_str().unwrap(), "--parts", &parts.to_string(), "--method", method, "--out", out.to_str().unwrap()]);
+    out
+}
+
+fn strategies() -> Vec<Strategy> {
+    vec![
+        Strategy::Random,
+        Strategy::RandomWithoutReplacement,
+        Strategy::Full,
+        Strategy::TopK,
+        Strategy::InDegree,
+        Strategy::EdgeWeight,
+        Strategy::Before(5),
+        Strategy::MostRecent(5),
+    ]
+}
+
+#[test]
+fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
+    let d = tempfile::tempdir().unwrap();
+    let snap = fixture(d.path());
+    let opened = ferrograph_graph::snapshot::open(&snap).unwrap();
+    let g = &opened.graph;
+    let local = LocalGraph::new(g);
+    let rel = Relation::resolve(g, "link").unwrap();
+    let seeds: Vec<u32> = (0..400).map(|i| (i * 7 + i / 3) % 3000).collect();
+    let mut compared = std::collections::BTreeMap::<String, usize>::new();
+    for method in ["hash", "metis", "fennel"] {
+        for parts in [1, 2, 4] {
+            let b = book(d.path(), &snap, parts, method);
+            let servers: Vec<Server> = (0..parts).map(|p| start(d.path(), &snap, &b, p, "127.0.0.1:0", &[])).collect();
+            let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
+            let remote = RemoteGraph::connect(&b, &addrs, TOKEN, ClientOptions::default()).unwrap();
+            assert_eq!(remote.node_count(rel.from), 3000);
+            for strategy in strategies() {
+                let sampler =
+                    NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 6 }, HopSpec { relation: rel, fanout: 4 }], strategy).unwrap();
+                let before: Vec<u64> = (0..parts).map(|p| remote.info(p).unwrap().requests).collect();
+                let (l, r) = (sampler.sample(&local, &seeds, 11), sampler.sample(&remote, &seeds, 11));
+                match (l, r) {
+                    (Ok(l), Ok(r)) => {
+                        assert_eq!(l, r, "{method} × {parts}, {strategy:?}: remote differs from local");
+                        *compared.entry(format!("{strategy:?}")).or_default() += 1;
+                    }
+                    (Err(_), Err(_)) => {} // refused both ways (e.g. no weights or times in this graph)
+                    (l, r) => panic!("{method} × {parts}, {strategy:?}: local {:?} but remote {:?}", l.map(|_| ()), r.map(|_| ())),
+                }
+                // Batching: at most one request per server per hop.
+                for (p, b0) in before.iter().enumerate() {
+                    let delta = remote.info(p).unwrap().requests - b0;
+                    assert!(delta <= 2, "{method} × {parts}, {strategy:?}: server {p} got {delta} requests for 2 hops");
+                }
+            }
+            let (mut dl, mut dr) = (Vec::new(), Vec::new());
+            local.degrees(rel, &seeds, &mut dl).unwrap();
+            remote.degrees(rel, &seeds, &mut dr).unwrap();
+            assert_eq!(dl, dr);
+        }
+    }
+    // The strategies this unweighted, untimed graph supports, in all 9 setups
+    // (weighted and temporal ones are refused alike locally and remotely).
+    for s in ["Random", "RandomWithoutReplacement", "Full", "InDegree"] {
+        assert_eq!(compared.get(s), Some(&9), "{s}: {compared:?}");
+    }
+}
+
+#[test]
+fn failures_are_typed_bounded_and_recoverable() {
+    let d = tempfile::tempdir().unwrap();
+    let snap = fixture(d.path());
+    let opened = ferrograph_graph::snapshot::open(&snap).unwrap();
+    let g = &opened.graph;
+    let local = LocalGraph::new(g);
+    let rel = Relation::resolve(g, "link").unwrap();
+    let b = book(d.path(), &snap, 2, "hash");
+    let mut s0 = start(d.path(), &snap, &b, 0, "127.0.0.1:0", &[]);
+    let mut s1 = start(d.path(), &snap, &b, 1, "127.0.0.1:0", &["--max-nodes", "500"]);
+    let addrs = vec![s0.addr.clone(), s1.addr.clone()];
+    let opts = ClientOptions {
+        deadline: Duration::from_millis(700),
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+        connect_timeout: Duration::from_millis(500),
+    };
+
+    // No or a wrong token: refused at connect, saying so.
+    let e = RemoteGraph::connect(&b, &addrs, "wrong", opts).unwrap_err().to_string();
+    assert!(e.contains("token") && e.contains("Unauthenticated"), "{e}");
+    // Servers in the wrong order: a partition mismatch at connect.
+    let e = RemoteGraph::connect(&b, &[addrs[1].clone(), addrs[0].clone()], TOKEN, opts).unwrap_err().to_string();
+    assert!(e.contains("serves partition 1 of 2, not 0"), "{e}");
+    // A book of another snapshot: the server refuses to start.
+    let other = d.path().join("other");
+    fg(&["generate", "planted", "--nodes", "3000", "--classes", "4", "--seed", "5", "--out", other.to_str().unwrap()]);
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrograph"))
+        .args(["serve", other.to_str().unwrap(), "--book", b.to_str().unwrap(), "--part", "0"])
+        .env("FERROGRAPH_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("another snapshot"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let remote = RemoteGraph::connect(&b, &addrs, TOKEN, opts).unwrap();
+    let seeds: Vec<u32> = (0..300).map(|i| i * 9 % 3000).collect();
+    let sampler = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 5 }; 2], Strategy::Random).unwrap();
+    let want = sampler.sample(&local, &seeds, 3).unwrap();
+    assert_eq!(sampler.sample(&remote, &seeds, 3).unwrap(), want);
+
+    // Oversized requests get a clear status.
+    let e = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 20_000 }], Strategy::Random)
+        .unwrap()
+        .sample(&remote, &seeds, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ResourceExhausted") && e.contains("fan-out 20000"), "{e}");
+    let many: Vec<u32> = (0..3000).collect();
+    let e = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 2 }], Strategy::Random)
+        .unwrap()
+        .sample(&remote, &many, 3)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("partition 1") && e.contains("at most 500"), "{e}");
+
+    // SIGSTOP: the deadline ends each attempt; the typed error comes within the budget.
+    unsafe { libc::kill(s0.child.id() as i32, libc::SIGSTOP) };
+    let t = Instant::now();
+    let e = sampler.sample(&remote, &seeds, 3).unwrap_err().to_string();
+    let took = t.elapsed();
+    unsafe { libc::kill(s0.child.id() as i32, libc::SIGCONT) };
+    assert!(e.contains("partition 0") && e.contains(&s0.addr) && e.contains("3 attempts"), "{e}");
+    assert!(took < Duration::from_secs(5), "a stopped server took {took:?} to report");
+    assert_eq!(sampler.sample(&remote, &seeds, 3).unwrap(), want, "the continued server answers again");
+
+    // SIGKILL mid-run: unavailable, named, within the budget.
+    let addr1 = s1.addr.clone();
+    s1.child.kill().unwrap();
+    s1.child.wait().unwrap();
+    let t = Instant::now();
+    let e = sampler.sample(&remote, &seeds, 3).unwrap_err().to_string();
+    assert!(e.contains("partition 1") && e.contains(&addr1) && e.contains("attempts"), "{e}");
+    assert!(t.elapsed() < Duration::from_secs(5), "a dead server took {:?} to report", t.elapsed());
+    // Restarted on the same address, it is used again.
+    s1 = start(d.path(), &snap, &b, 1, &addr1, &[]);
+    assert_eq!(s1.addr, addr1);
+    assert_eq!(sampler.sample(&remote, &seeds, 3).unwrap(), want, "the restarted server answers again");
+    drop(s0);
+}
+
+#[test]
+fn weighted_and_temporal_strategies_sample_remotely_as_locally() {
+    let d = tempfile::tempdir().unwrap();
+    // 1,000 nodes, 8,000 directed edges with a weight and a timestamp each.
+    let mut nodes = String::from("id:int64\n");
+    (0..1000).for_each(|i| nodes.push_str(&format!("{i}\n")));
+    let mut edges = String::from("src_id:int64\tdst_id:int64\tweight:float\ttimestamp:int64\n");
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..8000 {
+        let (a, b, w, t) = (next() % 1000, next() % 1000, next() % 100, next() % 1000);
+        edges.push_str(&format!("{a}\t{b}\t{}\t{t}\n", w as f64 / 10.0));
+    }
+    std::fs::write(d.path().join("n"), nodes).unwrap();
+    std::fs::write(d.path().join("e"), edges).unwrap();
+    let cfg = d.path().join("import.toml");
+    std::fs::write(
+        &cfg,
+        "[[nodes]]\ntype = \"n\"\nfile = \"n\"\nformat = \"graphlearn\"\n[[edges]]\nsrc_type = \"n\"\nrelation = \"e\"\ndst_type = \"n\"\nfile = \"e\"\nformat = \"graphlearn\"\n",
+    )
+    .unwrap();
+    let snap = d.path().join("snap");
+    fg(&["import", cfg.to_str().unwrap(), "--out", snap.to_str().unwrap()]);
+    let opened = ferrograph_graph::snapshot::open(&snap).unwrap();
+    let local = LocalGraph::new(&opened.graph);
+    let seeds: Vec<u32> = (0..300).map(|i| i * 3 % 1000).collect();
+    for method in ["hash", "metis"] {
+        for parts in [2, 4] {
+            let b = book(d.path(), &snap, parts, method);
+            let servers: Vec<Server> = (0..parts).map(|p| start(d.path(), &snap, &b, p, "127.0.0.1:0", &[])).collect();
+            let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
+            let remote = RemoteGraph::connect(&b, &addrs, TOKEN, ClientOptions::default()).unwrap();
+            for name in ["e", "rev_e"] {
+                let rel = Relation::resolve(&opened.graph, name).unwrap();
+                for strategy in strategies().into_iter().chain([Strategy::Before(400), Strategy::MostRecent(700)]) {
+                    let sampler =
+                        NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 5 }, HopSpec { relation: rel, fanout: 3 }], strategy).unwrap();
+                    let l = sampler.sample(&local, &seeds, 21).unwrap_or_else(|e| panic!("{strategy:?} locally: {e}"));
+                    let r = sampler.sample(&remote, &seeds, 21).unwrap_or_else(|e| panic!("{method} × {parts} {strategy:?} remotely: {e}"));
+                    assert_eq!(l, r, "{method} × {parts}, {name}, {strategy:?}");
+                    assert!(!l.node.is_empty());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! [`RemoteGraph`]: the samplers' `NeighborAccess` over graph servers.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ferrograph_graph::{Direction, NodeTypeId};
+use ferrograph_partition::Book;
+use ferrograph_sample::rng::derive;
+use ferrograph_sample::{NeighborAccess, Relation, Sampled, Strategy};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+
+use crate::proto::graph_server_client::GraphServerClient;
+use crate::proto::{DegreesRequest, InfoReply, InfoRequest, SampleReply, SampleRequest};
+use crate::{Error, Result, TOKEN_KEY};
+
+/// Deadlines and retries of every call.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientOptions {
+    /// Deadline of one attempt (also sent to the server as `grpc-timeout`).
+    pub deadline: Duration,
+    /// Attempts per call; only `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
+    /// `CANCELLED` and a missed deadline are retried (every call is
+    /// idempotent); any other status is reported at once.
+    pub attempts: u32,
+    /// First wait between attempts; doubled each time, with ±50% jitter.
+    pub backoff: Duration,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    /// At most 3 × 2 s + 0.1 + 0.2 s ≈ 6.3 s before a dead server is
+    /// reported (graph-learn's defaults take up to ~27 minutes).
+    fn default() -> Self {
+        ClientOptions { deadline: Duration::from_secs(2), attempts: 3, backoff: Duration::from_millis(100), connect_timeout: Duration::from_secs(1) }
+    }
+}
+
+#[derive(Clone)]
+struct Server {
+    part: usize,
+    addr: String,
+    client: GraphServerClient<Channel>,
+}
+
+/// A graph spread over the servers of a partition book (see the crate
+/// docs). Calls block the calling thread; do not call it from inside a
+/// tokio runtime.
+pub struct RemoteGraph {
+    rt: tokio::runtime::Runtime,
+    servers: Vec<Server>,
+    book: Book,
+    token: String,
+    opts: ClientOptions,
+}
+
+impl std::fmt::Debug for RemoteGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addrs: Vec<&str> = self.servers.iter().map(|s| s.addr.as_str()).collect();
+        f.debug_struct("RemoteGraph").field("servers", &addrs).field("parts", &self.book.parts).finish()
+    }
+}
+
+/// The wire name and time of a strategy.
+fn strategy_wire(s: Strategy) -> (&'static str, i64) {
+    match s {
+        Strategy::Random => ("random", 0),
+        Strategy::RandomWithoutReplacement => ("random_without_replacement", 0),
+        Strategy::Full => ("full", 0),
+        Strategy::EdgeWeight => ("edge_weight", 0),
+        Strategy::TopK => ("topk", 0),
+        Strategy::InDegree => ("in_degree", 0),
+        Strategy::Before(t) => ("before", t),
+        Strategy::MostRecent(t) => ("most_recent", t),
+    }
+}
+
+/// One call with the deadline, the token and the retries of `opts`.
+async fn call<M, R, F, Fut>(server: Server, token: String, opts: ClientOptions, msg: M, f: F) -> Result<R>
+where
+    M: Clone,
+    F: Fn(GraphServerClient<Channel>, Request<M>) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<Response<R>, Status>>,
+{
+    let start = Instant::now();
+    let bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
+        format!("Bearer {token}").parse().map_err(|_| Error::Config("the token must be printable ASCII".into()))?;
+    let mut last = String::new();
+    for attempt in 1..=opts.attempts.max(1) {
+        let mut req = Request::new(msg.clone());
+        req.set_timeout(opts.deadline);
+        req.metadata_mut().insert(TOKEN_KEY, bearer.clone());
+        match tokio::time::timeout(opts.deadline, f(server.client.clone(), req)).await {
+            Ok(Ok(r)) => return Ok(r.into_inner()),
+            Ok(Err(s)) if matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled) => {
+                last = format!("{:?}: {}", s.code(), s.message())
+            }
+            Ok(Err(s)) => {
+                return Err(Error::Refused { part: server.part, addr: server.addr.clone(), message: format!("{:?}: {}", s.code(), s.message()) });
+            }
+            Err(_) => last = format!("no answer within {} ms", opts.deadline.as_millis()),
+        }
+        if attempt < opts.attempts {
+            let jitter = 0.5 + (derive(server.part as u64, u64::from(attempt)) >> 11) as f64 / (1u64 << 53) as f64;
+            tokio::time::sleep(opts.backoff.mul_f64(f64::from(1u32 << (attempt - 1).min(16)) * jitter)).await;
+        }
+    }
+    Err(Error::Unavailable {
+        part: server.part,
+        addr: server.addr.clone(),
+        attempts: opts.attempts.max(1),
+        elapsed_ms: start.elapsed().as_millis(),
+        last,
+    })
+}
+
+impl RemoteGraph {
+    /// Connects to one server per partition of the book in `book_dir`
+    /// (`addrs[p]` serves partition `p`) and checks each: it must serve that
+    /// partition of this book over the same snapshot, or the connect fails
+    /// naming what differs.
+    pub fn connect(book_dir: &Path, addrs: &[String], token: &str, opts: ClientOptions) -> Result<RemoteGraph> {
+        let book = ferrograph_partition::read_book(book_dir)?;
+        if addrs.len() != book.parts {
+            return Err(Error::Config(format!("{} server addresses for the {} partitions of {}", addrs.len(), book.parts, book_dir.display())));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Io { what: "starting the client runtime".into(), source: e })?;
+        let mut servers = Vec::with_capacity(addrs.len());
+        for (part, addr) in addrs.iter().enumerate() {
+            let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|e| Error::Config(format!("server address `{addr}` of partition {part}: {e}")))?
+                .connect_timeout(opts.connect_timeout);
+            let channel = {
+                let _guard = rt.enter();
+                endpoint.connect_lazy()
+            };
+            let client = GraphServerClient::new(channel).max_decoding_message_size(1 << 30).max_encoding_message_size(256 << 20);
+            servers.push(Server { part, addr: addr.clone(), client });
+        }
+        let g = RemoteGraph { rt, servers, book, token: token.to_string(), opts };
+        for part in 0..g.servers.len() {
+            let info = g.info(part)?;
+            let s = &g.servers[part];
+            let mismatch = |message: String| Error::Mismatch { part, addr: s.addr.clone(), message };
+            if info.part as usize != part || info.parts as usize != g.book.parts {
+                return Err(mismatch(format!("the server serves partition {} of {}, not {part} of {}", info.part, info.parts, g.book.parts)));
+            }
+            if info.snapshot_xxh3 != g.book.snapshot_xxh3 || info.assignment_xxh3 != g.book.assignment_xxh3 {
+                return Err(mismatch(format!(
+                    "the server's snapshot/book ({} / {}) are not this book's ({} / {})",
+                    info.snapshot_xxh3, info.assignment_xxh3, g.book.snapshot_xxh3, g.book.assignment_xxh3
+                )));
+            }
+        }
+        Ok(g)
+    }
+
+    /// The info call of partition `part` (counters included).
+    pub fn info(&self, part: usize) -> Result<InfoReply> {
+        let s = self.servers.get(part).cloned().ok_or_else(|| Error::Config(format!("no partition {part}")))?;
+        self.rt.block_on(call(s, self.token.clone(), self.opts, InfoRequest {}, |mut c, r| async move { c.info(r).await }))
+    }
+
+    /// The partition book.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// Groups `nodes` (of type `from`) by owner: per partition, the nodes
+    /// and their positions in `nodes`.
+    fn split(&self, from: NodeTypeId, nodes: &[u32]) -> ferrograph_sample::Result<Vec<(Vec<u32>, Vec<u64>)>> {
+        let mut by = vec![(Vec::new(), Vec::new()); self.book.parts];
+        let n = self.node_count(from);
+        for (i, &v) in nodes.iter().enumerate() {
+            let p = self
+                .book
+                .owner(from.0 as usize, u64::from(v))
+                .ok_or_else(|| ferrograph_sample::Error::Invalid(format!("node {v} is outside 0..{n}")))?;
+            by[p as usize].0.push(v);
+            by[p as usize].1.push(i as u64);
+        }
+        Ok(by)
+    }
+
+    fn remote_error(e: Error) -> ferrograph_sample::Error {
+        ferrograph_sample::Error::Remote(Box::new(e))
+    }
+}
+
+fn wire_relation(rel: Relation) -> (u32, bool) {
+    (u32::from(rel.edge_type.0), rel.direction == Direction::In)
+}
+
+impl NeighborAccess for RemoteGraph {
+    fn node_count(&self, t: NodeTypeId) -> usize {
+        self.book.node_types.get(t.0 as usize).map_or(0, |t| t.count as usize)
+    }
+
+    fn sample_neighbors(
+        &self,
+        rel: Relation,
+        nodes: &[u32],
+        k: usize,
+        strategy: Strategy,
+        seed: u64,
+        out: &mut Sampled,
+    ) -> ferrograph_sample::Result<()> {
+        let by = self.split(rel.from, nodes)?;
+        let (edge_type, reverse) = wire_relation(rel);
+        let (name, time) = strategy_wire(strategy);
+        let k = u32::try_from(k).map_err(|_| ferrograph_sample::Error::Invalid(format!("fan-out {k} is too large")))?;
+        let replies: Vec<Option<SampleReply>> = self
+            .rt
+            .block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (part, (ns, streams)) in by.iter().enumerate() {
+                    if ns.is_empty() {
+                        continue;
+                    }
+                    let msg = SampleRequest { edge_type, reverse, nodes: ns.clone(), streams: streams.clone(), k, strategy: name.into(), time, seed };
+                    let s = self.servers[part].clone();
+                    let (token, opts) = (self.token.clone(), self.opts);
+                    tasks.spawn(async move { (part, call(s, token, opts, msg, |mut c, r| async move { c.sample(r).await }).await) });
+                }
+                let mut replies: Vec<Option<SampleReply>> = vec![None; by.len()];
+                while let Some(done) = tasks.join_next().await {
+                    let (part, r) = done.map_err(|e| Error::Config(format!("a request task failed: {e}")))?;
+                    replies[part] = Some(r?);
+                }
+                Ok::<_, Error>(replies)
+            })
+            .map_err(Self::remote_error)?;
+        for (part, (ns, _)) in by.iter().enumerate() {
+            if let Some(r) = &replies[part] {
+                let ok = r.offsets.len() == ns.len() + 1
+                    && r.offsets.windows(2).all(|w| w[0] <= w[1])
+                    && r.offsets.last().is_some_and(|&l| l as usize == r.neighbors.len());
+                if !ok {
+                    let s = &self.servers[part];
+                    return Err(Self::remote_error(Error::Refused {
+                        part,
+                        addr: s.addr.clone(),
+                        message: "a malformed answer (offsets do not match the nodes)".into(),
+                    }));
+                }
+            }
+        }
+        if out.offsets.is_empty() {
+            out.offsets.push(out.neighbors.len() as u32);
+        }
+        let total = out.neighbors.len() as u64 + replies.iter().flatten().map(|r| r.neighbors.len() as u64).sum::<u64>();
+        if total > u64::from(u32::MAX) {
+            return Err(ferrograph_sample::Error::TooLarge { what: format!("{total} neighbour ids in one answer"), limit: u64::from(u32::MAX) });
+        }
+        let mut next = vec![0usize; by.len()];
+        for &v in nodes {
+            let p = self.book.owner(rel.from.0 as usize, u64::from(v)).unwrap_or(0) as usize;
+            let r = replies[p].as_ref().expect("a reply for every partition with nodes");
+            let j = next[p];
+            next[p] += 1;
+            out.neighbors.extend_from_slice(&r.neighbors[r.offsets[j] as usize..r.offsets[j + 1] as usize]);
+            out.offsets.push(out.neighbors.len() as u32);
+        }
+        Ok(())
+    }
+
+    fn degrees(&self, rel: Relation, nodes: &[u32], out: &mut Vec<u64>) -> ferrograph_sample::Result<()> {
+        let by = self.split(rel.from, nodes)?;
+        let (edge_type, reverse) = wire_relation(rel);
+        let replies = self
+            .rt
+            .block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (part, (ns, _)) in by.iter().enumerate() {
+                    if ns.is_empty() {
+                        continue;
+                    }
+                    let msg = DegreesRequest { edge_type, reverse, nodes: ns.clone() };
+                    let s = self.servers[part].clone();
+                    let (token, opts) = (self.token.clone(), self.opts);
+                    tasks.spawn(async move { (part, call(s, token, opts, msg, |mut c, r| async move { c.degrees(r).await }).await) });
+                }
+                let mut replies = vec![Vec::new(); by.len()];
+                while let Some(done) = tasks.join_next().await {
+                    let (part, r) = done.map_err(|e| Error::Config(format!("a request task failed: {e}")))?;
+                    replies[part] = r?.degrees;
+                }
+                Ok::<_, Error>(replies)
+            })
+            .map_err(Self::remote_error)?;
+        for (part, (ns, _)) in by.iter().enumerate() {
+            if replies[part].len() != ns.len() {
+                let s = &self.servers[part];
+                return Err(Self::remote_error(Error::Refused {
+                    part,
+                    addr: s.addr.clone(),
+                    message: "a malformed answer (one degree per node expected)".into(),
+                }));
+            }
+        }
+        let mut next = vec![0usize; by.len()];
+        for &v in nodes {
+            let p = self.book.owner(rel.from.0 as usize, u64::from(v)).unwrap_or(0) as usize;
+            out.push(replies[p][next[p]]);
+            next[p] += 1;
+        }
+        Ok(())
+    }
+}

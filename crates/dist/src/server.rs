@@ -1,0 +1,220 @@
+//! A graph server: one partition of a partition book over the snapshot.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferrograph_graph::{Direction, EdgeTypeId, Graph, NodeTypeId};
+use ferrograph_partition::Book;
+use ferrograph_sample::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
+use tonic::{Request, Response, Status};
+
+use crate::proto::graph_server_server::{GraphServer, GraphServerServer};
+use crate::proto::{DegreesReply, DegreesRequest, InfoReply, InfoRequest, SampleReply, SampleRequest};
+use crate::{Error, Result, TOKEN_KEY};
+
+/// Bounds on one request; a request past them is refused with
+/// `RESOURCE_EXHAUSTED` naming the bound, before any work.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    /// Nodes in one request.
+    pub max_nodes: usize,
+    /// Fan-out `k`.
+    pub max_fanout: usize,
+    /// Neighbour ids one answer may hold.
+    pub max_neighbors: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits { max_nodes: 1 << 20, max_fanout: 10_000, max_neighbors: 1 << 26 }
+    }
+}
+
+struct Service {
+    graph: &'static Graph,
+    local: LocalGraph<'static>,
+    book: Book,
+    part: u16,
+    token: String,
+    limits: ServerLimits,
+    requests: AtomicU64,
+    nodes: AtomicU64,
+}
+
+/// The strategy of a request.
+pub(crate) fn strategy(name: &str, time: i64) -> std::result::Result<Strategy, String> {
+    Ok(match name {
+        "before" => Strategy::Before(time),
+        "most_recent" => Strategy::MostRecent(time),
+        other => Strategy::parse(other).ok_or_else(|| format!("unknown strategy `{other}`"))?,
+    })
+}
+
+impl Service {
+    fn check_token<T>(&self, req: &Request<T>) -> std::result::Result<(), Status> {
+        let want = format!("Bearer {}", self.token);
+        match req.metadata().get(TOKEN_KEY).and_then(|v| v.to_str().ok()) {
+            Some(got) if got == want => Ok(()),
+            Some(_) => Err(Status::unauthenticated("the token does not match this server's")),
+            None => Err(Status::unauthenticated("no token: send `authorization: Bearer <token>`")),
+        }
+    }
+
+    fn relation(&self, edge_type: u32, reverse: bool) -> std::result::Result<Relation, Status> {
+        let schema = self.graph.schema();
+        let et = schema
+            .edge_types
+            .get(edge_type as usize)
+            .ok_or_else(|| Status::invalid_argument(format!("edge type {edge_type} is not one of the {} of this graph", schema.edge_types.len())))?;
+        let name = if reverse { et.reverse.clone() } else { et.relation.clone() };
+        let rel = Relation::resolve(self.graph, &name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        debug_assert_eq!(rel.edge_type, EdgeTypeId(edge_type as u16));
+        debug_assert_eq!(rel.direction, if reverse { Direction::In } else { Direction::Out });
+        Ok(rel)
+    }
+
+    fn check_nodes(&self, from: NodeTypeId, nodes: &[u32]) -> std::result::Result<(), Status> {
+        if nodes.len() > self.limits.max_nodes {
+            return Err(Status::resource_exhausted(format!(
+                "{} nodes in one request; this server takes at most {}",
+                nodes.len(),
+                self.limits.max_nodes
+            )));
+        }
+        for &v in nodes {
+            match self.book.owner(from.0 as usize, u64::from(v)) {
+                Some(p) if p == self.part => {}
+                Some(p) => {
+                    return Err(Status::failed_precondition(format!("node {v} belongs to partition {p}, not this server's {}", self.part)));
+                }
+                None => return Err(Status::invalid_argument(format!("node {v} is outside its type's {} nodes", self.graph.node_count(from)))),
+            }
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.nodes.fetch_add(nodes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl GraphServer for &'static Service {
+    async fn info(&self, req: Request<InfoRequest>) -> std::result::Result<Response<InfoReply>, Status> {
+        self.check_token(&req)?;
+        Ok(Response::new(InfoReply {
+            part: u32::from(self.part),
+            parts: self.book.parts as u32,
+            snapshot_xxh3: self.book.snapshot_xxh3.clone(),
+            assignment_xxh3: self.book.assignment_xxh3.clone(),
+            requests: self.requests.load(Ordering::Relaxed),
+            nodes: self.nodes.load(Ordering::Relaxed),
+        }))
+    }
+
+    async fn sample(&self, req: Request<SampleRequest>) -> std::result::Result<Response<SampleReply>, Status> {
+        self.check_token(&req)?;
+        let r = req.into_inner();
+        let rel = self.relation(r.edge_type, r.reverse)?;
+        let strategy = strategy(&r.strategy, r.time).map_err(Status::invalid_argument)?;
+        let k = r.k as usize;
+        if k > self.limits.max_fanout {
+            return Err(Status::resource_exhausted(format!("fan-out {k}; this server allows at most {}", self.limits.max_fanout)));
+        }
+        if r.streams.len() != r.nodes.len() {
+            return Err(Status::invalid_argument(format!("{} stream indices for {} nodes", r.streams.len(), r.nodes.len())));
+        }
+        self.check_nodes(rel.from, &r.nodes)?;
+        let bound = if strategy == Strategy::Full {
+            let mut d = Vec::new();
+            self.local.degrees(rel, &r.nodes, &mut d).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            d.iter().sum::<u64>()
+        } else {
+            r.nodes.len() as u64 * k as u64
+        };
+        if bound > self.limits.max_neighbors {
+            return Err(Status::resource_exhausted(format!(
+                "the answer could hold {bound} neighbour ids; this server returns at most {}",
+                self.limits.max_neighbors
+            )));
+        }
+        let local = &self.local;
+        let out = tokio::task::spawn_blocking(move || {
+            let mut out = Sampled::default();
+            local.sample_streams(rel, &r.nodes, Some(&r.streams), k, strategy, r.seed, &mut out).map(|()| out)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the sampling task failed: {e}")))?
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(Response::new(SampleReply { offsets: out.offsets, neighbors: out.neighbors }))
+    }
+
+    async fn degrees(&self, req: Request<DegreesRequest>) -> std::result::Result<Response<DegreesReply>, Status> {
+        self.check_token(&req)?;
+        let r = req.into_inner();
+        let rel = self.relation(r.edge_type, r.reverse)?;
+        self.check_nodes(rel.from, &r.nodes)?;
+        let mut degrees = Vec::with_capacity(r.nodes.len());
+        self.local.degrees(rel, &r.nodes, &mut degrees).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(Response::new(DegreesReply { degrees }))
+    }
+}
+
+/// Serves partition `part` of the book in `book_dir` over the snapshot in
+/// `snapshot` on `listen` until the process ends. The snapshot is
+/// memory-mapped; only the rows of owned nodes are read. Once listening, the
+/// bound address is written (atomically) to `ready_file` if given, so that
+/// a launcher that asked for port 0 learns the port.
+pub fn serve(
+    snapshot: &Path,
+    book_dir: &Path,
+    part: usize,
+    listen: &str,
+    ready_file: Option<&Path>,
+    token: &str,
+    limits: ServerLimits,
+) -> Result<()> {
+    if token.is_empty() {
+        return Err(Error::Config("the token is empty: every call must carry a shared secret".into()));
+    }
+    let book = ferrograph_partition::read_book(book_dir)?;
+    if part >= book.parts {
+        return Err(Error::Config(format!("--part {part}: the book in {} has partitions 0..{}", book_dir.display(), book.parts)));
+    }
+    let fp = ferrograph_partition::book::snapshot_fingerprint(snapshot)?;
+    if fp != book.snapshot_xxh3 {
+        return Err(Error::Config(format!(
+            "the book in {} was made from another snapshot (manifest xxh3 {}, {} has {fp})",
+            book_dir.display(),
+            book.snapshot_xxh3,
+            snapshot.display()
+        )));
+    }
+    let snap = ferrograph_graph::snapshot::open(snapshot)?;
+    let graph: &'static Graph = Box::leak(Box::new(snap.graph));
+    let service: &'static Service = Box::leak(Box::new(Service {
+        graph,
+        local: LocalGraph::new(graph),
+        book,
+        part: part as u16,
+        token: token.to_string(),
+        limits,
+        requests: AtomicU64::new(0),
+        nodes: AtomicU64::new(0),
+    }));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io { what: "starting the server runtime".into(), source: e })?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| Error::Io { what: format!("listening on {listen}"), source: e })?;
+        let addr = listener.local_addr().map_err(|e| Error::Io { what: "reading the bound address".into(), source: e })?;
+        if let Some(f) = ready_file {
+            ferrograph_graph::atomic::write_file(f, addr.to_string().as_bytes())?;
+        }
+        tracing::info!(part, %addr, "graph server listening");
+        tonic::transport::Server::builder()
+            .add_service(GraphServerServer::new(service).max_decoding_message_size(256 << 20).max_encoding_message_size(1 << 30))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+            .map_err(|e| Error::Config(format!("the server on {addr} stopped: {e}")))
+    })
+}
