@@ -495,3 +495,101 @@ pub fn node2vec(
     println!("RESULT {r}");
     Ok(())
 }
+
+/// `ferrograph bench remote`: local against remote sampling in one run.
+pub fn remote(snap: &Path, data: &Path, servers: &[usize], work: &Path) -> Result<()> {
+    use ferrograph_sample::neighbor::HopSpec;
+    use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
+    use std::process::{Child, Command, Stdio};
+    struct Kill(Vec<Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let opened = snapshot::open(snap).with_context(|| format!("opening {} (run `ferrograph bench train` once)", snap.display()))?;
+    let g = &opened.graph;
+    let rel = Relation::resolve(g, "rev_edge")?;
+    let seeds: Vec<u32> = load_ids(&data.join("rmat/seeds.npy"))?.into_iter().map(|x| x as u32).collect();
+    let sampler =
+        NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 15 }, HopSpec { relation: rel, fanout: 10 }], Strategy::RandomWithoutReplacement)?;
+    let time = |f: &dyn Fn(&[u32], u64) -> Result<usize>| -> Result<(f64, usize)> {
+        f(&seeds[..1024.min(seeds.len())], 99)?; // warm-up
+        let t0 = Instant::now();
+        let mut edges = 0;
+        for (i, b) in seeds.chunks(1024).enumerate() {
+            edges += f(b, i as u64)?;
+        }
+        Ok((t0.elapsed().as_secs_f64(), edges))
+    };
+    let local = LocalGraph::new(g);
+    let (local_s, local_edges) = time(&|b, s| Ok(sampler.sample(&local, b, s)?.row.len()))?;
+    let local_rate = seeds.len() as f64 / local_s;
+    println!("RESULT {}", json!({"system": "ferrograph", "mode": "local", "seeds_per_s": local_rate, "sampled_edges": local_edges}));
+    std::fs::create_dir_all(work)?;
+    let token = "bench-remote-token";
+    let exe = std::env::current_exe()?;
+    for &n in servers {
+        let book = work.join(format!("book-{n}"));
+        let st = Command::new(&exe)
+            .args([
+                "partition",
+                snap.to_str().context("snapshot path")?,
+                "--parts",
+                &n.to_string(),
+                "--method",
+                "hash",
+                "--out",
+                book.to_str().context("work path")?,
+                "--json",
+            ])
+            .stdout(Stdio::null())
+            .status()?;
+        if !st.success() {
+            bail!("partitioning {} into {n} failed", snap.display());
+        }
+        let mut kids = Kill(Vec::new());
+        let mut addrs = Vec::new();
+        for p in 0..n {
+            let ready = work.join(format!("ready-{n}-{p}"));
+            let _ = std::fs::remove_file(&ready);
+            kids.0.push(
+                Command::new(&exe)
+                    .arg("--threads")
+                    .arg("1")
+                    .args(["serve", snap.to_str().context("snapshot path")?, "--book", book.to_str().context("work path")?, "--part", &p.to_string()])
+                    .args(["--ready-file", ready.to_str().context("work path")?])
+                    .env("FERROGRAPH_TOKEN", token)
+                    .stdout(Stdio::null())
+                    .spawn()?,
+            );
+            let t0 = Instant::now();
+            let addr = loop {
+                if let Ok(a) = std::fs::read_to_string(&ready) {
+                    break a;
+                }
+                if t0.elapsed().as_secs() > 60 {
+                    bail!("server {p} of {n} did not start within 60 s");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            };
+            addrs.push(addr);
+        }
+        let remote = ferrograph_dist::RemoteGraph::connect(&book, &addrs, token, ferrograph_dist::ClientOptions::default())?;
+        let (s, edges) = time(&|b, s| Ok(sampler.sample(&remote, b, s)?.row.len()))?;
+        if edges != local_edges {
+            bail!("remote sampling with {n} servers gave {edges} edges, local {local_edges}");
+        }
+        let requests: u64 = (0..n).map(|p| remote.info(p).map(|i| i.requests)).sum::<std::result::Result<u64, _>>()?;
+        let rate = seeds.len() as f64 / s;
+        println!(
+            "RESULT {}",
+            json!({"system": "ferrograph", "mode": "remote", "servers": n, "seeds_per_s": rate, "vs_local": rate / local_rate,
+                   "requests": requests, "batches": seeds.len().div_ceil(1024) + 1, "sampled_edges": edges})
+        );
+    }
+    Ok(())
+}

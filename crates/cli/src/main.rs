@@ -347,6 +347,21 @@ struct PeerData {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Two-hop [15, 10] sampling of the peers' R-MAT seeds through 1..N local graph servers (child processes on 127.0.0.1, hash partitions) against sampling the snapshot in process, in one run.
+    Remote {
+        /// The R-MAT snapshot (`ferrograph bench train` writes it).
+        #[arg(long, default_value = "~/.cache/ferrograph-peers/data/ferrograph-train/rmat-snapshot")]
+        snapshot: String,
+        /// The peers' data directory (rmat/seeds.npy).
+        #[arg(long, default_value = "~/.cache/ferrograph-peers/data")]
+        data: String,
+        /// Server counts to measure.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        servers: Vec<usize>,
+        /// Folder for the books and ready files.
+        #[arg(long, default_value = "/tmp/ferrograph-bench-remote")]
+        work: PathBuf,
+    },
     /// Topology build from the peers' R-MAT arrays and import of the same edges as a graph-learn TSV.
     Build {
         #[command(flatten)]
@@ -705,6 +720,9 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
+        Command::Bench(Bench::Remote { snapshot, data, servers, work }) => {
+            bench::remote(&expand_home(&snapshot), &expand_home(&data), &servers, &work)?;
+        }
         Command::Bench(Bench::Node2vec { config, relation, label, walks, length, p, q, dim, window, epochs, seed, out }) => {
             let sg = ferrograph_shallow::skipgram::SkipGramConfig { dim, window, epochs, ..Default::default() };
             bench::node2vec(&config, &relation, &label, walks, length, p, q, &sg, seed, &out, &bars)?;

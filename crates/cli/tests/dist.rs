@@ -146,7 +146,7 @@ fn failures_are_typed_bounded_and_recoverable() {
     let local = LocalGraph::new(g);
     let rel = Relation::resolve(g, "link").unwrap();
     let b = book(d.path(), &snap, 2, "hash");
-    let mut s0 = start(d.path(), &snap, &b, 0, "127.0.0.1:0", &[]);
+    let s0 = start(d.path(), &snap, &b, 0, "127.0.0.1:0", &[]);
     let mut s1 = start(d.path(), &snap, &b, 1, "127.0.0.1:0", &["--max-nodes", "500"]);
     let addrs = vec![s0.addr.clone(), s1.addr.clone()];
     let opts = ClientOptions {

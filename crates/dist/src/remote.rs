@@ -37,6 +37,9 @@ impl Default for ClientOptions {
     }
 }
 
+/// HTTP/2 flow-control window of clients and servers.
+pub(crate) const WINDOW: u32 = 32 << 20;
+
 #[derive(Clone)]
 struct Server {
     part: usize,
@@ -134,7 +137,12 @@ impl RemoteGraph {
         for (part, addr) in addrs.iter().enumerate() {
             let endpoint = Endpoint::from_shared(format!("http://{addr}"))
                 .map_err(|e| Error::Config(format!("server address `{addr}` of partition {part}: {e}")))?
-                .connect_timeout(opts.connect_timeout);
+                .connect_timeout(opts.connect_timeout)
+                // Answers of a hop run to megabytes: HTTP/2's default 64 KiB
+                // windows would cost a round trip per 64 KiB.
+                .initial_stream_window_size(WINDOW)
+                .initial_connection_window_size(WINDOW)
+                .tcp_nodelay(true);
             let channel = {
                 let _guard = rt.enter();
                 endpoint.connect_lazy()

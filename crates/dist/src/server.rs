@@ -212,8 +212,12 @@ pub fn serve(
         }
         tracing::info!(part, %addr, "graph server listening");
         tonic::transport::Server::builder()
+            .initial_stream_window_size(crate::remote::WINDOW)
+            .initial_connection_window_size(crate::remote::WINDOW)
             .add_service(GraphServerServer::new(service).max_decoding_message_size(256 << 20).max_encoding_message_size(1 << 30))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            // Accepted sockets without Nagle: small answers must not wait
+            // for the peer's delayed ACK (40 ms a request otherwise).
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)))
             .await
             .map_err(|e| Error::Config(format!("the server on {addr} stopped: {e}")))
     })

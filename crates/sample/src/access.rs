@@ -283,6 +283,7 @@ impl LocalGraph<'_> {
     /// (`None`: `i`). A graph server answers the part of a batch it owns
     /// with the positions the nodes had in the whole batch, so that a
     /// sample split across servers equals the local one bit for bit.
+    #[allow(clippy::too_many_arguments)] // the trait method's six, plus the stream indices
     pub fn sample_streams(
         &self,
         rel: Relation,
@@ -428,6 +429,7 @@ pub(crate) fn touch<T>(s: &[T], i: usize) {
     let _ = (s, i);
 }
 
+#[allow(clippy::too_many_arguments)] // the request, its tables and its output, all used by the one loop
 fn sample_csr(csr: &Csr, nodes: &[u32], streams: Option<&[u64]>, k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
     let offsets = csr.offsets.as_slice();
     let targets = csr.targets.as_slice();
