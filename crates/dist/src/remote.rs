@@ -11,7 +11,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 use crate::proto::graph_server_client::GraphServerClient;
-use crate::proto::{DegreesRequest, InfoReply, InfoRequest, SampleReply, SampleRequest};
+use crate::proto::{DegreesRequest, InfoReply, InfoRequest, SampleRequest};
 use crate::{Error, Result, TOKEN_KEY};
 
 /// Deadlines and retries of every call.
@@ -64,6 +64,9 @@ impl std::fmt::Debug for RemoteGraph {
         f.debug_struct("RemoteGraph").field("servers", &addrs).field("parts", &self.book.parts).finish()
     }
 }
+
+/// One partition's share of a batch: its nodes and their positions in the batch.
+type PartBatch = (Vec<u32>, Vec<u64>);
 
 /// The wire name and time of a strategy.
 fn strategy_wire(s: Strategy) -> (&'static str, i64) {
@@ -180,19 +183,54 @@ impl RemoteGraph {
     }
 
     /// Groups `nodes` (of type `from`) by owner: per partition, the nodes
-    /// and their positions in `nodes`.
-    fn split(&self, from: NodeTypeId, nodes: &[u32]) -> ferrograph_sample::Result<Vec<(Vec<u32>, Vec<u64>)>> {
+    /// and their positions in `nodes`; and the owner of each node.
+    fn split(&self, from: NodeTypeId, nodes: &[u32]) -> ferrograph_sample::Result<(Vec<PartBatch>, Vec<usize>)> {
         let mut by = vec![(Vec::new(), Vec::new()); self.book.parts];
+        let mut owners = Vec::with_capacity(nodes.len());
         let n = self.node_count(from);
         for (i, &v) in nodes.iter().enumerate() {
             let p = self
                 .book
                 .owner(from.0 as usize, u64::from(v))
-                .ok_or_else(|| ferrograph_sample::Error::Invalid(format!("node {v} is outside 0..{n}")))?;
-            by[p as usize].0.push(v);
-            by[p as usize].1.push(i as u64);
+                .ok_or_else(|| ferrograph_sample::Error::Invalid(format!("node {v} is outside 0..{n}")))? as usize;
+            by[p].0.push(v);
+            by[p].1.push(i as u64);
+            owners.push(p);
         }
-        Ok(by)
+        Ok((by, owners))
+    }
+
+    /// One request per partition that has nodes in `by` (made by `msg`),
+    /// all in flight at once; the answers by partition.
+    fn fan_out<M, R, F, Fut>(&self, by: &[PartBatch], msg: impl Fn(&[u32], &[u64]) -> M, f: F) -> ferrograph_sample::Result<Vec<Option<R>>>
+    where
+        M: Clone + Send + 'static,
+        R: Send + 'static,
+        F: Fn(GraphServerClient<Channel>, Request<M>) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = std::result::Result<Response<R>, Status>> + Send,
+    {
+        self.rt
+            .block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (part, (ns, streams)) in by.iter().enumerate() {
+                    if ns.is_empty() {
+                        continue;
+                    }
+                    let (s, token, opts, m, f) = (self.servers[part].clone(), self.token.clone(), self.opts, msg(ns, streams), f.clone());
+                    tasks.spawn(async move { (part, call(s, token, opts, m, f).await) });
+                }
+                let mut replies: Vec<Option<R>> = (0..by.len()).map(|_| None).collect();
+                while let Some(done) = tasks.join_next().await {
+                    let (part, r) = done.map_err(|e| Error::Config(format!("a request task failed: {e}")))?;
+                    replies[part] = Some(r?);
+                }
+                Ok::<_, Error>(replies)
+            })
+            .map_err(Self::remote_error)
+    }
+
+    fn malformed(&self, part: usize, what: &str) -> ferrograph_sample::Error {
+        Self::remote_error(Error::Refused { part, addr: self.servers[part].addr.clone(), message: format!("a malformed answer ({what})") })
     }
 
     fn remote_error(e: Error) -> ferrograph_sample::Error {
@@ -218,43 +256,22 @@ impl NeighborAccess for RemoteGraph {
         seed: u64,
         out: &mut Sampled,
     ) -> ferrograph_sample::Result<()> {
-        let by = self.split(rel.from, nodes)?;
+        let (by, owners) = self.split(rel.from, nodes)?;
         let (edge_type, reverse) = wire_relation(rel);
         let (name, time) = strategy_wire(strategy);
         let k = u32::try_from(k).map_err(|_| ferrograph_sample::Error::Invalid(format!("fan-out {k} is too large")))?;
-        let replies: Vec<Option<SampleReply>> = self
-            .rt
-            .block_on(async {
-                let mut tasks = tokio::task::JoinSet::new();
-                for (part, (ns, streams)) in by.iter().enumerate() {
-                    if ns.is_empty() {
-                        continue;
-                    }
-                    let msg = SampleRequest { edge_type, reverse, nodes: ns.clone(), streams: streams.clone(), k, strategy: name.into(), time, seed };
-                    let s = self.servers[part].clone();
-                    let (token, opts) = (self.token.clone(), self.opts);
-                    tasks.spawn(async move { (part, call(s, token, opts, msg, |mut c, r| async move { c.sample(r).await }).await) });
-                }
-                let mut replies: Vec<Option<SampleReply>> = vec![None; by.len()];
-                while let Some(done) = tasks.join_next().await {
-                    let (part, r) = done.map_err(|e| Error::Config(format!("a request task failed: {e}")))?;
-                    replies[part] = Some(r?);
-                }
-                Ok::<_, Error>(replies)
-            })
-            .map_err(Self::remote_error)?;
+        let replies = self.fan_out(
+            &by,
+            |ns, streams| SampleRequest { edge_type, reverse, nodes: ns.to_vec(), streams: streams.to_vec(), k, strategy: name.into(), time, seed },
+            |mut c, r| async move { c.sample(r).await },
+        )?;
         for (part, (ns, _)) in by.iter().enumerate() {
             if let Some(r) = &replies[part] {
                 let ok = r.offsets.len() == ns.len() + 1
                     && r.offsets.windows(2).all(|w| w[0] <= w[1])
                     && r.offsets.last().is_some_and(|&l| l as usize == r.neighbors.len());
                 if !ok {
-                    let s = &self.servers[part];
-                    return Err(Self::remote_error(Error::Refused {
-                        part,
-                        addr: s.addr.clone(),
-                        message: "a malformed answer (offsets do not match the nodes)".into(),
-                    }));
+                    return Err(self.malformed(part, "offsets do not match the nodes"));
                 }
             }
         }
@@ -266,8 +283,7 @@ impl NeighborAccess for RemoteGraph {
             return Err(ferrograph_sample::Error::TooLarge { what: format!("{total} neighbour ids in one answer"), limit: u64::from(u32::MAX) });
         }
         let mut next = vec![0usize; by.len()];
-        for &v in nodes {
-            let p = self.book.owner(rel.from.0 as usize, u64::from(v)).unwrap_or(0) as usize;
+        for &p in &owners {
             let r = replies[p].as_ref().expect("a reply for every partition with nodes");
             let j = next[p];
             next[p] += 1;
@@ -278,43 +294,18 @@ impl NeighborAccess for RemoteGraph {
     }
 
     fn degrees(&self, rel: Relation, nodes: &[u32], out: &mut Vec<u64>) -> ferrograph_sample::Result<()> {
-        let by = self.split(rel.from, nodes)?;
+        let (by, owners) = self.split(rel.from, nodes)?;
         let (edge_type, reverse) = wire_relation(rel);
-        let replies = self
-            .rt
-            .block_on(async {
-                let mut tasks = tokio::task::JoinSet::new();
-                for (part, (ns, _)) in by.iter().enumerate() {
-                    if ns.is_empty() {
-                        continue;
-                    }
-                    let msg = DegreesRequest { edge_type, reverse, nodes: ns.clone() };
-                    let s = self.servers[part].clone();
-                    let (token, opts) = (self.token.clone(), self.opts);
-                    tasks.spawn(async move { (part, call(s, token, opts, msg, |mut c, r| async move { c.degrees(r).await }).await) });
-                }
-                let mut replies = vec![Vec::new(); by.len()];
-                while let Some(done) = tasks.join_next().await {
-                    let (part, r) = done.map_err(|e| Error::Config(format!("a request task failed: {e}")))?;
-                    replies[part] = r?.degrees;
-                }
-                Ok::<_, Error>(replies)
-            })
-            .map_err(Self::remote_error)?;
+        let replies =
+            self.fan_out(&by, |ns, _| DegreesRequest { edge_type, reverse, nodes: ns.to_vec() }, |mut c, r| async move { c.degrees(r).await })?;
         for (part, (ns, _)) in by.iter().enumerate() {
-            if replies[part].len() != ns.len() {
-                let s = &self.servers[part];
-                return Err(Self::remote_error(Error::Refused {
-                    part,
-                    addr: s.addr.clone(),
-                    message: "a malformed answer (one degree per node expected)".into(),
-                }));
+            if replies[part].as_ref().map_or(0, |r| r.degrees.len()) != ns.len() {
+                return Err(self.malformed(part, "one degree per node expected"));
             }
         }
         let mut next = vec![0usize; by.len()];
-        for &v in nodes {
-            let p = self.book.owner(rel.from.0 as usize, u64::from(v)).unwrap_or(0) as usize;
-            out.push(replies[p][next[p]]);
+        for &p in &owners {
+            out.push(replies[p].as_ref().expect("a reply for every partition with nodes").degrees[next[p]]);
             next[p] += 1;
         }
         Ok(())
