@@ -428,9 +428,9 @@ pub fn train(data: &Path, nodes: usize, steps: usize, work: &Path, bars: &crate:
     let t = &cfg.train;
     let mut done = 0;
     let warm = EpochLimits { max_steps: Some(2), abort_after_steps: None };
-    let (model, _) = engine::train_epoch(&task, model, 1, 2, t.prefetch, t.lr, warm, &mut done, &Quiet)?;
+    let (model, _) = engine::train_epoch(&task, model, 1, 2, t.prefetch, t.lr, warm, &mut done, &engine::Solo, &Quiet)?;
     let timed = EpochLimits { max_steps: Some(steps), abort_after_steps: None };
-    let (_model, st) = engine::train_epoch(&task, model, 2, 2, t.prefetch, t.lr, timed, &mut done, &Quiet)?;
+    let (_model, st) = engine::train_epoch(&task, model, 2, 2, t.prefetch, t.lr, timed, &mut done, &engine::Solo, &Quiet)?;
     let r = json!({
         "system": "ferrograph",
         "threads": rayon::current_num_threads(),

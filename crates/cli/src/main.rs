@@ -56,6 +56,9 @@ enum Command {
         /// Train this many runs with seeds seed, seed+1, … (each in OUTPUT/seed-K) and report mean and spread.
         #[arg(long)]
         repeat: Option<usize>,
+        /// Sample through graph servers (`ferrograph serve`) listed in this file (book, addresses, token); see the README's distributed section. Under `mpirun -np N` (a build with `--features mpi`) each rank trains on its share of every batch.
+        #[arg(long)]
+        servers: Option<PathBuf>,
     },
     /// Assign every node of a snapshot to one of N partitions (hash, METIS or Fennel) and write the partition book (book.json + assignment.u16) with its edge-cut, balance and halo figures.
     Partition {
@@ -493,7 +496,8 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("report: {}  (curves.png, metrics.jsonl, summary.json, embeddings.npy/.parquet beside it)", dir.join("report.md").display());
         }
-        Command::Train { config, out, resume, abort_after_steps, seed, repeat } => {
+        Command::Train { config, out, resume, abort_after_steps, seed, repeat, servers } => {
+            let group = train::group()?;
             let mut cfg = ferrograph_train::config::TrainConfig::load(&config)?;
             if let Some(s) = seed {
                 cfg.train.seed = s;
@@ -502,15 +506,19 @@ fn run(cli: Cli) -> Result<()> {
                 // Relative to the working directory, as any CLI path.
                 cfg.output = std::path::absolute(&o).with_context(|| format!("--out {}", o.display()))?;
             }
-            let opts = ferrograph_train::engine::RunOptions { resume, abort_after_steps, ..Default::default() };
+            let opts = ferrograph_train::engine::RunOptions { resume, abort_after_steps, group: group.clone(), ..Default::default() };
             if let Some(n) = repeat {
-                if resume || abort_after_steps.is_some() {
-                    anyhow::bail!("--repeat starts every run afresh: it cannot be combined with --resume or --abort-after-steps");
+                if resume || abort_after_steps.is_some() || servers.is_some() || group.0.size() > 1 {
+                    anyhow::bail!(
+                        "--repeat starts every run afresh on one process: it cannot be combined with --resume, --abort-after-steps, --servers or mpirun"
+                    );
                 }
                 return train::repeat(&cfg, n, &opts, &bars);
             }
-            let o = train::run_training(&cfg, opts, &bars, false)?;
-            train::print_outcome(&o.summary, &o.out);
+            let o = train::run_ranked(&cfg, servers.as_deref(), opts, &bars)?;
+            if group.0.rank() == 0 {
+                train::print_outcome(&o.summary, &o.out);
+            }
         }
         Command::EraseTypes { snapshot: dir, features, label, out } => {
             let snap = snapshot::open(&dir)?;

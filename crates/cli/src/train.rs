@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use ferrograph_graph::Graph;
 use ferrograph_train::config::TrainConfig;
-use ferrograph_train::engine::{Observer, Outcome, RunOptions};
+use ferrograph_train::engine::{Group, Observer, Outcome, RunOptions};
 use ferrograph_train::record::{EpochRecord, Metrics, Summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -183,6 +183,43 @@ pub fn run_training(cfg: &TrainConfig, opts: RunOptions, bars: &Bars, quiet: boo
     opts.phases.insert("load".into(), t0.elapsed().as_secs_f64());
     let display = Display::new(quiet);
     Ok(ferrograph_train::tasks::run(cfg, &g, opts, &display)?)
+}
+
+/// The data-parallel group of this process: the MPI world when an MPI
+/// launcher started it (builds with `--features mpi`), else one rank.
+pub fn group() -> Result<Group> {
+    #[cfg(feature = "mpi")]
+    if ferrograph_dist::world::launched_by_mpi() {
+        let w = ferrograph_dist::world::MpiWorld::init().map_err(anyhow::Error::msg)?;
+        return Ok(Group(std::sync::Arc::new(w)));
+    }
+    #[cfg(not(feature = "mpi"))]
+    if let Some(n) = std::env::var("OMPI_COMM_WORLD_SIZE").ok().or_else(|| std::env::var("PMI_SIZE").ok()).filter(|n| n != "1") {
+        anyhow::bail!(
+            "started as one of {n} MPI ranks, but this ferrograph was built without MPI: build it with `cargo build --release --features mpi`"
+        );
+    }
+    Ok(Group::default())
+}
+
+/// [`run_training`] as one rank of `opts.group`, sampling through the
+/// graph servers of `servers` when given. Only rank 0 draws progress.
+pub fn run_ranked(cfg: &TrainConfig, servers: Option<&Path>, opts: RunOptions, bars: &Bars) -> Result<Outcome> {
+    let group = opts.group.clone();
+    let go = || -> Result<Outcome> {
+        let remote = servers.map(|p| ferrograph_dist::Servers::load(p).and_then(|s| s.connect())).transpose()?;
+        let t0 = Instant::now();
+        let g = load_graph(cfg, bars)?;
+        let mut opts = opts;
+        opts.phases.insert("load".into(), t0.elapsed().as_secs_f64());
+        let display = Display::new(group.0.rank() != 0);
+        let access = remote.as_ref().map(|r| r as &dyn ferrograph_sample::NeighborAccess);
+        Ok(ferrograph_train::tasks::run_with(cfg, &g, access, opts, &display)?)
+    };
+    match go() {
+        Err(e) if group.0.size() > 1 => group.0.fail(&format!("{e:#}").replace('\n', " ")),
+        r => r,
+    }
 }
 
 /// Prints a run's outcome.

@@ -269,3 +269,174 @@ fn weighted_and_temporal_strategies_sample_remotely_as_locally() {
         }
     }
 }
+
+/// Data-parallel training under `mpirun` (builds with `--features mpi`;
+/// `.ci/run` installs OpenMPI and runs these).
+#[cfg(feature = "mpi")]
+mod mpi {
+    use super::*;
+
+    fn mpirun(np: usize, args: &[&str]) -> Command {
+        let mut c = Command::new("mpirun");
+        c.args(["--oversubscribe", "-np", &np.to_string(), env!("CARGO_BIN_EXE_ferrograph"), "--threads", "1"]).args(args);
+        // CI runs as root; ranks waiting in a collective yield the core.
+        c.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1").env("OMPI_MCA_mpi_yield_when_idle", "1");
+        c
+    }
+
+    fn train(np: usize, cfg: &Path, out: &Path, servers: Option<&Path>) -> (Vec<f64>, f64) {
+        let mut args = vec!["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        if let Some(s) = servers {
+            args.extend(["--servers", s.to_str().unwrap()]);
+        }
+        let o = if np == 0 {
+            Command::new(env!("CARGO_BIN_EXE_ferrograph")).args(["--threads", "1"]).args(&args).output().unwrap()
+        } else {
+            mpirun(np, &args).output().expect("mpirun (OpenMPI) must be installed: apt-get install openmpi-bin libopenmpi-dev")
+        };
+        assert!(o.status.success(), "np {np}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        let losses = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+            .collect();
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        (losses, s["test"]["accuracy"].as_f64().unwrap())
+    }
+
+    fn same_optimisation(what: &str, single: &(Vec<f64>, f64), other: &(Vec<f64>, f64)) {
+        assert_eq!(single.0.len(), other.0.len(), "{what}: epochs");
+        for (e, (a, b)) in single.0.iter().zip(&other.0).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * a.abs(), "{what}: epoch {} loss {b} vs single-process {a}", e + 1);
+        }
+        assert!((single.1 - other.1).abs() <= 0.005, "{what}: test accuracy {} vs single-process {}", other.1, single.1);
+    }
+
+    fn config(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    /// `mpirun -np 1|2|3` with the same global batch follows the
+    /// single-process optimisation (losses within 1e-4 relative, test
+    /// accuracy within 0.5 points), sampling locally and through 2 graph
+    /// servers, on a planted-partition graph and on Cora.
+    #[test]
+    fn data_parallel_training_follows_single_process_training() {
+        let d = tempfile::tempdir().unwrap();
+        let snap = fixture(d.path());
+        let cfg = config(
+            d.path(),
+            "planted.toml",
+            &format!(
+                "output = \"run\"\n[data]\nsnapshot = {:?}\nnode_type = \"node\"\nlabel = \"label\"\nfeatures = \"feat\"\n\n[model]\nkind = \"sage\"\nhidden = [32]\ndropout = 0.0\n\n[train]\nfanouts = [10, 5]\nbatch_size = 100\nlr = 0.01\nepochs = 4\nseed = 3\n",
+                snap.to_str().unwrap()
+            ),
+        );
+        let single = train(0, &cfg, &d.path().join("single"), None);
+        assert!(single.0.windows(2).all(|w| w[1] < w[0]), "the loss falls: {:?}", single.0);
+        for np in [1, 2, 3] {
+            same_optimisation(&format!("planted, np {np}"), &single, &train(np, &cfg, &d.path().join(format!("np{np}")), None));
+        }
+        // Through two graph servers (METIS partitions).
+        let book = book(d.path(), &snap, 2, "metis");
+        let servers: Vec<Server> = (0..2).map(|p| start(d.path(), &snap, &book, p, "127.0.0.1:0", &[])).collect();
+        let file = config(
+            d.path(),
+            "servers.toml",
+            &format!(
+                "book = {:?}\nservers = {:?}\ntoken_file = \"token\"\n",
+                book.to_str().unwrap(),
+                servers.iter().map(|s| s.addr.clone()).collect::<Vec<_>>()
+            ),
+        );
+        for np in [1, 3] {
+            same_optimisation(&format!("planted, np {np}, servers"), &single, &train(np, &cfg, &d.path().join(format!("srv{np}")), Some(&file)));
+        }
+        // Cora (Planetoid split), GCN, batches of 32: the last batch of 12 is split 4/4/4.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let import = repo.join("configs/cora-csv.toml");
+        let cora = config(
+            d.path(),
+            "cora.toml",
+            &format!(
+                "output = \"run\"\n[data]\nimport = {:?}\nnode_type = \"paper\"\nrelation = \"cites\"\nlabel = \"label\"\nfeatures = \"feat\"\nnormalize_features = true\n\n[model]\nkind = \"gcn\"\nhidden = [64]\ndropout = 0.0\n\n[train]\nmode = \"sampled\"\nfanouts = [10, 10]\nbatch_size = 32\nlr = 0.01\nweight_decay = 0.0005\nepochs = 5\nseed = 0\n",
+                import.to_str().unwrap()
+            ),
+        );
+        let single = train(0, &cora, &d.path().join("cora-single"), None);
+        for np in [2, 3] {
+            same_optimisation(&format!("Cora, np {np}"), &single, &train(np, &cora, &d.path().join(format!("cora-np{np}")), None));
+        }
+    }
+
+    /// A rank killed mid-epoch ends the job non-zero within 10 s, naming
+    /// the rank; a task that cannot split its batches is refused on every
+    /// rank, naming the task.
+    #[test]
+    fn a_dead_rank_ends_the_job_promptly() {
+        let d = tempfile::tempdir().unwrap();
+        let snap = fixture(d.path());
+        let cfg = config(
+            d.path(),
+            "long.toml",
+            &format!(
+                "output = \"run\"\n[data]\nsnapshot = {:?}\nnode_type = \"node\"\nlabel = \"label\"\nfeatures = \"feat\"\n\n[model]\nkind = \"sage\"\nhidden = [32]\n\n[train]\nfanouts = [10, 5]\nbatch_size = 50\nepochs = 10000\n",
+                snap.to_str().unwrap()
+            ),
+        );
+        let out = d.path().join("long");
+        let mut job = mpirun(2, &["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the first epoch, then kill rank 1.
+        let t0 = Instant::now();
+        while !out.join("metrics.jsonl").exists() {
+            assert!(t0.elapsed() < Duration::from_secs(60), "no epoch ended within 60 s");
+            assert!(job.try_wait().unwrap().is_none(), "the job ended early");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let rank1 = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                env.split(|&b| b == 0).any(|kv| kv == b"OMPI_COMM_WORLD_RANK=1") && String::from_utf8_lossy(&cmd).contains(out.to_str().unwrap())
+            })
+            .expect("rank 1's process");
+        let killed = Instant::now();
+        // SAFETY: a plain kill(2) of a child process of this test.
+        assert_eq!(unsafe { libc::kill(rank1, libc::SIGKILL) }, 0);
+        loop {
+            if let Some(status) = job.try_wait().unwrap() {
+                assert!(!status.success(), "the job must fail");
+                break;
+            }
+            assert!(killed.elapsed() < Duration::from_secs(10), "the job still runs 10 s after rank 1 died");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = job.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(text.contains("rank 1"), "the message names the rank: {text}");
+
+        // A link-prediction config under 2 ranks: refused, naming the task.
+        let lp = config(
+            d.path(),
+            "lp.toml",
+            &format!(
+                "output = \"run\"\ntask = \"link_prediction\"\n[data]\nsnapshot = {:?}\nnode_type = \"node\"\nfeatures = \"feat\"\n\n[model]\nkind = \"sage\"\nhidden = [16]\n\n[train]\nfanouts = [5, 5]\nepochs = 1\n",
+                snap.to_str().unwrap()
+            ),
+        );
+        let t1 = Instant::now();
+        let o = mpirun(2, &["train", lp.to_str().unwrap(), "--out", d.path().join("lp").to_str().unwrap()]).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains("link_prediction") && err.contains("2 ranks"), "{err}");
+        assert!(t1.elapsed() < Duration::from_secs(30));
+    }
+}

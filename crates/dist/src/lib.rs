@@ -15,9 +15,15 @@
 //!   local output bit for bit; a deadline per call and bounded, jittered
 //!   retries of unavailable servers, then a typed error naming the
 //!   partition, the address, the attempts and the time spent.
+//! * [`servers`]: the servers file of a distributed training run.
+//! * `world` (feature `mpi`): the MPI world of data-parallel training,
+//!   the engine's gradient all-reduce and broadcasts (rsmpi, OpenMPI).
 
 pub mod remote;
 pub mod server;
+pub mod servers;
+#[cfg(feature = "mpi")]
+pub mod world;
 
 /// Generated from `proto/graph.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -27,6 +33,7 @@ pub mod proto {
 
 pub use remote::{ClientOptions, RemoteGraph};
 pub use server::{ServerLimits, serve};
+pub use servers::Servers;
 
 /// The metadata key of the shared-secret token.
 pub const TOKEN_KEY: &str = "authorization";

@@ -17,7 +17,8 @@
 //!   LightGCN; [`towers`]: bipartite GraphSAGE's two towers.
 //! * [`loss`]: cross-entropy and ranking losses; [`optim`]: Adam, AdamW and
 //!   SGD over any module; [`record`]: module parameters to and from bytes,
-//!   with shape checks.
+//!   with shape checks; [`collective`]: the gradient sum of data-parallel
+//!   training, as a trait (MPI implements it in `ferrograph-dist`).
 //!
 //! Devices: parameters live on the autodiff device ([`train_device`]);
 //! inference takes `module.valid()` (burn's plain copy of the parameters)
@@ -26,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod collective;
 pub mod embedding;
 pub mod gnn;
 pub mod hetero;

@@ -102,6 +102,98 @@ thread_local! {
     static SCRATCH: RefCell<(Remap, Sampled)> = RefCell::new((Remap::default(), Sampled::default()));
 }
 
+impl SamplerOutput {
+    /// The part of this sample that the seeds at positions `share` (of the
+    /// seeds as given) need through all its hops: data-parallel training
+    /// samples a global batch once and each rank keeps the receptive field
+    /// of its share of the seeds, so every seed sees exactly the neighbours
+    /// it has in the whole batch.
+    ///
+    /// Kept: the nodes within `hops` sampled edges of the share (by a
+    /// breadth-first walk along `col → row`), and every sampled edge of each
+    /// kept node that lies fewer than `hops` edges from the share. The
+    /// result follows the usual layout: hop groups in the original order,
+    /// except that group 0 starts with the share's seeds in the order given
+    /// (then the other seeds that it reaches); `seed_index` covers the share
+    /// only. A node kept at the last distance keeps no edges even where it
+    /// has some: the layers only read its input row.
+    pub fn receptive_field(&self, share: std::ops::Range<usize>) -> SamplerOutput {
+        let hops = self.num_sampled_edges.len();
+        let n = self.node.len();
+        // Sampled edges by destination.
+        let mut start = vec![0u32; n + 1];
+        for &c in &self.col {
+            start[c as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut by_col = vec![0u32; self.col.len()];
+        for (e, &c) in self.col.iter().enumerate() {
+            by_col[fill[c as usize] as usize] = e as u32;
+            fill[c as usize] += 1;
+        }
+        const FAR: u32 = u32::MAX;
+        let mut depth = vec![FAR; n];
+        let mut frontier: Vec<u32> = Vec::new();
+        for &l in &self.seed_index[share.clone()] {
+            if depth[l as usize] == FAR {
+                depth[l as usize] = 0;
+                frontier.push(l);
+            }
+        }
+        let mine = frontier.clone();
+        for d in 0..hops as u32 {
+            let mut next = Vec::new();
+            for &u in &frontier {
+                for &e in &by_col[start[u as usize] as usize..start[u as usize + 1] as usize] {
+                    let r = self.row[e as usize] as usize;
+                    if depth[r] == FAR {
+                        depth[r] = d + 1;
+                        next.push(r as u32);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        // New positions: the share's seeds, then every other kept node in order.
+        let mut at = vec![u32::MAX; n];
+        let mut out = SamplerOutput::default();
+        for &l in &mine {
+            at[l as usize] = out.node.len() as u32;
+            out.node.push(self.node[l as usize]);
+        }
+        let mut begin = 0;
+        for (h, &count) in self.num_sampled_nodes.iter().enumerate() {
+            let before = if h == 0 { 0 } else { out.node.len() };
+            for l in begin..begin + count {
+                if depth[l] != FAR && at[l] == u32::MAX {
+                    at[l] = out.node.len() as u32;
+                    out.node.push(self.node[l]);
+                }
+            }
+            out.num_sampled_nodes.push(out.node.len() - before);
+            begin += count;
+        }
+        let mut e0 = 0;
+        for &count in &self.num_sampled_edges {
+            let before = out.row.len();
+            for e in e0..e0 + count {
+                let c = self.col[e] as usize;
+                if depth[c] < hops as u32 {
+                    out.row.push(at[self.row[e] as usize]);
+                    out.col.push(at[c]);
+                }
+            }
+            out.num_sampled_edges.push(out.row.len() - before);
+            e0 += count;
+        }
+        out.seed_index = self.seed_index[share].iter().map(|&l| at[l as usize]).collect();
+        out
+    }
+}
+
 impl NeighborSampler {
     /// A sampler for `hops`, all walking node type `node_type` (checked).
     pub fn new(hops: Vec<HopSpec>, strategy: Strategy) -> Result<Self> {
@@ -331,6 +423,62 @@ mod tests {
         assert_eq!(one, run(2));
         assert_eq!(one, run(8));
         assert_ne!(one, s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 6).unwrap(), "another seed differs");
+    }
+
+    #[test]
+    fn receptive_fields_keep_each_seeds_neighbourhood() {
+        let mut x = 7u64;
+        let edges: Vec<(u32, u32)> = (0..4_000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                (((x >> 33) % 400) as u32, ((x >> 13) % 400) as u32)
+            })
+            .collect();
+        let g = graph(400, &edges);
+        let r = rel(&g, "rev_e");
+        let s =
+            NeighborSampler::new(vec![HopSpec { relation: r, fanout: 4 }, HopSpec { relation: r, fanout: 3 }], Strategy::RandomWithoutReplacement)
+                .unwrap();
+        let seeds: Vec<u32> = (0..60).map(|i| i * 5).collect();
+        let all = s.sample(&LocalGraph::new(&g), &seeds, 3).unwrap();
+        // A node's neighbourhood tree, `depth` edges deep, as global ids.
+        fn tree(o: &SamplerOutput, l: u32, depth: usize) -> Vec<(u32, Vec<u32>)> {
+            if depth == 0 {
+                return vec![];
+            }
+            let mut out = vec![(o.node[l as usize], vec![])];
+            let m: usize = o.num_sampled_edges.iter().sum();
+            for e in 0..m {
+                if o.col[e] == l {
+                    out[0].1.push(o.node[o.row[e] as usize]);
+                    out.extend(tree(o, o.row[e], depth - 1));
+                }
+            }
+            out
+        }
+        let whole = all.receptive_field(0..seeds.len());
+        assert_eq!(whole, all, "the whole batch's field is the sample itself");
+        for share in [0..20, 20..40, 40..60, 7..8] {
+            let part = all.receptive_field(share.clone());
+            assert_eq!(part.seed_index.len(), share.len());
+            for (i, p) in share.clone().enumerate() {
+                assert_eq!(part.seed_index[i], i as u32, "the share's seeds come first, in order");
+                assert_eq!(tree(&part, part.seed_index[i], 2), tree(&all, all.seed_index[p], 2));
+            }
+            // The layout invariants of a sample hold.
+            let mut block = 0..part.num_sampled_nodes[0];
+            let mut e = 0;
+            for h in 0..2 {
+                for i in e..e + part.num_sampled_edges[h] {
+                    assert!(block.contains(&(part.col[i] as usize)));
+                    assert!((part.row[i] as usize) < block.end + part.num_sampled_nodes[h + 1]);
+                }
+                e += part.num_sampled_edges[h];
+                block = block.end..block.end + part.num_sampled_nodes[h + 1];
+            }
+            assert_eq!(part.node.len(), part.num_sampled_nodes.iter().sum::<usize>());
+            assert!(part.node.len() < all.node.len());
+        }
     }
 
     #[test]

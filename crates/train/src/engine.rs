@@ -18,14 +18,26 @@
 //!
 //! Randomness belongs to the tasks and derives from (seed, epoch, step), so
 //! a resumed epoch repeats exactly.
+//!
+//! Data-parallel training ([`RunOptions::group`] of more than one rank):
+//! every rank runs this loop over the same plans; rank 0 starts or resumes
+//! the model and the loop state and broadcasts both; each step's task
+//! trains on its rank's share of the batch and sums gradients over the
+//! group ([`ferrograph_nn::collective`]); the step's loss, examples and
+//! hits are summed too, so every rank sees the global figures. Rank 0
+//! alone evaluates (broadcasting the metrics so every rank takes the same
+//! early-stopping decision), writes every file and runs `finish`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+pub use ferrograph_nn::collective::{Collective, Solo};
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, Fingerprint};
+use crate::checkpoint::{self, Fingerprint, Sections};
 use crate::config::TrainConfig;
 use crate::record::{EpochRecord, Metrics, Summary, proc_status_mib};
 use crate::{Error, Result};
@@ -102,6 +114,11 @@ pub trait Task: Sync {
     fn load(&self, bytes: &[u8]) -> Result<Self::Model>;
     /// A paragraph for `report.md` describing the run.
     fn describe(&self) -> String;
+    /// The ranks the task splits each batch over (data-parallel training;
+    /// a task that cannot says 1).
+    fn ranks(&self) -> usize {
+        1
+    }
 }
 
 /// Progress of a run; every method defaults to nothing.
@@ -122,9 +139,27 @@ pub trait Observer {
 pub struct Quiet;
 impl Observer for Quiet {}
 
+/// The ranks training one model together ([`Solo`] by default).
+#[derive(Clone)]
+pub struct Group(pub Arc<dyn Collective>);
+
+impl Default for Group {
+    fn default() -> Self {
+        Group(Arc::new(Solo))
+    }
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rank {} of {}", self.0.rank(), self.0.size())
+    }
+}
+
 /// Options of a run that are not part of the config.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
+    /// The data-parallel group (one rank unless started by MPI).
+    pub group: Group,
     /// Continue from `last.ckpt` in the output directory.
     pub resume: bool,
     /// Stop as if killed after this many optimiser steps of this process:
@@ -215,6 +250,7 @@ pub fn train_epoch<T: Task>(
     lr: f64,
     limits: EpochLimits,
     steps_done: &mut usize,
+    group: &dyn Collective,
     obs: &dyn Observer,
 ) -> Result<(T::Model, EpochStats)> {
     let t0 = Instant::now();
@@ -229,7 +265,17 @@ pub fn train_epoch<T: Task>(
         |s| task.prepare(&plan, epoch, s),
         |s, batch| {
             let m = slot.take().ok_or_else(|| Error::Data("the model was lost in a failed step".into()))?;
-            let (m, out) = task.step(m, batch, epoch, s)?;
+            let (m, mut out) = task.step(m, batch, epoch, s)?;
+            if group.size() > 1 {
+                // Global figures: the tasks scale their loss by their share.
+                let (h, l) = out.history.unwrap_or_default();
+                let mut v = [out.loss, out.examples as f64, out.correct.unwrap_or_default() as f64, h as f64, l as f64];
+                group.sum_f64(&mut v);
+                out.loss = v[0];
+                out.examples = v[1] as usize;
+                out.correct = out.correct.map(|_| v[2] as usize);
+                out.history = out.history.map(|_| (v[3] as usize, v[4] as usize));
+            }
             if !out.loss.is_finite() {
                 return Err(Error::Diverged { epoch, step: s + 1, loss: out.loss, lr });
             }
@@ -263,28 +309,40 @@ pub fn train_epoch<T: Task>(
 /// Runs `task` per `cfg`, writing into `out`; see the module docs.
 pub fn run<T: Task>(task: &T, cfg: &TrainConfig, out: &Path, opts: &RunOptions, obs: &dyn Observer) -> Result<Outcome> {
     let started = Instant::now();
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let group = &*opts.group.0;
+    if task.ranks() != group.size() {
+        return Err(Error::Data(format!(
+            "{} ranks were started, but task `{}` with model `{}` trains on {}: data-parallel training supports node classification with GraphSAGE, GCN or GAT in mode = \"sampled\"",
+            group.size(),
+            cfg.task.name(),
+            cfg.model.kind.name(),
+            task.ranks()
+        )));
+    }
+    let writer = group.rank() == 0;
+    if writer {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    }
     let paths = Paths::new(out);
     let t = &cfg.train;
     let fingerprint = Fingerprint { config: cfg.flat_fields(), shape: task.shape() };
     let selection = task.selection();
-    let (mut model, mut state) = match opts.resume.then(|| paths.last.is_file()) {
-        Some(true) => {
-            let c = checkpoint::load_compatible(&paths.last, &fingerprint)?;
-            let state: State =
-                serde_json::from_value(c.state).map_err(|e| Error::Corrupt { path: paths.last.clone(), message: format!("loop state: {e}") })?;
-            (task.load(&c.payload)?, state)
+    let (mut model, mut state) = if writer { start(task, opts, &paths, &fingerprint)? } else { (task.init()?, State::default()) };
+    if group.size() > 1 {
+        // Everyone continues from rank 0's model, optimiser and loop state.
+        let mut bytes = if writer {
+            let state = serde_json::to_vec(&state).map_err(|e| Error::Data(format!("loop state: {e}")))?;
+            Sections::pack(&[&task.save(&model, true)?, &state])
+        } else {
+            Vec::new()
+        };
+        group.broadcast(&mut bytes);
+        if !writer {
+            let parts = Sections::unpack(&bytes, 2, "rank 0's model")?;
+            model = task.load(parts[0])?;
+            state = serde_json::from_slice(parts[1]).map_err(|e| Error::Data(format!("rank 0's loop state: {e}")))?;
         }
-        _ => {
-            for p in [&paths.last, &paths.best, &paths.metrics] {
-                match std::fs::remove_file(p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(p, e)),
-                    _ => {}
-                }
-            }
-            (task.init()?, State::default())
-        }
-    };
+    }
     let resumed_seconds = state.seconds;
     let mut steps_done = 0;
     let limits = EpochLimits { max_steps: None, abort_after_steps: opts.abort_after_steps };
@@ -298,12 +356,13 @@ pub fn run<T: Task>(task: &T, cfg: &TrainConfig, out: &Path, opts: &RunOptions, 
         }
         let epoch = state.epoch + 1;
         obs.phase("training");
-        let (m, st) = train_epoch(task, model, epoch, t.epochs, t.prefetch, t.lr, limits, &mut steps_done, obs)?;
+        let (m, st) = train_epoch(task, model, epoch, t.epochs, t.prefetch, t.lr, limits, &mut steps_done, group, obs)?;
         model = m;
         let e0 = Instant::now();
         let eval = if epoch % every == 0 || epoch == t.epochs {
             obs.phase("validation");
-            task.evaluate(&model, epoch, obs)?
+            let eval = if writer { task.evaluate(&model, epoch, obs)? } else { Evaluation::default() };
+            share_evaluation(group, eval)?
         } else {
             Evaluation::default()
         };
@@ -336,17 +395,26 @@ pub fn run<T: Task>(task: &T, cfg: &TrainConfig, out: &Path, opts: &RunOptions, 
             if state.best.is_none_or(|(b, _)| v > b) {
                 state.best = Some((v, epoch));
                 state.since_best = 0;
-                let best_state = serde_json::to_value(&state).unwrap_or_default();
-                checkpoint::save(&paths.best, &fingerprint, best_state, &task.save(&model, false)?)?;
+                if writer {
+                    let best_state = serde_json::to_value(&state).unwrap_or_default();
+                    checkpoint::save(&paths.best, &fingerprint, best_state, &task.save(&model, false)?)?;
+                }
             } else {
                 state.since_best += 1;
             }
         }
         state.history.push(rec);
         state.seconds = resumed_seconds + started.elapsed().as_secs_f64();
-        let lines: String = state.history.iter().map(|h| serde_json::to_string(h).unwrap_or_default() + "\n").collect();
-        crate::write_file(&paths.metrics, lines.as_bytes())?;
-        checkpoint::save(&paths.last, &fingerprint, serde_json::to_value(&state).unwrap_or_default(), &task.save(&model, true)?)?;
+        if writer {
+            let lines: String = state.history.iter().map(|h| serde_json::to_string(h).unwrap_or_default() + "\n").collect();
+            crate::write_file(&paths.metrics, lines.as_bytes())?;
+            checkpoint::save(&paths.last, &fingerprint, serde_json::to_value(&state).unwrap_or_default(), &task.save(&model, true)?)?;
+        }
+    }
+    if !writer {
+        // The other ranks end here: rank 0 tests, exports and reports.
+        let summary = Summary { epochs: state.epoch, seed: t.seed, peak_rss_mib: proc_status_mib("VmHWM"), ..Summary::default() };
+        return Ok(Outcome { summary, history: state.history, out: out.to_path_buf() });
     }
     // The kept model: the best validation epoch, or the last.
     let (kept, best_epoch, selected_by) = match (&selection, state.best) {
@@ -392,4 +460,45 @@ pub fn run<T: Task>(task: &T, cfg: &TrainConfig, out: &Path, opts: &RunOptions, 
     };
     crate::report::write(out, cfg, &summary, h, &task.describe())?;
     Ok(Outcome { summary, history: state.history, out: out.to_path_buf() })
+}
+
+/// Rank 0's start: the model and loop state of `last.ckpt` when resuming,
+/// else fresh ones (and the previous run's files removed).
+fn start<T: Task>(task: &T, opts: &RunOptions, paths: &Paths, fingerprint: &Fingerprint) -> Result<(T::Model, State)> {
+    Ok(match opts.resume.then(|| paths.last.is_file()) {
+        Some(true) => {
+            let c = checkpoint::load_compatible(&paths.last, fingerprint)?;
+            let state: State =
+                serde_json::from_value(c.state).map_err(|e| Error::Corrupt { path: paths.last.clone(), message: format!("loop state: {e}") })?;
+            (task.load(&c.payload)?, state)
+        }
+        _ => {
+            for p in [&paths.last, &paths.best, &paths.metrics] {
+                match std::fs::remove_file(p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(p, e)),
+                    _ => {}
+                }
+            }
+            (task.init()?, State::default())
+        }
+    })
+}
+
+/// Rank 0's evaluation, sent to every rank.
+fn share_evaluation(group: &dyn Collective, eval: Evaluation) -> Result<Evaluation> {
+    if group.size() == 1 {
+        return Ok(eval);
+    }
+    // Values as bits: JSON has no NaN.
+    let bits = |m: &Metrics| m.iter().map(|(k, v)| (k.clone(), v.to_bits())).collect::<Vec<_>>();
+    let mut bytes = if group.rank() == 0 {
+        serde_json::to_vec(&(bits(&eval.val), bits(&eval.test))).map_err(|e| Error::Data(format!("metrics: {e}")))?
+    } else {
+        Vec::new()
+    };
+    group.broadcast(&mut bytes);
+    type Bits = Vec<(String, u64)>;
+    let (val, test): (Bits, Bits) = serde_json::from_slice(&bytes).map_err(|e| Error::Data(format!("rank 0's metrics: {e}")))?;
+    let back = |b: Bits| b.into_iter().map(|(k, v)| (k, f64::from_bits(v))).collect();
+    Ok(Evaluation { val: back(val), test: back(test) })
 }

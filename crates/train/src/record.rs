@@ -56,7 +56,7 @@ pub struct EpochRecord {
 }
 
 /// `summary.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     /// `node_classification`, `link_prediction`, `recommendation` or `embedding`.
     pub task: String,

@@ -56,8 +56,29 @@ pub trait Export: Task {
 
 /// Trains per `cfg` on `g`: builds the task the config names (timed as the
 /// `prepare` phase) and runs it through the one loop.
-pub fn run(cfg: &TrainConfig, g: &Graph, mut opts: RunOptions, obs: &dyn Observer) -> Result<Outcome> {
+pub fn run(cfg: &TrainConfig, g: &Graph, opts: RunOptions, obs: &dyn Observer) -> Result<Outcome> {
+    run_with(cfg, g, None, opts, obs)
+}
+
+/// [`run`], sampling through `graph` (the graph servers) where given, as
+/// one rank of `opts.group`: node classification with GraphSAGE, GCN or
+/// GAT; the other tasks read the snapshot on one process and say so.
+pub fn run_with(
+    cfg: &TrainConfig,
+    g: &Graph,
+    graph: Option<&dyn ferrograph_sample::NeighborAccess>,
+    mut opts: RunOptions,
+    obs: &dyn Observer,
+) -> Result<Outcome> {
     let out = cfg.output_dir();
+    let homogeneous_nodes = cfg.task == TaskKind::NodeClassification && !cfg.model.kind.is_hetero();
+    if graph.is_some() && !homogeneous_nodes {
+        return Err(Error::Data(format!(
+            "training through graph servers (`--servers`) supports node classification with GraphSAGE, GCN or GAT; task `{}` with model `{}` trains from the snapshot on one process",
+            cfg.task.name(),
+            cfg.model.kind.name()
+        )));
+    }
     let t0 = Instant::now();
     obs.phase("preparing");
     macro_rules! go {
@@ -69,7 +90,7 @@ pub fn run(cfg: &TrainConfig, g: &Graph, mut opts: RunOptions, obs: &dyn Observe
     }
     match (cfg.task, cfg.model.kind) {
         (TaskKind::NodeClassification, k) if k.is_hetero() => go!(hetero::HeteroTask::new(cfg, g)?),
-        (TaskKind::NodeClassification, _) => go!(node::NodeTask::new(cfg, g)?),
+        (TaskKind::NodeClassification, _) => go!(node::NodeTask::new(cfg, g)?.distributed(opts.group.0.clone(), graph)?),
         (TaskKind::LinkPrediction, _) => {
             let local = LocalGraph::new(g);
             go!(link::LinkTask::new(cfg, &local)?)

@@ -14,13 +14,23 @@
 //! layer-wise inference over every node (no autodiff graph, memory
 //! bounded by one layer's output); the kept model is tested the same way
 //! and its last hidden layer exported for every node.
+//!
+//! Data-parallel ([`NodeTask::distributed`]): every rank samples the same
+//! global batch, keeps the receptive field of its share of the seeds
+//! ([`SamplerOutput::receptive_field`](ferrograph_sample::neighbor::SamplerOutput::receptive_field)),
+//! gathers only those rows and scales its loss by its share, so the summed
+//! gradient is the single-process gradient of the whole batch. Sampling
+//! and inference may go through any [`NeighborAccess`] (the graph servers'
+//! `RemoteGraph`); features, labels and node sets come from the snapshot.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograph_graph::Graph;
 use ferrograph_nn::batch::{Degree, blocks, ego_hops, full_hop};
+use ferrograph_nn::collective::{Collective, Solo};
 use ferrograph_nn::gnn::{GnnConfig, LayerSource, infer_layer, infer_layerwise};
 use ferrograph_nn::optim::Optimizer;
 use ferrograph_nn::{Gnn, Hop, Input, Module, host, index, infer_device, matrix, record, train_device};
@@ -28,7 +38,7 @@ use ferrograph_sample::ego::{Padding, sample_ego};
 use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::rng::derive;
 use ferrograph_sample::traverse::Batches;
-use ferrograph_sample::{LocalGraph, NeighborSampler, Strategy};
+use ferrograph_sample::{LocalGraph, NeighborAccess, NeighborSampler, Strategy};
 
 use super::input::{Features, Rows};
 use super::{Embedding, Export, shape};
@@ -50,6 +60,8 @@ pub struct NodeTask<'g> {
     sampler: NeighborSampler,
     batches: Batches,
     history: Option<History>,
+    group: Arc<dyn Collective>,
+    remote: Option<&'g dyn NeighborAccess>,
 }
 
 /// The learned state.
@@ -70,8 +82,9 @@ type Table = (Vec<f32>, usize);
 // One batch per step, moved once from the loader: boxing would only allocate.
 #[allow(clippy::large_enum_variant)]
 pub enum Batch {
-    /// Message-flow blocks.
-    Blocks { hops: Vec<Hop>, rows: Rows, labels: Vec<i64> },
+    /// Message-flow blocks; `share` scales the loss (this rank's part of
+    /// the global batch, 1 on one process).
+    Blocks { hops: Vec<Hop>, rows: Rows, labels: Vec<i64>, share: f32 },
     /// Ego tensors: features per depth.
     Ego { hops: Vec<Hop>, xs: Vec<(Vec<f32>, usize)>, labels: Vec<i64> },
     /// Blocks with cached first-layer rows.
@@ -100,7 +113,39 @@ impl<'g> NodeTask<'g> {
         )?;
         let batches = Batches::new(r.train.clone(), t.batch_size, true, false, t.seed)?;
         let history = t.history_staleness.map(|st| History::new(g.node_count(r.node_type), t.history_capacity, gnn.width(0), st));
-        Ok(NodeTask { cfg, g, local: LocalGraph::new(g), r, features, gnn, sampler, batches, history })
+        Ok(NodeTask { cfg, g, local: LocalGraph::new(g), r, features, gnn, sampler, batches, history, group: Arc::new(Solo), remote: None })
+    }
+
+    /// Trains as one rank of `group` (data-parallel; see the module docs),
+    /// sampling and inferring through `graph` when given (the graph
+    /// servers) instead of the snapshot's topology.
+    pub fn distributed(mut self, group: Arc<dyn Collective>, graph: Option<&'g dyn NeighborAccess>) -> Result<Self> {
+        let t = &self.cfg.train;
+        if group.size() > 1 {
+            if t.mode != Mode::Sampled {
+                return Err(self.cfg.field("train.mode", "data-parallel training splits sampled batches; use mode = \"sampled\""));
+            }
+            if self.history.is_some() {
+                return Err(self.cfg.field("train.history_staleness", "the history cache is per process; data-parallel training runs without it"));
+            }
+        }
+        if let Some(g) = graph {
+            let (want, have) = (self.n(), g.node_count(self.r.node_type));
+            if want != have {
+                return Err(Error::Data(format!(
+                    "the graph servers hold {have} `{}` nodes, the snapshot {want}: they serve another graph",
+                    self.cfg.data.node_type
+                )));
+            }
+        }
+        self.group = group;
+        self.remote = graph;
+        Ok(self)
+    }
+
+    /// Where sampling and inference read the topology.
+    fn access(&self) -> &dyn NeighborAccess {
+        self.remote.unwrap_or(&self.local)
     }
 
     fn n(&self) -> usize {
@@ -131,13 +176,13 @@ impl<'g> NodeTask<'g> {
         let progress = |l: usize, done: usize| obs.progress(&format!("{what}: layer {}/{layers}", l + 1), done, n);
         self.with_degree(|degree| {
             let hidden =
-                (layers > 1).then(|| infer_layerwise(gnn, &self.local, self.r.relation, n, &input, layers - 1, degree, &progress)).transpose()?;
+                (layers > 1).then(|| infer_layerwise(gnn, self.access(), self.r.relation, n, &input, layers - 1, degree, &progress)).transpose()?;
             let plain = gnn.valid();
             let source = match &hidden {
                 Some((h, w)) => LayerSource::Rows(h, *w),
                 None => LayerSource::Input(&input),
             };
-            let logits = infer_layer(&plain, &self.local, self.r.relation, n, layers - 1, source, degree, &|d| progress(layers - 1, d))?;
+            let logits = infer_layer(&plain, self.access(), self.r.relation, n, layers - 1, source, degree, &|d| progress(layers - 1, d))?;
             Ok((hidden, logits))
         })
     }
@@ -163,7 +208,8 @@ impl Task for NodeTask<'_> {
 
     fn init(&self) -> Result<NodeModel> {
         let t = &self.cfg.train;
-        Ok(NodeModel { gnn: self.gnn.init(self.r.dim, self.r.classes, t.seed), optim: Optimizer::new(t.optimizer, t.weight_decay) })
+        let optim = Optimizer::new(t.optimizer, t.weight_decay).with_group(self.group.clone());
+        Ok(NodeModel { gnn: self.gnn.init(self.r.dim, self.r.classes, t.seed), optim })
     }
 
     fn plan(&self, epoch: usize) -> Result<Plan> {
@@ -190,7 +236,7 @@ impl Task for NodeTask<'_> {
             }
             Mode::Ego => {
                 let hops: Vec<_> = t.fanouts.iter().map(|&k| (self.r.relation, k)).collect();
-                let e = sample_ego(&self.local, &hops, Strategy::RandomWithoutReplacement, Padding::Mask, seeds, s)?;
+                let e = sample_ego(self.access(), &hops, Strategy::RandomWithoutReplacement, Padding::Mask, seeds, s)?;
                 let mut xs = Vec::new();
                 for l in &e.layers {
                     match self.features.rows(l)? {
@@ -202,16 +248,25 @@ impl Task for NodeTask<'_> {
             }
             Mode::Sampled => match &self.history {
                 Some(hist) => {
-                    let hs = sample_with_history(&self.sampler, &self.local, seeds, s, hist)?;
+                    let hs = sample_with_history(&self.sampler, self.access(), seeds, s, hist)?;
                     let rows = self.features.rows(&hs.out.node)?;
                     let hops = history_blocks(&hs, degree);
                     let store = hs.out.node[..hs.computed].to_vec();
                     Ok(Batch::History { hops, rows, labels, cached: hs.cached, store, hits: hs.hits })
                 }
                 None => {
-                    let o = self.sampler.sample(&self.local, seeds, s)?;
+                    let o = self.sampler.sample(self.access(), seeds, s)?;
+                    let (rank, size) = (self.group.rank(), self.group.size());
+                    if size == 1 {
+                        let rows = self.features.rows(&o.node)?;
+                        return Ok(Batch::Blocks { hops: blocks(&o, self.gnn.num_layers(), degree), rows, labels, share: 1.0 });
+                    }
+                    let share = rank * seeds.len() / size..(rank + 1) * seeds.len() / size;
+                    let o = o.receptive_field(share.clone());
                     let rows = self.features.rows(&o.node)?;
-                    Ok(Batch::Blocks { hops: blocks(&o, self.gnn.num_layers(), degree), rows, labels })
+                    let part = share.len() as f32 / seeds.len().max(1) as f32;
+                    let labels = labels[share].to_vec();
+                    Ok(Batch::Blocks { hops: blocks(&o, self.gnn.num_layers(), degree), rows, labels, share: part })
                 }
             },
         })
@@ -224,9 +279,19 @@ impl Task for NodeTask<'_> {
         let dev = train_device();
         let dim = self.r.dim;
         let mut hist = None;
+        let mut share = 1.0;
         let (logits, labels) = match batch {
-            Batch::Blocks { hops, rows, labels } => {
-                (gnn.forward_blocks(&hops.iter().collect::<Vec<_>>(), rows.into_input(dim, &dev)?, dseed), labels)
+            Batch::Blocks { labels, .. } if labels.is_empty() => {
+                // This rank's share of a small last batch is empty: it adds zeros to the gradient sum.
+                let gnn = optim.idle_step(t.lr, gnn);
+                return Ok((NodeModel { gnn, optim }, StepOut { loss: 0.0, examples: 0, correct: Some(0), history: None }));
+            }
+            Batch::Blocks { hops, rows, labels, share: s } => {
+                share = s;
+                let logits = gnn.forward_blocks(&hops.iter().collect::<Vec<_>>(), rows.into_input(dim, &dev)?, dseed);
+                // Other ranks' seeds in this receptive field come after ours.
+                let logits = if logits.dims()[0] > labels.len() { logits.slice([0..labels.len()]) } else { logits };
+                (logits, labels)
             }
             Batch::Ego { hops, xs, labels } => {
                 let xs = xs.into_iter().map(|(v, rows)| matrix(v, rows, dim, &dev)).collect();
@@ -249,7 +314,10 @@ impl Task for NodeTask<'_> {
         let pred = host(logits.clone().detach());
         let classes = self.r.classes;
         let correct = labels.iter().enumerate().filter(|(i, l)| argmax(&pred[i * classes..][..classes]) == **l as usize).count();
-        let loss = ferrograph_nn::loss::cross_entropy(logits, &labels);
+        let mut loss = ferrograph_nn::loss::cross_entropy(logits, &labels);
+        if share != 1.0 {
+            loss = loss.mul_scalar(share);
+        }
         let (gnn, lv) = optim.minimize(t.lr, gnn, loss);
         let mut out = StepOut { loss: f64::from(lv), examples: labels.len(), correct: Some(correct), history: None };
         if let (Some((store, h0, hits)), Some(h)) = (hist, &self.history) {
@@ -290,6 +358,10 @@ impl Task for NodeTask<'_> {
         let gnn = record::from_bytes(fresh.gnn, parts[0])?;
         let optim = if parts[1].is_empty() { fresh.optim } else { fresh.optim.with_bytes(parts[1])? };
         Ok(NodeModel { gnn, optim })
+    }
+
+    fn ranks(&self) -> usize {
+        self.group.size()
     }
 
     fn describe(&self) -> String {
