@@ -290,7 +290,7 @@ impl Task for NodeTask<'_> {
                 share = s;
                 let logits = gnn.forward_blocks(&hops.iter().collect::<Vec<_>>(), rows.into_input(dim, &dev)?, dseed);
                 // Other ranks' seeds in this receptive field come after ours.
-                let logits = if logits.dims()[0] > labels.len() { logits.slice([0..labels.len()]) } else { logits };
+                let logits = if logits.dims()[0] > labels.len() { logits.narrow(0, 0, labels.len()) } else { logits };
                 (logits, labels)
             }
             Batch::Ego { hops, xs, labels } => {
