@@ -585,10 +585,13 @@ pub fn remote(snap: &Path, data: &Path, servers: &[usize], work: &Path) -> Resul
         }
         let requests: u64 = (0..n).map(|p| remote.info(p).map(|i| i.requests)).sum::<std::result::Result<u64, _>>()?;
         let rate = seeds.len() as f64 / s;
+        let t = remote.traffic();
+        let per_hop = |b: u64| b as f64 / t.calls.max(1) as f64;
         println!(
             "RESULT {}",
             json!({"system": "ferrograph", "mode": "remote", "servers": n, "seeds_per_s": rate, "vs_local": rate / local_rate,
-                   "requests": requests, "batches": seeds.len().div_ceil(1024) + 1, "sampled_edges": edges})
+                   "requests": requests, "batches": seeds.len().div_ceil(1024) + 1, "sampled_edges": edges,
+                   "hops": t.calls, "request_bytes_per_hop": per_hop(t.sent), "answer_bytes_per_hop": per_hop(t.received)})
         );
     }
     Ok(())

@@ -109,7 +109,9 @@ fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
                 let sampler =
                     NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 6 }, HopSpec { relation: rel, fanout: 4 }], strategy).unwrap();
                 let before: Vec<u64> = (0..parts).map(|p| remote.info(p).unwrap().requests).collect();
+                let t0 = remote.traffic();
                 let (l, r) = (sampler.sample(&local, &seeds, 11), sampler.sample(&remote, &seeds, 11));
+                let ok = r.is_ok();
                 match (l, r) {
                     (Ok(l), Ok(r)) => {
                         assert_eq!(l, r, "{method} × {parts}, {strategy:?}: remote differs from local");
@@ -122,6 +124,14 @@ fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
                 for (p, b0) in before.iter().enumerate() {
                     let delta = remote.info(p).unwrap().requests - b0;
                     assert!(delta <= 2, "{method} × {parts}, {strategy:?}: server {p} got {delta} requests for 2 hops");
+                }
+                // The client's count agrees, and every request carried bytes both ways.
+                let t1 = remote.traffic();
+                let sent_requests: u64 = (0..parts).map(|p| remote.info(p).unwrap().requests - before[p]).sum();
+                if ok {
+                    assert_eq!(t1.requests - t0.requests, sent_requests, "{method} × {parts}, {strategy:?}");
+                    assert!(t1.calls - t0.calls <= 2 && t1.requests - t0.requests <= 2 * parts as u64);
+                    assert!(t1.sent > t0.sent && t1.received > t0.received);
                 }
             }
             let (mut dl, mut dr) = (Vec::new(), Vec::new());

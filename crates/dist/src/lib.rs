@@ -31,7 +31,7 @@ pub mod proto {
     tonic::include_proto!("ferrograph.graph.v1");
 }
 
-pub use remote::{ClientOptions, RemoteGraph};
+pub use remote::{ClientOptions, RemoteGraph, Traffic};
 pub use server::{ServerLimits, serve};
 pub use servers::Servers;
 

@@ -1,6 +1,7 @@
 //! [`RemoteGraph`]: the samplers' `NeighborAccess` over graph servers.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrograph_graph::{Direction, NodeTypeId};
@@ -56,6 +57,23 @@ pub struct RemoteGraph {
     book: Book,
     token: String,
     opts: ClientOptions,
+    traffic: [AtomicU64; 4],
+}
+
+/// What a [`RemoteGraph`] has sent and received so far: batched calls
+/// (one per hop of a sampler), requests (one per owning server per call),
+/// and the protobuf-encoded bytes of the requests and the answers (without
+/// HTTP/2 and TLS framing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Batched calls (sample or degrees of one frontier).
+    pub calls: u64,
+    /// Requests sent (at most one per server per call).
+    pub requests: u64,
+    /// Request bytes.
+    pub sent: u64,
+    /// Answer bytes.
+    pub received: u64,
 }
 
 impl std::fmt::Debug for RemoteGraph {
@@ -153,7 +171,7 @@ impl RemoteGraph {
             let client = GraphServerClient::new(channel).max_decoding_message_size(1 << 30).max_encoding_message_size(256 << 20);
             servers.push(Server { part, addr: addr.clone(), client });
         }
-        let g = RemoteGraph { rt, servers, book, token: token.to_string(), opts };
+        let g = RemoteGraph { rt, servers, book, token: token.to_string(), opts, traffic: Default::default() };
         for part in 0..g.servers.len() {
             let info = g.info(part)?;
             let s = &g.servers[part];
@@ -175,6 +193,12 @@ impl RemoteGraph {
     pub fn info(&self, part: usize) -> Result<InfoReply> {
         let s = self.servers.get(part).cloned().ok_or_else(|| Error::Config(format!("no partition {part}")))?;
         self.rt.block_on(call(s, self.token.clone(), self.opts, InfoRequest {}, |mut c, r| async move { c.info(r).await }))
+    }
+
+    /// Calls, requests and bytes so far.
+    pub fn traffic(&self) -> Traffic {
+        let t = |i: usize| self.traffic[i].load(Ordering::Relaxed);
+        Traffic { calls: t(0), requests: t(1), sent: t(2), received: t(3) }
     }
 
     /// The partition book.
@@ -204,8 +228,8 @@ impl RemoteGraph {
     /// all in flight at once; the answers by partition.
     fn fan_out<M, R, F, Fut>(&self, by: &[PartBatch], msg: impl Fn(&[u32], &[u64]) -> M, f: F) -> ferrograph_sample::Result<Vec<Option<R>>>
     where
-        M: Clone + Send + 'static,
-        R: Send + 'static,
+        M: prost::Message + Clone + Send + 'static,
+        R: prost::Message + Send + 'static,
         F: Fn(GraphServerClient<Channel>, Request<M>) -> Fut + Clone + Send + 'static,
         Fut: std::future::Future<Output = std::result::Result<Response<R>, Status>> + Send,
     {
@@ -217,13 +241,18 @@ impl RemoteGraph {
                         continue;
                     }
                     let (s, token, opts, m, f) = (self.servers[part].clone(), self.token.clone(), self.opts, msg(ns, streams), f.clone());
+                    self.traffic[1].fetch_add(1, Ordering::Relaxed);
+                    self.traffic[2].fetch_add(m.encoded_len() as u64, Ordering::Relaxed);
                     tasks.spawn(async move { (part, call(s, token, opts, m, f).await) });
                 }
                 let mut replies: Vec<Option<R>> = (0..by.len()).map(|_| None).collect();
                 while let Some(done) = tasks.join_next().await {
                     let (part, r) = done.map_err(|e| Error::Config(format!("a request task failed: {e}")))?;
-                    replies[part] = Some(r?);
+                    let r = r?;
+                    self.traffic[3].fetch_add(r.encoded_len() as u64, Ordering::Relaxed);
+                    replies[part] = Some(r);
                 }
+                self.traffic[0].fetch_add(1, Ordering::Relaxed);
                 Ok::<_, Error>(replies)
             })
             .map_err(Self::remote_error)
