@@ -328,6 +328,16 @@ mod mpi {
         p
     }
 
+    /// GraphSAGE (hidden [32], fan-outs [10, 5]) on the planted fixture,
+    /// with `model` and `train` lines added to those sections.
+    fn planted(dir: &Path, name: &str, snap: &Path, model: &str, train: &str) -> PathBuf {
+        let body = format!(
+            "output = \"run\"\n[data]\nsnapshot = {:?}\nnode_type = \"node\"\nlabel = \"label\"\nfeatures = \"feat\"\n\n[model]\nkind = \"sage\"\nhidden = [32]\n{model}\n[train]\nfanouts = [10, 5]\n{train}",
+            snap.to_str().unwrap()
+        );
+        config(dir, name, &body)
+    }
+
     /// `mpirun -np 1|2|3` with the same global batch follows the
     /// single-process optimisation (losses within 1e-4 relative, test
     /// accuracy within 0.5 points), sampling locally and through 2 graph
@@ -336,14 +346,7 @@ mod mpi {
     fn data_parallel_training_follows_single_process_training() {
         let d = tempfile::tempdir().unwrap();
         let snap = fixture(d.path());
-        let cfg = config(
-            d.path(),
-            "planted.toml",
-            &format!(
-                "output = \"run\"\n[data]\nsnapshot = {:?}\nnode_type = \"node\"\nlabel = \"label\"\nfeatures = \"feat\"\n\n[model]\nkind = \"sage\"\nhidden = [32]\ndropout = 0.0\n\n[train]\nfanouts = [10, 5]\nbatch_size = 100\nlr = 0.01\nepochs = 4\nseed = 3\n",
-                snap.to_str().unwrap()
-            ),
-        );
+        let cfg = planted(d.path(), "planted.toml", &snap, "dropout = 0.0\n", "batch_size = 100\nlr = 0.01\nepochs = 4\nseed = 3\n");
         let single = train(0, &cfg, &d.path().join("single"), None);
         assert!(single.0.windows(2).all(|w| w[1] < w[0]), "the loss falls: {:?}", single.0);
         for np in [1, 2, 3] {
@@ -388,14 +391,7 @@ mod mpi {
     fn a_dead_rank_ends_the_job_promptly() {
         let d = tempfile::tempdir().unwrap();
         let snap = fixture(d.path());
-        let cfg = config(
-            d.path(),
-            "long.toml",
-            &format!(
-                "output = \"run\"\n[data]\nsnapshot = {:?}\nnode_type = \"node\"\nlabel = \"label\"\nfeatures = \"feat\"\n\n[model]\nkind = \"sage\"\nhidden = [32]\n\n[train]\nfanouts = [10, 5]\nbatch_size = 50\nepochs = 10000\n",
-                snap.to_str().unwrap()
-            ),
-        );
+        let cfg = planted(d.path(), "long.toml", &snap, "", "batch_size = 50\nepochs = 10000\n");
         let out = d.path().join("long");
         let mut job = mpirun(2, &["train", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()])
             .stdout(Stdio::piped())

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use ferrograph_nn::collective::Collective;
 use mpi::collective::SystemOperation;
+use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -59,6 +60,16 @@ impl MpiWorld {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Element-wise sum over the ranks, in place, in chunks MPI's C-int
+    /// counts can hold.
+    fn sum<T: Equivalence + Copy>(&self, values: &mut [T]) {
+        let w = self.comm();
+        for chunk in values.chunks_mut(CHUNK) {
+            let send = chunk.to_vec();
+            w.all_reduce_into(&send[..], chunk, SystemOperation::sum());
+        }
+    }
+
     /// Ends every rank of the job with `code` (`MPI_Abort`).
     pub fn abort(&self, code: i32) -> ! {
         self.comm().abort(code)
@@ -75,19 +86,11 @@ impl Collective for MpiWorld {
     }
 
     fn sum_f32(&self, values: &mut [f32]) {
-        let w = self.comm();
-        for chunk in values.chunks_mut(CHUNK) {
-            let send = chunk.to_vec();
-            w.all_reduce_into(&send[..], chunk, SystemOperation::sum());
-        }
+        self.sum(values)
     }
 
     fn sum_f64(&self, values: &mut [f64]) {
-        let w = self.comm();
-        for chunk in values.chunks_mut(CHUNK) {
-            let send = chunk.to_vec();
-            w.all_reduce_into(&send[..], chunk, SystemOperation::sum());
-        }
+        self.sum(values)
     }
 
     fn broadcast(&self, bytes: &mut Vec<u8>) {
