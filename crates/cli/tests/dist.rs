@@ -1,6 +1,7 @@
 //! Graph servers as real processes on 127.0.0.1 (port 0 + ready files,
 //! killed by pid): remote sampling equals local sampling bit for bit for
-//! every partitioner and 1, 2, 4 servers; one request per server per hop;
+//! every partitioner and 1, 2, 4 servers, with the importance cache on and
+//! off, for neighbour sampling and walks; one request per server per hop;
 //! and the failure cases (token, mismatch, oversized request, SIGKILL,
 //! SIGSTOP, restart), each bounded in time.
 
@@ -8,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrograph_dist::{ClientOptions, RemoteGraph};
+use ferrograph_dist::{CacheOptions, ClientOptions, RemoteGraph};
+use ferrograph_sample::walk::Walker;
 use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::{LocalGraph, NeighborAccess, NeighborSampler, Relation, Strategy};
 
@@ -105,6 +107,36 @@ fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
             let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
             let remote = RemoteGraph::connect(&b, &addrs, TOKEN, ClientOptions::default()).unwrap();
             assert_eq!(remote.node_count(rel.from), 3000);
+            // The same servers through AliGraph's importance cache (30% of
+            // the nodes, τ = 0.2).
+            let cached = RemoteGraph::connect(&b, &addrs, TOKEN, ClientOptions::default()).unwrap();
+            let stats = cached.cache(rel, CacheOptions { fraction: 0.3, tau: 0.2 }).unwrap();
+            assert_eq!(stats.nodes, 900, "{method} × {parts}: {stats:?}");
+            assert!(stats.entries > 0 && stats.bytes >= 3000 * 4 + stats.entries * 4);
+            for strategy in strategies() {
+                let sampler =
+                    NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 6 }, HopSpec { relation: rel, fanout: 4 }], strategy).unwrap();
+                let t0 = cached.traffic();
+                match (sampler.sample(&local, &seeds, 11), sampler.sample(&cached, &seeds, 11)) {
+                    (Ok(l), Ok(r)) => assert_eq!(l, r, "{method} × {parts}, {strategy:?}: cached remote differs from local"),
+                    (Err(_), Err(_)) => {}
+                    (l, r) => panic!("{method} × {parts}, {strategy:?} cached: local {:?} but remote {:?}", l.map(|_| ()), r.map(|_| ())),
+                }
+                let t = cached.traffic().since(&t0);
+                if ferrograph_sample::cache::RowCache::serves(strategy) {
+                    assert!(t.cached > 0 && t.rows > 0, "{method} × {parts}, {strategy:?}: the cache answered {} of {} rows", t.cached, t.rows + t.cached);
+                } else {
+                    assert_eq!(t.cached, 0, "{strategy:?} needs per-edge tables and must not be answered from the cache");
+                }
+            }
+            // Walks (DeepWalk and node2vec's second-order steps) over the wire.
+            let starts: Vec<u32> = (0..300).map(|i| (i * 11) % 3000).collect();
+            for (p, q) in [(1.0, 1.0), (0.5, 2.0)] {
+                let w = Walker::node2vec(rel, 8, p, q).unwrap();
+                let l = w.walks(&local, &starts, 5).unwrap();
+                assert_eq!(l, w.walks(&remote, &starts, 5).unwrap(), "{method} × {parts}: node2vec({p}, {q}) walks differ");
+                assert_eq!(l, w.walks(&cached, &starts, 5).unwrap(), "{method} × {parts}: cached node2vec({p}, {q}) walks differ");
+            }
             for strategy in strategies() {
                 let sampler =
                     NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 6 }, HopSpec { relation: rel, fanout: 4 }], strategy).unwrap();

@@ -14,7 +14,10 @@
 //!   by the node's position in the whole batch, so remote output equals
 //!   local output bit for bit; a deadline per call and bounded, jittered
 //!   retries of unavailable servers, then a typed error naming the
-//!   partition, the address, the attempts and the time spent.
+//!   partition, the address, the attempts and the time spent; and
+//!   AliGraph's importance cache ([`RemoteGraph::cache`]), the rows of the
+//!   most important nodes held in process so hops reaching them send
+//!   nothing.
 //! * [`servers`]: the servers file of a distributed training run.
 //! * `world` (feature `mpi`): the MPI world of data-parallel training,
 //!   the engine's gradient all-reduce and broadcasts (rsmpi, OpenMPI).
@@ -22,6 +25,7 @@
 pub mod remote;
 pub mod server;
 pub mod servers;
+mod wire;
 #[cfg(feature = "mpi")]
 pub mod world;
 
@@ -31,7 +35,7 @@ pub mod proto {
     tonic::include_proto!("ferrograph.graph.v1");
 }
 
-pub use remote::{ClientOptions, RemoteGraph, Traffic};
+pub use remote::{CacheOptions, CacheStats, ClientOptions, RemoteGraph, Traffic};
 pub use server::{ServerLimits, serve};
 pub use servers::Servers;
 

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use ferrograph_graph::{Direction, NodeTypeId};
 use ferrograph_partition::Book;
+use ferrograph_sample::cache::RowCache;
 use ferrograph_sample::rng::derive;
 use ferrograph_sample::{NeighborAccess, Relation, Sampled, Strategy};
 use tonic::transport::{Channel, Endpoint};
@@ -13,6 +15,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::proto::graph_server_client::GraphServerClient;
 use crate::proto::{DegreesRequest, InfoReply, InfoRequest, SampleRequest};
+use crate::wire::{pack_u32, unpack_u32, unpack_u64};
 use crate::{Error, Result, TOKEN_KEY};
 
 /// Deadlines and retries of every call.
@@ -21,8 +24,8 @@ pub struct ClientOptions {
     /// Deadline of one attempt (also sent to the server as `grpc-timeout`).
     pub deadline: Duration,
     /// Attempts per call; only `UNAVAILABLE`, `DEADLINE_EXCEEDED`,
-    /// `CANCELLED` and a missed deadline are retried (every call is
-    /// idempotent); any other status is reported at once.
+    /// `CANCELLED`, a broken connection and a missed deadline are retried
+    /// (every call is idempotent); any other status is reported at once.
     pub attempts: u32,
     /// First wait between attempts; doubled each time, with ±50% jitter.
     pub backoff: Duration,
@@ -41,6 +44,11 @@ impl Default for ClientOptions {
 /// HTTP/2 flow-control window of clients and servers.
 pub(crate) const WINDOW: u32 = 32 << 20;
 
+/// Largest HTTP/2 frame clients and servers accept: an answer of a hop is
+/// hundreds of kilobytes, which HTTP/2's default 16 KiB frames cut into
+/// dozens of frames and writes.
+pub(crate) const FRAME: u32 = 1 << 20;
+
 #[derive(Clone)]
 struct Server {
     part: usize,
@@ -57,7 +65,9 @@ pub struct RemoteGraph {
     book: Book,
     token: String,
     opts: ClientOptions,
-    traffic: [AtomicU64; 4],
+    traffic: [AtomicU64; 6],
+    /// Importance caches, one per relation at most.
+    caches: RwLock<Vec<Arc<RowCache>>>,
 }
 
 /// What a [`RemoteGraph`] has sent and received so far: batched calls
@@ -74,6 +84,48 @@ pub struct Traffic {
     pub sent: u64,
     /// Answer bytes.
     pub received: u64,
+    /// Node rows sampled by the servers (one per node of each sample request).
+    pub rows: u64,
+    /// Node rows sampled from the importance cache instead (no request).
+    pub cached: u64,
+}
+
+impl Traffic {
+    /// What was sent and received between `before` and `self`.
+    pub fn since(&self, before: &Traffic) -> Traffic {
+        Traffic {
+            calls: self.calls - before.calls,
+            requests: self.requests - before.requests,
+            sent: self.sent - before.sent,
+            received: self.received - before.received,
+            rows: self.rows - before.rows,
+            cached: self.cached - before.cached,
+        }
+    }
+}
+
+/// How much of a graph the importance cache holds (see
+/// [`RemoteGraph::cache`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CacheOptions {
+    /// Share of the relation's nodes whose rows may be cached (0 to 1).
+    pub fraction: f64,
+    /// Least importance `D_against / D_along` of a cached node (AliGraph's
+    /// τ; 0.2 in the paper).
+    pub tau: f64,
+}
+
+/// What an importance cache holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Nodes whose rows are cached.
+    pub nodes: usize,
+    /// Nodes at or above τ (the cache holds the most important of them).
+    pub eligible: usize,
+    /// Neighbour ids held.
+    pub entries: usize,
+    /// Bytes held.
+    pub bytes: usize,
 }
 
 impl std::fmt::Debug for RemoteGraph {
@@ -84,7 +136,17 @@ impl std::fmt::Debug for RemoteGraph {
 }
 
 /// One partition's share of a batch: its nodes and their positions in the batch.
-type PartBatch = (Vec<u32>, Vec<u64>);
+type PartBatch = (Vec<u32>, Vec<u32>);
+
+/// A batch split by owner: per partition its share; the owner of each node
+/// ([`CACHED`] for cached ones); the cached nodes' rows and positions.
+type Split = (Vec<PartBatch>, Vec<u16>, Option<(Vec<u32>, Vec<u32>)>);
+
+/// The owner recorded for a node answered from the cache.
+const CACHED: u16 = u16::MAX;
+
+/// Nodes per request while a cache is built.
+const CACHE_CHUNK: usize = 1 << 18;
 
 /// The wire name and time of a strategy.
 fn strategy_wire(s: Strategy) -> (&'static str, i64) {
@@ -97,6 +159,18 @@ fn strategy_wire(s: Strategy) -> (&'static str, i64) {
         Strategy::InDegree => ("in_degree", 0),
         Strategy::Before(t) => ("before", t),
         Strategy::MostRecent(t) => ("most_recent", t),
+    }
+}
+
+/// Whether a failed call may be tried again: the server was unreachable or
+/// late, or the connection broke under the call (a transport error, which
+/// tonic reports as `UNKNOWN` with the I/O error as its source; a status a
+/// server sends has no source).
+fn retryable(s: &Status) -> bool {
+    match s.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => true,
+        Code::Unknown => std::error::Error::source(s).is_some(),
+        _ => false,
     }
 }
 
@@ -117,9 +191,7 @@ where
         req.metadata_mut().insert(TOKEN_KEY, bearer.clone());
         match tokio::time::timeout(opts.deadline, f(server.client.clone(), req)).await {
             Ok(Ok(r)) => return Ok(r.into_inner()),
-            Ok(Err(s)) if matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled) => {
-                last = format!("{:?}: {}", s.code(), s.message())
-            }
+            Ok(Err(s)) if retryable(&s) => last = format!("{:?}: {}", s.code(), s.message()),
             Ok(Err(s)) => {
                 return Err(Error::Refused { part: server.part, addr: server.addr.clone(), message: format!("{:?}: {}", s.code(), s.message()) });
             }
@@ -146,11 +218,16 @@ impl RemoteGraph {
     /// naming what differs.
     pub fn connect(book_dir: &Path, addrs: &[String], token: &str, opts: ClientOptions) -> Result<RemoteGraph> {
         let book = ferrograph_partition::read_book(book_dir)?;
+        if book.parts >= usize::from(CACHED) {
+            return Err(Error::Config(format!("the book in {} has {} partitions; at most {} are served", book_dir.display(), book.parts, CACHED - 1)));
+        }
         if addrs.len() != book.parts {
             return Err(Error::Config(format!("{} server addresses for the {} partitions of {}", addrs.len(), book.parts, book_dir.display())));
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // Driven by the calling thread inside `block_on`: no hand-off to a
+        // worker thread and back on every hop (on a VM, waking an idle vCPU
+        // costs tens of microseconds each time).
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Io { what: "starting the client runtime".into(), source: e })?;
@@ -163,6 +240,7 @@ impl RemoteGraph {
                 // windows would cost a round trip per 64 KiB.
                 .initial_stream_window_size(WINDOW)
                 .initial_connection_window_size(WINDOW)
+                .max_frame_size(FRAME)
                 .tcp_nodelay(true);
             let channel = {
                 let _guard = rt.enter();
@@ -171,7 +249,7 @@ impl RemoteGraph {
             let client = GraphServerClient::new(channel).max_decoding_message_size(1 << 30).max_encoding_message_size(256 << 20);
             servers.push(Server { part, addr: addr.clone(), client });
         }
-        let g = RemoteGraph { rt, servers, book, token: token.to_string(), opts, traffic: Default::default() };
+        let g = RemoteGraph { rt, servers, book, token: token.to_string(), opts, traffic: Default::default(), caches: RwLock::new(Vec::new()) };
         for part in 0..g.servers.len() {
             let info = g.info(part)?;
             let s = &g.servers[part];
@@ -198,7 +276,7 @@ impl RemoteGraph {
     /// Calls, requests and bytes so far.
     pub fn traffic(&self) -> Traffic {
         let t = |i: usize| self.traffic[i].load(Ordering::Relaxed);
-        Traffic { calls: t(0), requests: t(1), sent: t(2), received: t(3) }
+        Traffic { calls: t(0), requests: t(1), sent: t(2), received: t(3), rows: t(4), cached: t(5) }
     }
 
     /// The partition book.
@@ -207,26 +285,100 @@ impl RemoteGraph {
     }
 
     /// Groups `nodes` (of type `from`) by owner: per partition, the nodes
-    /// and their positions in `nodes`; and the owner of each node.
-    fn split(&self, from: NodeTypeId, nodes: &[u32]) -> ferrograph_sample::Result<(Vec<PartBatch>, Vec<usize>)> {
-        let mut by = vec![(Vec::new(), Vec::new()); self.book.parts];
-        let mut owners = Vec::with_capacity(nodes.len());
-        let n = self.node_count(from);
-        for (i, &v) in nodes.iter().enumerate() {
-            let p = self
-                .book
-                .owner(from.0 as usize, u64::from(v))
-                .ok_or_else(|| ferrograph_sample::Error::Invalid(format!("node {v} is outside 0..{n}")))? as usize;
-            by[p].0.push(v);
-            by[p].1.push(i as u64);
-            owners.push(p);
+    /// and their positions in `nodes`; the owner of each node ([`CACHED`]
+    /// for a node `cache` holds); and the cached nodes' slots and positions.
+    fn split(&self, from: NodeTypeId, nodes: &[u32], cache: Option<&RowCache>) -> ferrograph_sample::Result<Split> {
+        if u32::try_from(nodes.len()).is_err() {
+            return Err(ferrograph_sample::Error::TooLarge { what: format!("a batch of {} nodes", nodes.len()), limit: u64::from(u32::MAX) });
         }
-        Ok((by, owners))
+        let mut owners = Vec::with_capacity(nodes.len());
+        self.book
+            .owners(from.0 as usize, nodes, &mut owners)
+            .map_err(|v| ferrograph_sample::Error::Invalid(format!("node {v} is outside 0..{}", self.node_count(from))))?;
+        let mut by = vec![(Vec::new(), Vec::new()); self.book.parts];
+        let mut hits = cache.map(|_| (Vec::new(), Vec::new()));
+        if self.book.parts == 1 && cache.is_none() {
+            by[0] = (nodes.to_vec(), (0..nodes.len() as u32).collect());
+        } else {
+            for (i, (&v, p)) in nodes.iter().zip(owners.iter_mut()).enumerate() {
+                if let (Some(c), Some((slots, at))) = (cache, hits.as_mut())
+                    && let Some(slot) = c.slot(v)
+                {
+                    slots.push(slot);
+                    at.push(i as u32);
+                    *p = CACHED;
+                    continue;
+                }
+                by[usize::from(*p)].0.push(v);
+                by[usize::from(*p)].1.push(i as u32);
+            }
+        }
+        Ok((by, owners, hits))
+    }
+
+    /// The importance cache of `rel`, if one was built.
+    fn cache_of(&self, rel: Relation) -> Option<Arc<RowCache>> {
+        self.caches.read().ok()?.iter().find(|c| c.relation() == rel).cloned()
+    }
+
+    /// Builds AliGraph's importance cache for `rel` (see
+    /// [`ferrograph_sample::cache`]): the degrees of every node along and
+    /// against `rel` (batched degree calls), then the `Full` rows of the
+    /// `fraction` most important nodes at or above `tau` (batched sample
+    /// calls). From then on, hops along `rel` with a strategy that reads
+    /// only rows (`random`, `random_without_replacement`, `full`) sample
+    /// cached nodes in process; samples are identical with and without it.
+    /// Building it again replaces it.
+    pub fn cache(&self, rel: Relation, opts: CacheOptions) -> Result<CacheStats> {
+        if !(opts.fraction.is_finite() && (0.0..=1.0).contains(&opts.fraction)) {
+            return Err(Error::Config(format!("cache fraction {} is not between 0 and 1", opts.fraction)));
+        }
+        if rel.from != rel.to {
+            return Err(Error::Config(
+                "the importance cache needs a relation between nodes of one type (importance counts how often a hop reaches a node)".into(),
+            ));
+        }
+        let n = self.node_count(rel.from);
+        let back = Relation { direction: if rel.direction == Direction::Out { Direction::In } else { Direction::Out }, ..rel };
+        let (mut along, mut against) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let all: Vec<u32> = (0..n as u32).collect();
+        let sample_err = |e: ferrograph_sample::Error| match e {
+            ferrograph_sample::Error::Remote(e) => match e.downcast::<Error>() {
+                Ok(e) => *e,
+                Err(e) => Error::Config(e.to_string()),
+            },
+            e => Error::Sample(e),
+        };
+        for chunk in all.chunks(CACHE_CHUNK) {
+            self.degrees(rel, chunk, &mut along).map_err(sample_err)?;
+            self.degrees(back, chunk, &mut against).map_err(sample_err)?;
+        }
+        let budget = (opts.fraction * n as f64).floor() as usize;
+        let eligible = ferrograph_sample::cache::choose(&along, &against, opts.tau, n)?;
+        let chosen = ferrograph_sample::cache::choose(&along, &against, opts.tau, budget)?;
+        let mut rows = Sampled::default();
+        let mut start = 0;
+        while start < chosen.len() {
+            // Chunks of at most CACHE_CHUNK nodes and 2^24 neighbour ids.
+            let (mut end, mut ids) = (start, 0u64);
+            while end < chosen.len() && end - start < CACHE_CHUNK && (end == start || ids + along[chosen[end] as usize] <= 1 << 24) {
+                ids += along[chosen[end] as usize];
+                end += 1;
+            }
+            self.sample_neighbors(rel, &chosen[start..end], 0, Strategy::Full, 0, &mut rows).map_err(sample_err)?;
+            start = end;
+        }
+        let cache = RowCache::new(rel, n, &chosen, rows)?;
+        let stats = CacheStats { nodes: cache.nodes(), eligible: eligible.len(), entries: cache.entries(), bytes: cache.bytes() };
+        let mut caches = self.caches.write().map_err(|_| Error::Config("the cache lock was poisoned".into()))?;
+        caches.retain(|c| c.relation() != rel);
+        caches.push(Arc::new(cache));
+        Ok(stats)
     }
 
     /// One request per partition that has nodes in `by` (made by `msg`),
     /// all in flight at once; the answers by partition.
-    fn fan_out<M, R, F, Fut>(&self, by: &[PartBatch], msg: impl Fn(&[u32], &[u64]) -> M, f: F) -> ferrograph_sample::Result<Vec<Option<R>>>
+    fn fan_out<M, R, F, Fut>(&self, by: &[PartBatch], msg: impl Fn(&[u32], &[u32]) -> M, f: F) -> ferrograph_sample::Result<Vec<Option<R>>>
     where
         M: prost::Message + Clone + Send + 'static,
         R: prost::Message + Send + 'static,
@@ -285,56 +437,100 @@ impl NeighborAccess for RemoteGraph {
         seed: u64,
         out: &mut Sampled,
     ) -> ferrograph_sample::Result<()> {
-        let (by, owners) = self.split(rel.from, nodes)?;
+        let cache = if RowCache::serves(strategy) { self.cache_of(rel) } else { None };
+        let (by, owners, hits) = self.split(rel.from, nodes, cache.as_deref())?;
         let (edge_type, reverse) = wire_relation(rel);
         let (name, time) = strategy_wire(strategy);
         let k = u32::try_from(k).map_err(|_| ferrograph_sample::Error::Invalid(format!("fan-out {k} is too large")))?;
         let replies = self.fan_out(
             &by,
-            |ns, streams| SampleRequest { edge_type, reverse, nodes: ns.to_vec(), streams: streams.to_vec(), k, strategy: name.into(), time, seed },
+            |ns, streams| SampleRequest {
+                edge_type,
+                reverse,
+                nodes: pack_u32(ns),
+                streams: pack_u32(streams),
+                k,
+                strategy: name.into(),
+                time,
+                seed,
+            },
             |mut c, r| async move { c.sample(r).await },
         )?;
+        let mut answers: Vec<Option<Sampled>> = Vec::with_capacity(by.len());
         for (part, (ns, _)) in by.iter().enumerate() {
-            if let Some(r) = &replies[part] {
-                let ok = r.offsets.len() == ns.len() + 1
-                    && r.offsets.windows(2).all(|w| w[0] <= w[1])
-                    && r.offsets.last().is_some_and(|&l| l as usize == r.neighbors.len());
-                if !ok {
-                    return Err(self.malformed(part, "offsets do not match the nodes"));
-                }
+            let Some(r) = &replies[part] else {
+                answers.push(None);
+                continue;
+            };
+            let offsets = unpack_u32(&r.offsets, "offsets").map_err(|e| self.malformed(part, &e))?;
+            let neighbors = unpack_u32(&r.neighbors, "neighbors").map_err(|e| self.malformed(part, &e))?;
+            let ok = offsets.len() == ns.len() + 1
+                && offsets.windows(2).all(|w| w[0] <= w[1])
+                && offsets.last().is_some_and(|&l| l as usize == neighbors.len());
+            if !ok {
+                return Err(self.malformed(part, "offsets do not match the nodes"));
             }
+            answers.push(Some(Sampled { offsets, neighbors }));
         }
+        // The cached nodes, sampled here with their positions in the batch
+        // as streams: the last "partition".
+        match (&cache, hits) {
+            (Some(c), Some((slots, streams))) if !slots.is_empty() => {
+                let mut got = Sampled::default();
+                let streams: Vec<u64> = streams.iter().map(|&s| u64::from(s)).collect();
+                c.sample(&slots, &streams, k as usize, strategy, seed, &mut got)?;
+                self.traffic[5].fetch_add(slots.len() as u64, Ordering::Relaxed);
+                answers.push(Some(got));
+            }
+            _ => answers.push(None),
+        }
+        self.traffic[4].fetch_add(by.iter().map(|b| b.0.len() as u64).sum(), Ordering::Relaxed);
         if out.offsets.is_empty() {
             out.offsets.push(out.neighbors.len() as u32);
         }
-        let total = out.neighbors.len() as u64 + replies.iter().flatten().map(|r| r.neighbors.len() as u64).sum::<u64>();
+        let total = out.neighbors.len() as u64 + answers.iter().flatten().map(|r| r.neighbors.len() as u64).sum::<u64>();
         if total > u64::from(u32::MAX) {
             return Err(ferrograph_sample::Error::TooLarge { what: format!("{total} neighbour ids in one answer"), limit: u64::from(u32::MAX) });
         }
-        let mut next = vec![0usize; by.len()];
-        for &p in &owners {
-            let r = replies[p].as_ref().expect("a reply for every partition with nodes");
-            let j = next[p];
-            next[p] += 1;
-            out.neighbors.extend_from_slice(&r.neighbors[r.offsets[j] as usize..r.offsets[j + 1] as usize]);
-            out.offsets.push(out.neighbors.len() as u32);
+        if let Some(r) = answers.iter().flatten().find(|r| r.offsets.len() == nodes.len() + 1) {
+            // One partition owns the whole batch: its answer is in order.
+            let base = out.neighbors.len() as u32;
+            out.neighbors.extend_from_slice(&r.neighbors);
+            out.offsets.extend(r.offsets[1..].iter().map(|&o| base + o));
+        } else {
+            let mut next = vec![0usize; answers.len()];
+            for &p in &owners {
+                let p = if p == CACHED { by.len() } else { usize::from(p) };
+                let r = answers[p].as_ref().expect("a reply for every partition with nodes");
+                let j = next[p];
+                next[p] += 1;
+                out.neighbors.extend_from_slice(&r.neighbors[r.offsets[j] as usize..r.offsets[j + 1] as usize]);
+                out.offsets.push(out.neighbors.len() as u32);
+            }
         }
         Ok(())
     }
 
     fn degrees(&self, rel: Relation, nodes: &[u32], out: &mut Vec<u64>) -> ferrograph_sample::Result<()> {
-        let (by, owners) = self.split(rel.from, nodes)?;
+        let (by, owners, _) = self.split(rel.from, nodes, None)?;
         let (edge_type, reverse) = wire_relation(rel);
         let replies =
-            self.fan_out(&by, |ns, _| DegreesRequest { edge_type, reverse, nodes: ns.to_vec() }, |mut c, r| async move { c.degrees(r).await })?;
+            self.fan_out(&by, |ns, _| DegreesRequest { edge_type, reverse, nodes: pack_u32(ns) }, |mut c, r| async move { c.degrees(r).await })?;
+        let mut answers: Vec<Vec<u64>> = Vec::with_capacity(by.len());
         for (part, (ns, _)) in by.iter().enumerate() {
-            if replies[part].as_ref().map_or(0, |r| r.degrees.len()) != ns.len() {
+            let d = match &replies[part] {
+                Some(r) => unpack_u64(&r.degrees, "degrees").map_err(|e| self.malformed(part, &e))?,
+                None => Vec::new(),
+            };
+            if d.len() != ns.len() {
                 return Err(self.malformed(part, "one degree per node expected"));
             }
+            answers.push(d);
         }
         let mut next = vec![0usize; by.len()];
         for &p in &owners {
-            out.push(replies[p].as_ref().expect("a reply for every partition with nodes").degrees[next[p]]);
+            let p = usize::from(p);
+            out.push(answers[p][next[p]]);
             next[p] += 1;
         }
         Ok(())

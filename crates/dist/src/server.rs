@@ -10,6 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::proto::graph_server_server::{GraphServer, GraphServerServer};
 use crate::proto::{DegreesReply, DegreesRequest, InfoReply, InfoRequest, SampleReply, SampleRequest};
+use crate::wire::{count_u32, pack_u32, pack_u64, unpack_u32};
 use crate::{Error, Result, TOKEN_KEY};
 
 /// Bounds on one request; a request past them is refused with
@@ -60,35 +61,35 @@ impl Service {
         }
     }
 
+    /// The relation of a request, built from the edge type's endpoints (not
+    /// resolved by name: an undirected type's two names may coincide).
     fn relation(&self, edge_type: u32, reverse: bool) -> std::result::Result<Relation, Status> {
         let schema = self.graph.schema();
         let et = schema
             .edge_types
             .get(edge_type as usize)
             .ok_or_else(|| Status::invalid_argument(format!("edge type {edge_type} is not one of the {} of this graph", schema.edge_types.len())))?;
-        let name = if reverse { et.reverse.clone() } else { et.relation.clone() };
-        let rel = Relation::resolve(self.graph, &name).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        debug_assert_eq!(rel.edge_type, EdgeTypeId(edge_type as u16));
-        debug_assert_eq!(rel.direction, if reverse { Direction::In } else { Direction::Out });
-        Ok(rel)
+        let ty = |name: &str| schema.node_type(name).map_err(|e| Status::internal(e.to_string()));
+        let (src, dst) = (ty(&et.src)?, ty(&et.dst)?);
+        let (direction, from, to) = if reverse { (Direction::In, dst, src) } else { (Direction::Out, src, dst) };
+        Ok(Relation { edge_type: EdgeTypeId(edge_type as u16), direction, from, to })
+    }
+
+    /// Refuses a request of more than `max_nodes` nodes, before decoding it.
+    fn check_size(&self, nodes: usize) -> std::result::Result<(), Status> {
+        if nodes > self.limits.max_nodes {
+            return Err(Status::resource_exhausted(format!("{nodes} nodes in one request; this server takes at most {}", self.limits.max_nodes)));
+        }
+        Ok(())
     }
 
     fn check_nodes(&self, from: NodeTypeId, nodes: &[u32]) -> std::result::Result<(), Status> {
-        if nodes.len() > self.limits.max_nodes {
-            return Err(Status::resource_exhausted(format!(
-                "{} nodes in one request; this server takes at most {}",
-                nodes.len(),
-                self.limits.max_nodes
-            )));
-        }
-        for &v in nodes {
-            match self.book.owner(from.0 as usize, u64::from(v)) {
-                Some(p) if p == self.part => {}
-                Some(p) => {
-                    return Err(Status::failed_precondition(format!("node {v} belongs to partition {p}, not this server's {}", self.part)));
-                }
-                None => return Err(Status::invalid_argument(format!("node {v} is outside its type's {} nodes", self.graph.node_count(from)))),
-            }
+        let mut owners = Vec::new();
+        self.book.owners(from.0 as usize, nodes, &mut owners).map_err(|v| {
+            Status::invalid_argument(format!("node {v} is outside its type's {} nodes", self.graph.node_count(from)))
+        })?;
+        if let Some(i) = owners.iter().position(|&p| p != self.part) {
+            return Err(Status::failed_precondition(format!("node {} belongs to partition {}, not this server's {}", nodes[i], owners[i], self.part)));
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.nodes.fetch_add(nodes.len() as u64, Ordering::Relaxed);
@@ -119,16 +120,19 @@ impl GraphServer for &'static Service {
         if k > self.limits.max_fanout {
             return Err(Status::resource_exhausted(format!("fan-out {k}; this server allows at most {}", self.limits.max_fanout)));
         }
-        if r.streams.len() != r.nodes.len() {
-            return Err(Status::invalid_argument(format!("{} stream indices for {} nodes", r.streams.len(), r.nodes.len())));
+        self.check_size(count_u32(&r.nodes))?;
+        let nodes = unpack_u32(&r.nodes, "nodes").map_err(Status::invalid_argument)?;
+        let streams: Vec<u64> = unpack_u32(&r.streams, "streams").map_err(Status::invalid_argument)?.into_iter().map(u64::from).collect();
+        if streams.len() != nodes.len() {
+            return Err(Status::invalid_argument(format!("{} stream indices for {} nodes", streams.len(), nodes.len())));
         }
-        self.check_nodes(rel.from, &r.nodes)?;
+        self.check_nodes(rel.from, &nodes)?;
         let bound = if strategy == Strategy::Full {
             let mut d = Vec::new();
-            self.local.degrees(rel, &r.nodes, &mut d).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            self.local.degrees(rel, &nodes, &mut d).map_err(|e| Status::invalid_argument(e.to_string()))?;
             d.iter().sum::<u64>()
         } else {
-            r.nodes.len() as u64 * k as u64
+            nodes.len() as u64 * k as u64
         };
         if bound > self.limits.max_neighbors {
             return Err(Status::resource_exhausted(format!(
@@ -137,26 +141,43 @@ impl GraphServer for &'static Service {
             )));
         }
         let local = &self.local;
-        let out = tokio::task::spawn_blocking(move || {
+        let work = move || {
             let mut out = Sampled::default();
-            local.sample_streams(rel, &r.nodes, Some(&r.streams), k, strategy, r.seed, &mut out).map(|()| out)
-        })
-        .await
-        .map_err(|e| Status::internal(format!("the sampling task failed: {e}")))?
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok(Response::new(SampleReply { offsets: out.offsets, neighbors: out.neighbors }))
+            local
+                .sample_streams(rel, &nodes, Some(&streams), k, strategy, r.seed, &mut out)
+                .map(|()| SampleReply { offsets: pack_u32(&out.offsets), neighbors: pack_u32(&out.neighbors) })
+                .map_err(|e| Status::invalid_argument(e.to_string()))
+        };
+        // A small answer is computed on the I/O thread: handing it to another
+        // thread would cost more than the sampling. A large one goes to the
+        // rayon pool so the runtime keeps answering other calls.
+        let reply = if bound <= INLINE {
+            work()?
+        } else {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            rayon::spawn(move || {
+                let _ = tx.send(work());
+            });
+            rx.await.map_err(|_| Status::internal("the sampling task ended without an answer"))??
+        };
+        Ok(Response::new(reply))
     }
 
     async fn degrees(&self, req: Request<DegreesRequest>) -> std::result::Result<Response<DegreesReply>, Status> {
         self.check_token(&req)?;
         let r = req.into_inner();
         let rel = self.relation(r.edge_type, r.reverse)?;
-        self.check_nodes(rel.from, &r.nodes)?;
-        let mut degrees = Vec::with_capacity(r.nodes.len());
-        self.local.degrees(rel, &r.nodes, &mut degrees).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok(Response::new(DegreesReply { degrees }))
+        self.check_size(count_u32(&r.nodes))?;
+        let nodes = unpack_u32(&r.nodes, "nodes").map_err(Status::invalid_argument)?;
+        self.check_nodes(rel.from, &nodes)?;
+        let mut degrees = Vec::with_capacity(nodes.len());
+        self.local.degrees(rel, &nodes, &mut degrees).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(Response::new(DegreesReply { degrees: pack_u64(&degrees) }))
     }
 }
+
+/// Largest answer (in neighbour ids) sampled on the server's I/O thread.
+const INLINE: u64 = 1 << 20;
 
 /// Serves partition `part` of the book in `book_dir` over the snapshot in
 /// `snapshot` on `listen` until the process ends. The snapshot is
@@ -214,6 +235,7 @@ pub fn serve(
         tonic::transport::Server::builder()
             .initial_stream_window_size(crate::remote::WINDOW)
             .initial_connection_window_size(crate::remote::WINDOW)
+            .max_frame_size(crate::remote::FRAME)
             .add_service(GraphServerServer::new(service).max_decoding_message_size(256 << 20).max_encoding_message_size(1 << 30))
             // Accepted sockets without Nagle: small answers must not wait
             // for the peer's delayed ACK (40 ms a request otherwise).

@@ -68,6 +68,34 @@ impl Book {
         let t = self.node_types.get(ty)?;
         (local < t.count).then(|| self.assignment[(t.base + local) as usize])
     }
+
+    /// [`Book::owner`] of every node of `nodes` (of type `ty`), appended to
+    /// `out`; `Err(v)` names the first node outside the type. The
+    /// assignment is read a few nodes ahead (one cache miss a node
+    /// otherwise, on a graph whose assignment is larger than the caches),
+    /// and not at all for a one-partition book.
+    pub fn owners(&self, ty: usize, nodes: &[u32], out: &mut Vec<u16>) -> std::result::Result<(), u32> {
+        use ferrograph_graph::array::{AHEAD, touch};
+        let Some(t) = self.node_types.get(ty) else {
+            return Err(nodes.first().copied().unwrap_or(0));
+        };
+        if let Some(&bad) = nodes.iter().find(|&&v| u64::from(v) >= t.count) {
+            return Err(bad);
+        }
+        if self.parts == 1 {
+            out.resize(out.len() + nodes.len(), 0);
+            return Ok(());
+        }
+        let part = &self.assignment[t.base as usize..(t.base + t.count) as usize];
+        out.reserve(nodes.len());
+        for (i, &v) in nodes.iter().enumerate() {
+            if let Some(&ahead) = nodes.get(i + 2 * AHEAD) {
+                touch(part, ahead as usize);
+            }
+            out.push(part[v as usize]);
+        }
+        Ok(())
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -343,7 +343,7 @@ impl NeighborAccess for LocalGraph<'_> {
     }
 }
 
-fn check_nodes(csr: &Csr, nodes: &[u32]) -> Result<()> {
+pub(crate) fn check_nodes(csr: &Csr, nodes: &[u32]) -> Result<()> {
     let rows = csr.rows();
     match nodes.iter().find(|&&u| u as usize >= rows) {
         Some(&bad) => Err(Error::Invalid(format!("node {bad} is outside 0..{rows}"))),
@@ -404,33 +404,17 @@ fn row_prefix_sums(csr: &Csr, mut w: Vec<f32>) -> Vec<f32> {
     w
 }
 
-enum Tables<'a> {
+pub(crate) enum Tables<'a> {
     None,
     Cdf(&'a [f32]),
     ByWeight(&'a [u32]),
     Time(&'a [i64]),
 }
 
-/// How far ahead the row offsets are prefetched: a random row costs a DRAM
-/// miss for its offsets and another for its neighbours; touching rows a few
-/// nodes ahead lets those misses overlap.
-pub(crate) const AHEAD: usize = 8;
-
-/// Prefetches element `i` of `s` into the cache (no effect when out of bounds
-/// or off x86-64).
-#[inline]
-pub(crate) fn touch<T>(s: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if i < s.len() {
-        // SAFETY: prefetching has no effect on memory; the address is in bounds.
-        unsafe { std::arch::x86_64::_mm_prefetch(s.as_ptr().add(i) as *const i8, std::arch::x86_64::_MM_HINT_T0) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (s, i);
-}
+pub(crate) use ferrograph_graph::array::{AHEAD, touch};
 
 #[allow(clippy::too_many_arguments)] // the request, its tables and its output, all used by the one loop
-fn sample_csr(csr: &Csr, nodes: &[u32], streams: Option<&[u64]>, k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
+pub(crate) fn sample_csr(csr: &Csr, nodes: &[u32], streams: Option<&[u64]>, k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
     let offsets = csr.offsets.as_slice();
     let targets = csr.targets.as_slice();
     let mut chosen: Vec<u32> = Vec::new();

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod cache;
 pub mod ego;
 pub mod features;
 pub mod hetero;

@@ -287,14 +287,15 @@ impl NeighborSampler {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::access::LocalGraph;
     use ferrograph_graph::idmap::NodeIds;
     use ferrograph_graph::topology::{BuildOptions, build_topology};
     use ferrograph_graph::{Direction, EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeSchema, Schema};
 
-    fn graph(n: usize, edges: &[(u32, u32)]) -> Graph {
+    /// A one-type graph of `n` nodes with edge type `e` (reverse `rev_e`).
+    pub(crate) fn graph(n: usize, edges: &[(u32, u32)]) -> Graph {
         let (s, d): (Vec<u32>, Vec<u32>) = edges.iter().copied().unzip();
         let b = build_topology(n, n, s, d, BuildOptions::default()).unwrap();
         let schema = Schema {
