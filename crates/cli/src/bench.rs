@@ -496,8 +496,10 @@ pub fn node2vec(
     Ok(())
 }
 
-/// `ferrograph bench remote`: local against remote sampling in one run.
-pub fn remote(snap: &Path, data: &Path, servers: &[usize], work: &Path) -> Result<()> {
+/// `ferrograph bench remote`: local against remote sampling in one run;
+/// with `netns = Some(delay_ms)`, each server runs in a network namespace
+/// of its own behind a veth pair (netem delay if `delay_ms > 0`).
+pub fn remote(snap: &Path, data: &Path, servers: &[usize], work: &Path, netns: Option<u32>) -> Result<()> {
     use ferrograph_sample::neighbor::HopSpec;
     use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
     use std::process::{Child, Command, Stdio};
@@ -557,16 +559,26 @@ pub fn remote(snap: &Path, data: &Path, servers: &[usize], work: &Path) -> Resul
         if !st.success() {
             bail!("partitioning {} into {n} failed", snap.display());
         }
+        // Namespaces outlive their servers: `kids` is dropped first.
+        let spaces: Vec<ferrograph_dist::netns::Netns> = match netns {
+            Some(delay) => (0..n)
+                .map(|p| ferrograph_dist::netns::Netns::create(&format!("b{}s{p}", std::process::id() % 10_000), (214, (n * 8 + p) as u8), delay))
+                .collect::<std::result::Result<_, _>>()?,
+            None => Vec::new(),
+        };
         let mut kids = Kill(Vec::new());
         let mut addrs = Vec::new();
         for p in 0..n {
             let ready = work.join(format!("ready-{n}-{p}"));
             let _ = std::fs::remove_file(&ready);
             kids.0.push(
-                Command::new(&exe)
+                spaces
+                    .get(p)
+                    .map_or_else(|| Command::new(&exe), |ns| ns.command(&exe))
                     .arg("--threads")
                     .arg("1")
                     .args(["serve", snap.to_str().context("snapshot path")?, "--book", book.to_str().context("work path")?, "--part", &p.to_string()])
+                    .args(["--listen", &spaces.get(p).map_or("127.0.0.1:0".to_string(), |ns| format!("{}:0", ns.inside_ip()))])
                     .args(["--ready-file", ready.to_str().context("work path")?])
                     .env("FERROGRAPH_TOKEN", token)
                     .stdout(Stdio::null())
@@ -612,7 +624,7 @@ pub fn remote(snap: &Path, data: &Path, servers: &[usize], work: &Path) -> Resul
                 let t = cached.traffic().since(&before);
                 println!(
                     "RESULT {}",
-                    json!({"system": "ferrograph", "mode": "cache", "servers": n, "fraction": fraction, "tau": 0.2,
+                    json!({"system": "ferrograph", "mode": "cache", "servers": n, "netns": netns.is_some(), "fraction": fraction, "tau": 0.2,
                            "cached_nodes": stats.nodes, "eligible_nodes": stats.eligible, "cached_entries": stats.entries,
                            "cache_bytes": stats.bytes, "build_s": build_s,
                            "row_fetches": t.rows, "cached_rows": t.cached, "saved_share": t.cached as f64 / (t.rows + t.cached).max(1) as f64,
@@ -624,7 +636,7 @@ pub fn remote(snap: &Path, data: &Path, servers: &[usize], work: &Path) -> Resul
         let per_hop = |b: u64| b as f64 / t.calls.max(1) as f64;
         println!(
             "RESULT {}",
-            json!({"system": "ferrograph", "mode": "remote", "servers": n, "seeds_per_s": rate, "local_seeds_per_s": local_rate,
+            json!({"system": "ferrograph", "mode": "remote", "servers": n, "netns": netns.is_some(), "delay_ms": netns.unwrap_or(0), "seeds_per_s": rate, "local_seeds_per_s": local_rate,
                    "vs_local": rate / local_rate, "reps": REPS, "requests": requests,
                    "batches": REPS * (seeds.len().div_ceil(1024) + 1), "sampled_edges": local_edges,
                    "hops": t.calls, "request_bytes_per_hop": per_hop(t.sent), "answer_bytes_per_hop": per_hop(t.received)})

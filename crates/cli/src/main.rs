@@ -364,6 +364,12 @@ enum Bench {
         /// Folder for the books and ready files.
         #[arg(long, default_value = "/tmp/ferrograph-bench-remote")]
         work: PathBuf,
+        /// Put each server in a network namespace of its own, joined by a veth pair (root, iproute2).
+        #[arg(long)]
+        netns: bool,
+        /// With --netns: netem delay on each end of each link, in milliseconds (needs the kernel's sch_netem).
+        #[arg(long, default_value_t = 0, requires = "netns")]
+        delay_ms: u32,
     },
     /// Topology build from the peers' R-MAT arrays and import of the same edges as a graph-learn TSV.
     Build {
@@ -728,8 +734,9 @@ fn run(cli: Cli) -> Result<()> {
             bench::build(&expand_home(&peers.data), peers.nodes, &peers.thread_counts, peers.reps.max(1), tsv)?;
         }
         Command::Bench(Bench::Open { dir }) => bench::open(&dir)?,
-        Command::Bench(Bench::Remote { snapshot, data, servers, work }) => {
-            bench::remote(&expand_home(&snapshot), &expand_home(&data), &servers, &work)?;
+        Command::Bench(Bench::Remote { snapshot, data, servers, work, netns, delay_ms }) => {
+            let netns = netns.then_some(delay_ms);
+            bench::remote(&expand_home(&snapshot), &expand_home(&data), &servers, &work, netns)?;
         }
         Command::Bench(Bench::Node2vec { config, relation, label, walks, length, p, q, dim, window, epochs, seed, out }) => {
             let sg = ferrograph_shallow::skipgram::SkipGramConfig { dim, window, epochs, ..Default::default() };

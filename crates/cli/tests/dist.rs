@@ -36,18 +36,27 @@ impl Drop for Server {
 }
 
 fn start(dir: &Path, snapshot: &Path, book: &Path, part: usize, listen: &str, extra: &[&str]) -> Server {
+    start_with(Command::new(env!("CARGO_BIN_EXE_ferrograph")), dir, snapshot, book, part, listen, extra)
+}
+
+/// [`start`] through `cmd` (the binary itself, or `ip netns exec NS` of it);
+/// the server's log goes to a file so that a chatty server never blocks on
+/// a full pipe.
+fn start_with(mut cmd: Command, dir: &Path, snapshot: &Path, book: &Path, part: usize, listen: &str, extra: &[&str]) -> Server {
     let token = dir.join("token");
     std::fs::write(&token, TOKEN).unwrap();
-    let ready = dir.join(format!("ready-{part}-{}", std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64));
+    let tag = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    let ready = dir.join(format!("ready-{part}-{tag}"));
+    let log = dir.join(format!("server-{part}-{tag}.log"));
     let _ = std::fs::remove_file(&ready);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrograph"))
+    let mut child = cmd
         .arg("serve")
         .arg(snapshot)
         .args(["--book", book.to_str().unwrap(), "--part", &part.to_string(), "--listen", listen])
         .args(["--ready-file", ready.to_str().unwrap(), "--token-file", token.to_str().unwrap()])
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let t0 = Instant::now();
@@ -56,8 +65,7 @@ fn start(dir: &Path, snapshot: &Path, book: &Path, part: usize, listen: &str, ex
             return Server { child, addr: a };
         }
         if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("server {part} exited ({status}) before listening: {err}");
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "server {part} did not listen within 30 s");
@@ -476,5 +484,93 @@ mod mpi {
         assert!(!o.status.success());
         assert!(err.contains("link_prediction") && err.contains("2 ranks"), "{err}");
         assert!(t1.elapsed() < Duration::from_secs(30));
+    }
+}
+
+/// Servers in network namespaces the test creates (veth pairs): sampling
+/// crosses a real network stack, as the veth byte counters show. (No netem
+/// delay here: this project's CI kernel has no `sch_netem`; `bench remote
+/// --netns --delay-ms` adds it where the kernel has it.) Needs root and iproute2,
+/// so it is a feature (`--features netns`, on in CI's `--all-features`).
+#[cfg(feature = "netns")]
+mod netns {
+    use super::*;
+    use ferrograph_dist::netns::Netns;
+
+    /// Bytes received by the calling namespace's ends of the links.
+    fn veth_rx(nss: &[Netns]) -> u64 {
+        nss.iter()
+            .map(|ns| {
+                let f = format!("/sys/class/net/{}/statistics/rx_bytes", ns.outside_if());
+                std::fs::read_to_string(&f).unwrap().trim().parse::<u64>().unwrap()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn servers_in_network_namespaces_sample_as_locally_and_fail_in_bounded_time() {
+        let d = tempfile::tempdir().unwrap();
+        let snap = fixture(d.path());
+        let opened = ferrograph_graph::snapshot::open(&snap).unwrap();
+        let g = &opened.graph;
+        let local = LocalGraph::new(g);
+        let rel = Relation::resolve(g, "link").unwrap();
+        let b = book(d.path(), &snap, 2, "metis");
+        let pid = std::process::id();
+        let nss: Vec<Netns> = (0..2u8)
+            .map(|i| Netns::create(&format!("t{}{i}", pid % 100_000), (213, (pid % 60) as u8 * 4 + i), 0).expect("creating a network namespace"))
+            .collect();
+        let mut servers: Vec<Server> = nss
+            .iter()
+            .enumerate()
+            .map(|(p, ns)| {
+                let listen = format!("{}:0", ns.inside_ip());
+                start_with(ns.command(env!("CARGO_BIN_EXE_ferrograph")), d.path(), &snap, &b, p, &listen, &[])
+            })
+            .collect();
+        let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
+        for (a, ns) in addrs.iter().zip(&nss) {
+            assert!(a.starts_with(ns.inside_ip()), "{a} is not inside {}", ns.name());
+        }
+        let opts = ClientOptions { deadline: Duration::from_millis(500), attempts: 3, ..ClientOptions::default() };
+        let remote = RemoteGraph::connect(&b, &addrs, TOKEN, opts).unwrap();
+        let cached = RemoteGraph::connect(&b, &addrs, TOKEN, opts).unwrap();
+        cached.cache(rel, CacheOptions { fraction: 0.2, tau: 0.2 }).unwrap();
+        let seeds: Vec<u32> = (0..300).map(|i| (i * 13) % 3000).collect();
+        for strategy in [Strategy::Random, Strategy::RandomWithoutReplacement, Strategy::Full, Strategy::InDegree] {
+            let sampler = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 5 }, HopSpec { relation: rel, fanout: 3 }], strategy).unwrap();
+            let want = sampler.sample(&local, &seeds, 7).unwrap();
+            let (rx0, t0) = (veth_rx(&nss), remote.traffic());
+            assert_eq!(sampler.sample(&remote, &seeds, 7).unwrap(), want, "{strategy:?} across veth differs from local");
+            // Every answer byte came in through the veth links.
+            let (rx, got) = (veth_rx(&nss) - rx0, remote.traffic().since(&t0).received);
+            assert!(rx >= got, "{strategy:?}: {rx} bytes arrived on the veth links for {got} bytes of answers");
+            assert_eq!(sampler.sample(&cached, &seeds, 7).unwrap(), want, "{strategy:?} with the cache across veth differs");
+        }
+        let sampler = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 5 }], Strategy::Random).unwrap();
+        let want = sampler.sample(&local, &seeds, 3).unwrap();
+        // The link of partition 1 goes down (a network partition, not a dead
+        // process): the typed error within attempts × deadline + backoff.
+        let host_if = nss[1].outside_if().to_string();
+        let link = |state: &str| assert!(Command::new("ip").args(["link", "set", &host_if, state]).status().unwrap().success());
+        link("down");
+        let t = Instant::now();
+        let e = sampler.sample(&remote, &seeds, 3).unwrap_err().to_string();
+        let took = t.elapsed();
+        assert!(e.contains("partition 1") && e.contains(&addrs[1]) && e.contains("3 attempts"), "{e}");
+        assert!(took < Duration::from_secs(3), "a cut link took {took:?} to report");
+        link("up");
+        assert_eq!(sampler.sample(&remote, &seeds, 3).unwrap(), want, "the link is back: partition 1 answers again");
+        // A server killed inside its namespace: unavailable, named, bounded.
+        servers[0].child.kill().unwrap();
+        servers[0].child.wait().unwrap();
+        let t = Instant::now();
+        let e = sampler.sample(&remote, &seeds, 3).unwrap_err().to_string();
+        assert!(e.contains("partition 0") && e.contains(&addrs[0]), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3), "a dead server across veth took {:?}", t.elapsed());
+        servers.clear();
+        drop(nss);
+        let left = String::from_utf8(Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).unwrap();
+        assert!(!left.contains(&format!("fgt{}", pid % 100_000)), "namespaces left behind: {left}");
     }
 }

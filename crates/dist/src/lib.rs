@@ -19,9 +19,13 @@
 //!   most important nodes held in process so hops reaching them send
 //!   nothing.
 //! * [`servers`]: the servers file of a distributed training run.
+//! * [`netns`]: network namespaces joined by veth pairs (optionally with
+//!   `netem` delay), where tests and `bench remote --netns` put servers so
+//!   traffic crosses a real network stack.
 //! * `world` (feature `mpi`): the MPI world of data-parallel training,
 //!   the engine's gradient all-reduce and broadcasts (rsmpi, OpenMPI).
 
+pub mod netns;
 pub mod remote;
 pub mod server;
 pub mod servers;
