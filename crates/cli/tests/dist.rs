@@ -1,7 +1,8 @@
 //! Graph servers as real processes on 127.0.0.1 (port 0 + ready files,
 //! killed by pid): remote sampling equals local sampling bit for bit for
 //! every partitioner and 1, 2, 4 servers, with the importance cache on and
-//! off, for neighbour sampling and walks; one request per server per hop;
+//! off, for neighbour sampling, walks, negatives and the query language;
+//! one request per server per hop;
 //! and the failure cases (token, mismatch, oversized request, SIGKILL,
 //! SIGSTOP, restart), each bounded in time.
 
@@ -10,8 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrograph_dist::{CacheOptions, ClientOptions, RemoteGraph};
-use ferrograph_sample::walk::Walker;
+use ferrograph_sample::negative::{NegativeSampler, NegativeStrategy};
 use ferrograph_sample::neighbor::HopSpec;
+use ferrograph_sample::walk::Walker;
 use ferrograph_sample::{LocalGraph, NeighborAccess, NeighborSampler, Relation, Strategy};
 
 const TOKEN: &str = "s3cret-test-token";
@@ -98,6 +100,20 @@ fn strategies() -> Vec<Strategy> {
     ]
 }
 
+/// Queries of every step kind over the planted graph.
+fn queries() -> Vec<&'static str> {
+    vec![
+        r#"g.V("node").batch(64).shuffle().alias("seed").outV("link").sample(5).by("random").alias("h1").outV("link").sample(3).by("random_without_replacement").alias("h2").values()"#,
+        r#"g.E("link").batch(32).alias("e").outV().alias("src").outNeg("link").sample(4).by("in_degree").alias("neg").values()"#,
+        r#"g.V("node", "train").batch(16).outV("link").sample(3).by("random").outNeg("link").sample(2).strict().by("random")"#,
+        r#"g.V("node").batch(8).random_walk("link", 6, 0.5, 2.0).alias("walks").values()"#,
+        r#"g.V("node").batch(4).subgraph("link", 2).alias("sub")"#,
+        r#"g.V("node").batch(50).outV("link").sample(5).by("in_degree").outV("link").sample(2).by("full")"#,
+        r#"g.V("node").outE("link").sample(2).by("random").alias("e").inV().alias("far")"#,
+        r#"g.E("link").batch(16).outV().outNeg("link").sample(3).by("random").where("label").strict()"#,
+    ]
+}
+
 #[test]
 fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
     let d = tempfile::tempdir().unwrap();
@@ -132,7 +148,12 @@ fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
                 }
                 let t = cached.traffic().since(&t0);
                 if ferrograph_sample::cache::RowCache::serves(strategy) {
-                    assert!(t.cached > 0 && t.rows > 0, "{method} × {parts}, {strategy:?}: the cache answered {} of {} rows", t.cached, t.rows + t.cached);
+                    assert!(
+                        t.cached > 0 && t.rows > 0,
+                        "{method} × {parts}, {strategy:?}: the cache answered {} of {} rows",
+                        t.cached,
+                        t.rows + t.cached
+                    );
                 } else {
                     assert_eq!(t.cached, 0, "{strategy:?} needs per-edge tables and must not be answered from the cache");
                 }
@@ -144,6 +165,22 @@ fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
                 let l = w.walks(&local, &starts, 5).unwrap();
                 assert_eq!(l, w.walks(&remote, &starts, 5).unwrap(), "{method} × {parts}: node2vec({p}, {q}) walks differ");
                 assert_eq!(l, w.walks(&cached, &starts, 5).unwrap(), "{method} × {parts}: cached node2vec({p}, {q}) walks differ");
+            }
+            // Negatives (uniform, in-degree, strict) and the query language.
+            for (strategy, strict) in [(NegativeStrategy::Random, true), (NegativeStrategy::InDegree, false), (NegativeStrategy::InDegree, true)] {
+                let want = NegativeSampler::new(&local, rel, strategy.clone(), strict).unwrap().sample(&seeds, 5, 9).unwrap();
+                for (name, access) in [("remote", &remote), ("cached", &cached)] {
+                    let got = NegativeSampler::over(g, access, rel, strategy.clone(), strict).unwrap().sample(&seeds, 5, 9).unwrap();
+                    assert_eq!(got, want, "{method} × {parts}, {name}: {strategy:?} negatives (strict {strict}) differ");
+                }
+            }
+            for text in queries() {
+                let plan = ferrograph_query::parse(text).unwrap();
+                let want = ferrograph_query::execute(&plan, g, 21).unwrap();
+                for (name, access) in [("remote", &remote), ("cached", &cached)] {
+                    let got = ferrograph_query::execute_over(&plan, g, access, 21, &ferrograph_query::Limits::default()).unwrap();
+                    assert_eq!(got, want, "{method} × {parts}, {name}: `{text}` differs");
+                }
             }
             for strategy in strategies() {
                 let sampler =

@@ -219,7 +219,12 @@ impl RemoteGraph {
     pub fn connect(book_dir: &Path, addrs: &[String], token: &str, opts: ClientOptions) -> Result<RemoteGraph> {
         let book = ferrograph_partition::read_book(book_dir)?;
         if book.parts >= usize::from(CACHED) {
-            return Err(Error::Config(format!("the book in {} has {} partitions; at most {} are served", book_dir.display(), book.parts, CACHED - 1)));
+            return Err(Error::Config(format!(
+                "the book in {} has {} partitions; at most {} are served",
+                book_dir.display(),
+                book.parts,
+                CACHED - 1
+            )));
         }
         if addrs.len() != book.parts {
             return Err(Error::Config(format!("{} server addresses for the {} partitions of {}", addrs.len(), book.parts, book_dir.display())));
@@ -444,16 +449,7 @@ impl NeighborAccess for RemoteGraph {
         let k = u32::try_from(k).map_err(|_| ferrograph_sample::Error::Invalid(format!("fan-out {k} is too large")))?;
         let replies = self.fan_out(
             &by,
-            |ns, streams| SampleRequest {
-                edge_type,
-                reverse,
-                nodes: pack_u32(ns),
-                streams: pack_u32(streams),
-                k,
-                strategy: name.into(),
-                time,
-                seed,
-            },
+            |ns, streams| SampleRequest { edge_type, reverse, nodes: pack_u32(ns), streams: pack_u32(streams), k, strategy: name.into(), time, seed },
             |mut c, r| async move { c.sample(r).await },
         )?;
         let mut answers: Vec<Option<Sampled>> = Vec::with_capacity(by.len());

@@ -85,11 +85,14 @@ impl Service {
 
     fn check_nodes(&self, from: NodeTypeId, nodes: &[u32]) -> std::result::Result<(), Status> {
         let mut owners = Vec::new();
-        self.book.owners(from.0 as usize, nodes, &mut owners).map_err(|v| {
-            Status::invalid_argument(format!("node {v} is outside its type's {} nodes", self.graph.node_count(from)))
-        })?;
+        self.book
+            .owners(from.0 as usize, nodes, &mut owners)
+            .map_err(|v| Status::invalid_argument(format!("node {v} is outside its type's {} nodes", self.graph.node_count(from))))?;
         if let Some(i) = owners.iter().position(|&p| p != self.part) {
-            return Err(Status::failed_precondition(format!("node {} belongs to partition {}, not this server's {}", nodes[i], owners[i], self.part)));
+            return Err(Status::failed_precondition(format!(
+                "node {} belongs to partition {}, not this server's {}",
+                nodes[i], owners[i], self.part
+            )));
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.nodes.fetch_add(nodes.len() as u64, Ordering::Relaxed);

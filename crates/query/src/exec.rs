@@ -125,8 +125,16 @@ pub fn execute(plan: &Plan, g: &Graph, seed: u64) -> Result<QueryResult> {
 /// request per subgraph level), and the batch stops with an error at the
 /// step's column once its nodes would pass `limits.max_nodes`.
 pub fn execute_with(plan: &Plan, g: &Graph, seed: u64, limits: &Limits) -> Result<QueryResult> {
+    execute_over(plan, g, &LocalGraph::new(g), seed, limits)
+}
+
+/// [`execute_with`] with every hop, degree, subgraph, walk and negative
+/// read through `access` (a remote graph over graph servers, say),
+/// and the schema, node sets, batches and attributes from `g`, the same
+/// graph's snapshot. The result equals [`execute_with`]'s for the same seed.
+pub fn execute_over(plan: &Plan, g: &Graph, access: &dyn NeighborAccess, seed: u64, limits: &Limits) -> Result<QueryResult> {
     plan.check_with(g, limits)?;
-    let lg = LocalGraph::new(g);
+    let lg = access;
     let mut budget = Budget { used: 0, limits };
     let source_col = plan.columns.source;
     let sample_err = |e: ferrograph_sample::Error| Error::at(source_col, e.to_string());
@@ -182,7 +190,7 @@ pub fn execute_with(plan: &Plan, g: &Graph, seed: u64, limits: &Limits) -> Resul
             }
             Step::Subgraph { relation, hops } => {
                 let r = rel(g, relation, Direction::Out)?;
-                let sub = ferrograph_sample::subgraph::induced_subgraph_bounded(&lg, r, &frontier, *hops, budget.left()).map_err(|e| match e {
+                let sub = ferrograph_sample::subgraph::induced_subgraph_bounded(lg, r, &frontier, *hops, budget.left()).map_err(|e| match e {
                     ferrograph_sample::Error::TooLarge { what, limit } => {
                         Kind::Nodes.error(limits, col, format_args!("{}: {what} would pass the {limit} nodes left to the batch", label(step)))
                     }
@@ -232,7 +240,7 @@ pub fn execute_with(plan: &Plan, g: &Graph, seed: u64, limits: &Limits) -> Resul
                         ));
                     }
                 }
-                let neg = NegativeSampler::new(&lg, r, ns, *strict).map_err(at)?;
+                let neg = NegativeSampler::over(g, lg, r, ns, *strict).map_err(at)?;
                 let nodes = match condition {
                     None => neg.sample(&frontier, *count, step_seed).map_err(at)?,
                     Some(c) => {
@@ -250,7 +258,7 @@ pub fn execute_with(plan: &Plan, g: &Graph, seed: u64, limits: &Limits) -> Resul
                 let r = rel(g, relation, Direction::Out)?;
                 budget.take((frontier.len() as u64).saturating_mul((*length as u64).saturating_add(1)), col, step, "")?;
                 let w = Walker::node2vec(r, *length, *p, *q).map_err(|e| Error::at(relation.column, e.to_string()))?;
-                let walks = w.walks(&lg, &frontier, step_seed).map_err(|e| Error::at(relation.column, e.to_string()))?;
+                let walks = w.walks(lg, &frontier, step_seed).map_err(|e| Error::at(relation.column, e.to_string()))?;
                 let mut nodes = Vec::new();
                 let mut offsets = vec![0u32];
                 for walk in walks.chunks(length + 1) {

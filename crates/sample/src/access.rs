@@ -414,7 +414,16 @@ pub(crate) enum Tables<'a> {
 pub(crate) use ferrograph_graph::array::{AHEAD, touch};
 
 #[allow(clippy::too_many_arguments)] // the request, its tables and its output, all used by the one loop
-pub(crate) fn sample_csr(csr: &Csr, nodes: &[u32], streams: Option<&[u64]>, k: usize, strategy: Strategy, tables: Tables<'_>, seed: u64, out: &mut Sampled) {
+pub(crate) fn sample_csr(
+    csr: &Csr,
+    nodes: &[u32],
+    streams: Option<&[u64]>,
+    k: usize,
+    strategy: Strategy,
+    tables: Tables<'_>,
+    seed: u64,
+    out: &mut Sampled,
+) {
     let offsets = csr.offsets.as_slice();
     let targets = csr.targets.as_slice();
     let mut chosen: Vec<u32> = Vec::new();

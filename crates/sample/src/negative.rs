@@ -1,7 +1,7 @@
 //! Negative sampling: destination nodes that are (probably, or with
 //! `strict`, certainly) not neighbours of a source, for link prediction.
 
-use ferrograph_graph::Direction;
+use ferrograph_graph::{Direction, Graph};
 
 use crate::access::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
 use crate::rng::{SplitMix, derive};
@@ -71,9 +71,13 @@ impl Rows {
     }
 }
 
-/// Draws `k` negatives per source node.
+/// Draws `k` negatives per source node. Rows (for `strict`) and degrees
+/// (for `in_degree`) are read through a [`NeighborAccess`], so negatives
+/// over a remote graph equal local ones; attributes (`node_weight`,
+/// conditional negatives) come from the graph's columns.
 pub struct NegativeSampler<'g> {
-    graph: &'g LocalGraph<'g>,
+    graph: &'g Graph,
+    access: &'g dyn NeighborAccess,
     relation: Relation,
     strict: bool,
     table: Option<AliasTable>,
@@ -105,8 +109,18 @@ impl<'g> NegativeSampler<'g> {
     /// A sampler of destinations of `relation`; with `strict`, a candidate
     /// that is a true neighbour of its source is drawn again.
     pub fn new(graph: &'g LocalGraph<'g>, relation: Relation, strategy: NegativeStrategy, strict: bool) -> Result<Self> {
-        let g = graph.graph();
+        Self::over(graph.graph(), graph, relation, strategy, strict)
+    }
+
+    /// [`NegativeSampler::new`] reading rows and degrees through `access`
+    /// (a remote graph, say) and attributes from `graph`, the same graph's
+    /// schema and columns.
+    pub fn over(graph: &'g Graph, access: &'g dyn NeighborAccess, relation: Relation, strategy: NegativeStrategy, strict: bool) -> Result<Self> {
+        let g = graph;
         let n_dst = g.node_count(relation.to);
+        if access.node_count(relation.to) != n_dst || access.node_count(relation.from) != g.node_count(relation.from) {
+            return Err(Error::Invalid("the graph read for attributes and the one sampled have different node counts".into()));
+        }
         if n_dst == 0 {
             return Err(Error::Invalid("the destination type has no nodes".into()));
         }
@@ -114,12 +128,17 @@ impl<'g> NegativeSampler<'g> {
             NegativeStrategy::Random => None,
             NegativeStrategy::InDegree => {
                 // In-degree of destinations along the relation = row lengths of the reverse walk.
-                let back = match relation.direction {
+                let direction = match relation.direction {
                     Direction::Out => Direction::In,
                     Direction::In => Direction::Out,
                 };
-                let csr = g.topology(relation.edge_type, back);
-                let w: Vec<f64> = (0..n_dst).map(|v| (csr.degree(v) as f64).powf(0.75)).collect();
+                let back = Relation { edge_type: relation.edge_type, direction, from: relation.to, to: relation.from };
+                let all: Vec<u32> = (0..n_dst as u32).collect();
+                let mut degrees = Vec::with_capacity(n_dst);
+                for chunk in all.chunks(1 << 18) {
+                    access.degrees(back, chunk, &mut degrees)?;
+                }
+                let w: Vec<f64> = degrees.iter().map(|&d| (d as f64).powf(0.75)).collect();
                 Some(AliasTable::new(&w).map_err(|_| Error::Invalid("in_degree negatives need at least one edge".into()))?)
             }
             NegativeStrategy::NodeWeight(name) => {
@@ -132,14 +151,14 @@ impl<'g> NegativeSampler<'g> {
                 Some(AliasTable::new(&w).map_err(|e| Error::Invalid(format!("attribute `{name}`: {e}")))?)
             }
         };
-        Ok(NegativeSampler { graph, relation, strict, table, n_dst, groups: None })
+        Ok(NegativeSampler { graph, access, relation, strict, table, n_dst, groups: None })
     }
 
     /// Makes the sampler conditional: each negative has the same value of
     /// attribute `name` (int or string) as the positive it stands against
     /// (see [`NegativeSampler::sample_conditional`]); draws are uniform within that value.
     pub fn condition_on(mut self, name: &str) -> Result<Self> {
-        let values = attribute_values(self.graph.graph(), self.relation.to, name)?;
+        let values = attribute_values(self.graph, self.relation.to, name)?;
         let mut groups: std::collections::HashMap<i64, Vec<u32>> = std::collections::HashMap::new();
         for (i, &v) in values.iter().enumerate() {
             groups.entry(v).or_default().push(i as u32);
@@ -222,7 +241,7 @@ impl<'g> NegativeSampler<'g> {
         }
         let mut rows = Sampled::default();
         if self.strict {
-            self.graph.sample_neighbors(self.relation, sources, 0, Strategy::Full, 0, &mut rows)?;
+            self.access.sample_neighbors(self.relation, sources, 0, Strategy::Full, 0, &mut rows)?;
         }
         Ok(Rows(rows))
     }
