@@ -17,8 +17,9 @@ pub enum Method {
     Hash,
     /// METIS 5 multilevel k-way, minimising the edge-cut at 3% imbalance.
     Metis,
-    /// Fennel: one pass in node order, each node to the partition that
-    /// holds most of its neighbours less a size penalty.
+    /// Fennel, streamed in breadth-first order and restreamed (with a fixed
+    /// and a tempered balance weight, keeping the lower cut): each node to
+    /// the partition that holds most of its neighbours less a size penalty.
     Fennel,
 }
 
@@ -79,23 +80,42 @@ const FENNEL_PASSES: usize = 8;
 /// Fennel with γ = 1.5 and α = √N · m / n^1.5 (the paper's choice), and a
 /// hard cap of 1.1 · n / N nodes per partition, streaming nodes in
 /// breadth-first order (each node arrives after a neighbour, so the first
-/// pass already sees neighbours), then restreamed. State: the assignment
-/// and the order, O(n); cost O(passes · (m + n·N)).
+/// pass already sees neighbours), then restreamed. Two schedules run and
+/// the one with the lower cut is kept: α fixed, and α tempered (Nishimura
+/// & Ugander's restreaming with tempering: from α/100 up to α over the
+/// passes, so communities form before balance is pressed). Neither wins
+/// everywhere: on ego-Twitter at N = 8 the fixed one cuts 0.198 and the
+/// tempered one 0.143 (METIS 0.125); at N = 4 it is the other way round
+/// (0.090 against 0.144). State: the assignment and the order, O(n); cost
+/// O(2 · passes · (m + n·N)).
 fn fennel(adj: &Adjacency, parts: usize) -> Vec<u16> {
+    let order = bfs_order(adj);
+    let cut = |part: &[u16]| -> u64 { (0..adj.nodes()).map(|v| adj.row(v).iter().filter(|&&u| part[u as usize] != part[v]).count() as u64).sum() };
+    let fixed = restream(adj, parts, &order, 1.0);
+    let tempered = restream(adj, parts, &order, TEMPER_FROM);
+    if cut(&tempered) < cut(&fixed) { tempered } else { fixed }
+}
+
+/// Where tempered restreaming starts, as a share of α.
+const TEMPER_FROM: f64 = 0.01;
+
+/// [`FENNEL_PASSES`] passes of Fennel over `order`, pass `k` with balance
+/// weight α · (a0 + (1 − a0) · k / (passes − 1)).
+fn restream(adj: &Adjacency, parts: usize, order: &[u32], a0: f64) -> Vec<u16> {
     let n = adj.nodes();
     let (nf, m) = (n as f64, adj.edges().max(1) as f64);
     let gamma = 1.5f64;
     let alpha = (parts as f64).sqrt() * m / nf.powf(1.5);
     let cap = ((1.1 * nf / parts as f64).ceil() as usize).max(1);
-    let order = bfs_order(adj);
     let unassigned = u16::MAX;
     let mut part = vec![unassigned; n];
     let mut size = vec![0usize; parts];
     let mut count = vec![0u32; parts];
     let mut touched: Vec<usize> = Vec::with_capacity(parts);
-    for _ in 0..FENNEL_PASSES {
+    for pass in 0..FENNEL_PASSES {
+        let alpha = alpha * (a0 + (1.0 - a0) * pass as f64 / (FENNEL_PASSES - 1) as f64);
         let mut moved = 0usize;
-        for &v in &order {
+        for &v in order {
             let v = v as usize;
             let old = part[v];
             if old != unassigned {
@@ -129,7 +149,8 @@ fn fennel(adj: &Adjacency, parts: usize) -> Vec<u16> {
                 count[p] = 0;
             }
         }
-        if moved == 0 {
+        // A pass that moved nothing is a fixed point only once α is final.
+        if moved == 0 && (a0 == 1.0 || pass + 1 == FENNEL_PASSES) {
             break;
         }
     }
