@@ -423,7 +423,8 @@ pub fn train(data: &Path, nodes: usize, steps: usize, work: &Path, bars: &crate:
     let cfg_path = rmat_train_setup(data, nodes, work, bars)?;
     let cfg = ferrograph_train::config::TrainConfig::load(&cfg_path)?;
     let snap = snapshot::open(&work.join("rmat-snapshot"))?;
-    let task = ferrograph_train::tasks::node::NodeTask::new(&cfg, &snap.graph)?;
+    let task =
+        ferrograph_train::tasks::node::NodeTask::new(&cfg, &snap.graph)?.distributed(std::sync::Arc::new(ferrograph_train::engine::Solo), None)?;
     let model = task.init()?;
     let t = &cfg.train;
     let mut done = 0;

@@ -213,8 +213,8 @@ pub fn run_ranked(cfg: &TrainConfig, servers: Option<&Path>, opts: RunOptions, b
         let mut opts = opts;
         opts.phases.insert("load".into(), t0.elapsed().as_secs_f64());
         let display = Display::new(group.0.rank() != 0);
-        let access = remote.as_ref().map(|r| r as &dyn ferrograph_sample::NeighborAccess);
-        Ok(ferrograph_train::tasks::run_with(cfg, &g, access, opts, &display)?)
+        let through = remote.as_ref().map(|r| ferrograph_train::tasks::Remote { graph: r, features: r });
+        Ok(ferrograph_train::tasks::run_with(cfg, &g, through, opts, &display)?)
     };
     match go() {
         Err(e) if group.0.size() > 1 => group.0.fail(&format!("{e:#}").replace('\n', " ")),

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrograph_dist::{CacheOptions, ClientOptions, RemoteGraph};
+use ferrograph_sample::features::FeatureAccess;
 use ferrograph_sample::negative::{NegativeSampler, NegativeStrategy};
 use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::walk::Walker;
@@ -166,6 +167,13 @@ fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
                 assert_eq!(l, w.walks(&remote, &starts, 5).unwrap(), "{method} × {parts}: node2vec({p}, {q}) walks differ");
                 assert_eq!(l, w.walks(&cached, &starts, 5).unwrap(), "{method} × {parts}: cached node2vec({p}, {q}) walks differ");
             }
+            // Feature rows over the wire, in the order asked.
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            let dim = ferrograph_sample::features::gather(g.node_column(rel.from, "feat").unwrap(), &seeds, &mut want).unwrap();
+            assert_eq!(FeatureAccess::gather(&remote, rel.from, "feat", &seeds, &mut got).unwrap(), dim);
+            assert_eq!(got, want, "{method} × {parts}: gathered rows differ");
+            let e = FeatureAccess::gather(&remote, rel.from, "feet", &seeds, &mut got).unwrap_err().to_string();
+            assert!(e.contains("NotFound") && e.contains("feet"), "{e}");
             // Negatives (uniform, in-degree, strict) and the query language.
             for (strategy, strict) in [(NegativeStrategy::Random, true), (NegativeStrategy::InDegree, false), (NegativeStrategy::InDegree, true)] {
                 let want = NegativeSampler::new(&local, rel, strategy.clone(), strict).unwrap().sample(&seeds, 5, 9).unwrap();

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 use ferrograph_graph::{Direction, NodeTypeId};
 use ferrograph_partition::Book;
 use ferrograph_sample::cache::RowCache;
+use ferrograph_sample::features::FeatureAccess;
 use ferrograph_sample::rng::derive;
 use ferrograph_sample::{NeighborAccess, Relation, Sampled, Strategy};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 use crate::proto::graph_server_client::GraphServerClient;
-use crate::proto::{DegreesRequest, InfoReply, InfoRequest, SampleRequest};
-use crate::wire::{pack_u32, unpack_u32, unpack_u64};
+use crate::proto::{DegreesRequest, GatherRequest, InfoReply, InfoRequest, SampleRequest};
+use crate::wire::{pack_u32, unpack_f32, unpack_u32, unpack_u64};
 use crate::{Error, Result, TOKEN_KEY};
 
 /// Deadlines and retries of every call.
@@ -530,5 +531,46 @@ impl NeighborAccess for RemoteGraph {
             next[p] += 1;
         }
         Ok(())
+    }
+}
+
+impl FeatureAccess for RemoteGraph {
+    /// One gather request per server that owns some of `nodes`, all in
+    /// flight at once; rows stitched back in the order of `nodes`.
+    fn gather(&self, node_type: NodeTypeId, column: &str, nodes: &[u32], out: &mut Vec<f32>) -> ferrograph_sample::Result<usize> {
+        let (by, owners, _) = self.split(node_type, nodes, None)?;
+        let replies = self.fan_out(
+            &by,
+            |ns, _| GatherRequest { node_type: u32::from(node_type.0), column: column.to_string(), nodes: pack_u32(ns) },
+            |mut c, r| async move { c.gather(r).await },
+        )?;
+        let mut dim = None;
+        let mut rows: Vec<Vec<f32>> = Vec::with_capacity(by.len());
+        for (part, (ns, _)) in by.iter().enumerate() {
+            let Some(r) = &replies[part] else {
+                rows.push(Vec::new());
+                continue;
+            };
+            let values = unpack_f32(&r.values, "values").map_err(|e| self.malformed(part, &e))?;
+            let d = r.dim as usize;
+            if values.len() != ns.len() * d || dim.is_some_and(|x| x != d) {
+                return Err(self.malformed(part, "rows do not match the nodes and the width"));
+            }
+            dim = Some(d);
+            rows.push(values);
+        }
+        out.clear();
+        let Some(dim) = dim else {
+            // No nodes: the width is not known without asking.
+            return Ok(0);
+        };
+        out.reserve(nodes.len() * dim);
+        let mut next = vec![0usize; by.len()];
+        for &p in &owners {
+            let p = usize::from(p);
+            out.extend_from_slice(&rows[p][next[p] * dim..(next[p] + 1) * dim]);
+            next[p] += 1;
+        }
+        Ok(dim)
     }
 }

@@ -9,8 +9,8 @@ use ferrograph_sample::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy}
 use tonic::{Request, Response, Status};
 
 use crate::proto::graph_server_server::{GraphServer, GraphServerServer};
-use crate::proto::{DegreesReply, DegreesRequest, InfoReply, InfoRequest, SampleReply, SampleRequest};
-use crate::wire::{count_u32, pack_u32, pack_u64, unpack_u32};
+use crate::proto::{DegreesReply, DegreesRequest, GatherReply, GatherRequest, InfoReply, InfoRequest, SampleReply, SampleRequest};
+use crate::wire::{count_u32, pack_f32, pack_u32, pack_u64, unpack_u32};
 use crate::{Error, Result, TOKEN_KEY};
 
 /// Bounds on one request; a request past them is refused with
@@ -21,7 +21,7 @@ pub struct ServerLimits {
     pub max_nodes: usize,
     /// Fan-out `k`.
     pub max_fanout: usize,
-    /// Neighbour ids one answer may hold.
+    /// Neighbour ids (or feature values) one answer may hold.
     pub max_neighbors: u64,
 }
 
@@ -162,6 +162,48 @@ impl GraphServer for &'static Service {
                 let _ = tx.send(work());
             });
             rx.await.map_err(|_| Status::internal("the sampling task ended without an answer"))??
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn gather(&self, req: Request<GatherRequest>) -> std::result::Result<Response<GatherReply>, Status> {
+        self.check_token(&req)?;
+        let r = req.into_inner();
+        let schema = self.graph.schema();
+        if r.node_type as usize >= schema.node_types.len() {
+            return Err(Status::invalid_argument(format!("node type {} is not one of the {} of this graph", r.node_type, schema.node_types.len())));
+        }
+        let ty = NodeTypeId(r.node_type as u16);
+        let column = self.graph.node_column(ty, &r.column).map_err(|e| Status::not_found(e.to_string()))?;
+        let dim = ferrograph_sample::features::width(column);
+        if dim == 0 {
+            return Err(Status::invalid_argument(format!("column `{}` is {}, not numeric features", r.column, column.kind().describe())));
+        }
+        self.check_size(count_u32(&r.nodes))?;
+        let nodes = unpack_u32(&r.nodes, "nodes").map_err(Status::invalid_argument)?;
+        let values = nodes.len() as u64 * dim as u64;
+        if values > self.limits.max_neighbors {
+            return Err(Status::resource_exhausted(format!(
+                "{} rows of width {dim} are {values} values; this server returns at most {}",
+                nodes.len(),
+                self.limits.max_neighbors
+            )));
+        }
+        self.check_nodes(ty, &nodes)?;
+        let work = move || {
+            let mut out = Vec::new();
+            ferrograph_sample::features::gather(column, &nodes, &mut out)
+                .map(|dim| GatherReply { dim: dim as u32, values: pack_f32(&out) })
+                .map_err(|e| Status::invalid_argument(e.to_string()))
+        };
+        let reply = if values <= INLINE {
+            work()?
+        } else {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            rayon::spawn(move || {
+                let _ = tx.send(work());
+            });
+            rx.await.map_err(|_| Status::internal("the gathering task ended without an answer"))??
         };
         Ok(Response::new(reply))
     }

@@ -19,6 +19,20 @@ pub(crate) fn pack_u64(xs: &[u64]) -> Vec<u8> {
     b
 }
 
+/// `xs` as little-endian bytes.
+pub(crate) fn pack_f32(xs: &[f32]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(xs.len() * 4);
+    for x in xs {
+        b.extend_from_slice(&x.to_le_bytes());
+    }
+    b
+}
+
+/// The f32s of a field; as [`unpack_u32`].
+pub(crate) fn unpack_f32(b: &[u8], what: &str) -> Result<Vec<f32>, String> {
+    Ok(unpack_u32(b, what)?.into_iter().map(f32::from_bits).collect())
+}
+
 /// The u32s of a field; `what` names the field when its length is not a
 /// multiple of 4.
 pub(crate) fn unpack_u32(b: &[u8], what: &str) -> Result<Vec<u32>, String> {
@@ -54,5 +68,7 @@ mod tests {
         let e = unpack_u32(&[1, 2, 3], "nodes").unwrap_err();
         assert!(e.contains("`nodes`") && e.contains("3 bytes"), "{e}");
         assert!(unpack_u64(&[0; 12], "degrees").is_err());
+        let fs = [0.0f32, -1.5, f32::MAX, f32::MIN_POSITIVE];
+        assert_eq!(unpack_f32(&pack_f32(&fs), "values").unwrap(), fs);
     }
 }

@@ -4,9 +4,28 @@
 use rayon::prelude::*;
 
 use ferrograph_graph::column::Column;
+use ferrograph_graph::{Graph, NodeTypeId};
 
 use crate::access::{AHEAD, touch};
 use crate::{Error, Result};
+
+/// Where feature rows come from, one batch at a time: the snapshot's
+/// columns ([`ColumnFeatures`]) or, for a partitioned graph, the graph
+/// servers that own the nodes (one request per server per batch).
+pub trait FeatureAccess: Sync {
+    /// The rows `nodes` of numeric column `column` of `node_type`, row-major
+    /// into `out` (replaced); returns the row width. Sparse rows arrive dense.
+    fn gather(&self, node_type: NodeTypeId, column: &str, nodes: &[u32], out: &mut Vec<f32>) -> Result<usize>;
+}
+
+/// The columns of an in-process graph.
+pub struct ColumnFeatures<'g>(pub &'g Graph);
+
+impl FeatureAccess for ColumnFeatures<'_> {
+    fn gather(&self, node_type: NodeTypeId, column: &str, nodes: &[u32], out: &mut Vec<f32>) -> Result<usize> {
+        gather(self.0.node_column(node_type, column)?, nodes, out)
+    }
+}
 
 /// Rows per rayon task when gathering dense rows: enough that scheduling and
 /// the un-prefetched rows at a task's start cost nothing.

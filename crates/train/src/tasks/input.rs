@@ -5,16 +5,21 @@
 use ferrograph_graph::column::Column;
 use ferrograph_graph::{Graph, NodeTypeId};
 use ferrograph_nn::{Device, Input, matrix};
+use ferrograph_sample::features::FeatureAccess;
 
 use crate::config::TrainConfig;
 use crate::{Error, Result};
 
-/// A feature column read as model input.
+/// A feature column read as model input: from the snapshot, or (dense
+/// columns) from the graph servers that own the rows.
 #[derive(Clone, Copy)]
 pub struct Features<'g> {
     column: &'g Column,
+    node_type: NodeTypeId,
+    name: &'g str,
     dim: usize,
     normalize: bool,
+    remote: Option<&'g dyn FeatureAccess>,
 }
 
 /// Rows gathered on a loader thread, turned into an [`Input`] by the step.
@@ -35,15 +40,30 @@ pub enum Rows {
 
 impl<'g> Features<'g> {
     /// Column `name` of `node_type`, checked (errors name `field`).
-    pub fn new(cfg: &TrainConfig, g: &'g Graph, node_type: NodeTypeId, name: &str, field: &str) -> Result<Self> {
+    pub fn new(cfg: &TrainConfig, g: &'g Graph, node_type: NodeTypeId, name: &'g str, field: &str) -> Result<Self> {
         let column = g.node_column(node_type, name).map_err(|e| cfg.field(field, e))?;
         let dim = ferrograph_sample::features::width(column);
         if dim == 0 {
             return Err(cfg.field(field, format!("column `{name}` is {}, not numeric features", column.kind().describe())));
         }
-        // Batches read random rows of the whole column: map it in now.
-        column.prefault();
-        Ok(Features { column, dim, normalize: cfg.data.normalize_features })
+        Ok(Features { column, node_type, name, dim, normalize: cfg.data.normalize_features, remote: None })
+    }
+
+    /// Maps the whole column in now (batches read random rows of it).
+    pub fn prefault(&self) {
+        self.column.prefault();
+    }
+
+    /// Reads dense rows from `remote` (the graph servers) from now on;
+    /// sparse rows still come from the snapshot.
+    pub fn through(mut self, remote: &'g dyn FeatureAccess) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// Whether dense rows come from the graph servers.
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some() && !self.is_sparse()
     }
 
     /// Row width.
@@ -90,7 +110,20 @@ impl<'g> Features<'g> {
             return Ok(Rows::Sparse { offsets, indices: out_ix, values: out_v });
         }
         let mut out = Vec::with_capacity(nodes.len() * self.dim);
-        ferrograph_sample::features::gather(self.column, nodes, &mut out)?;
+        match self.remote {
+            Some(r) => {
+                let dim = r.gather(self.node_type, self.name, nodes, &mut out)?;
+                if dim != self.dim && !nodes.is_empty() {
+                    return Err(Error::Data(format!(
+                        "the graph servers' `{}` rows are {dim} wide, the snapshot's {}: they serve another graph",
+                        self.name, self.dim
+                    )));
+                }
+            }
+            None => {
+                ferrograph_sample::features::gather(self.column, nodes, &mut out)?;
+            }
+        }
         if self.normalize {
             for row in out.chunks_mut(self.dim) {
                 let s: f32 = row.iter().map(|x| x.abs()).sum();

@@ -24,13 +24,14 @@ pub mod node;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograph_graph::{Graph, NodeTypeId};
 
 use crate::checkpoint::{self, Fingerprint};
 use crate::config::{ModelKind, Task as TaskKind, TrainConfig};
-use crate::engine::{self, Observer, Outcome, RunOptions, Task};
+use crate::engine::{self, Observer, Outcome, RunOptions, Solo, Task};
 use crate::{Error, Result};
 use ferrograph_sample::LocalGraph;
 
@@ -60,16 +61,21 @@ pub fn run(cfg: &TrainConfig, g: &Graph, opts: RunOptions, obs: &dyn Observer) -
     run_with(cfg, g, None, opts, obs)
 }
 
-/// [`run`], sampling through `graph` (the graph servers) where given, as
-/// one rank of `opts.group`: node classification with GraphSAGE, GCN or
-/// GAT; the other tasks read the snapshot on one process and say so.
-pub fn run_with(
-    cfg: &TrainConfig,
-    g: &Graph,
-    graph: Option<&dyn ferrograph_sample::NeighborAccess>,
-    mut opts: RunOptions,
-    obs: &dyn Observer,
-) -> Result<Outcome> {
+/// The graph servers a run reads through: topology (sampling, inference)
+/// and feature rows.
+#[derive(Clone, Copy)]
+pub struct Remote<'a> {
+    /// Sampling and degrees.
+    pub graph: &'a dyn ferrograph_sample::NeighborAccess,
+    /// Feature rows.
+    pub features: &'a dyn ferrograph_sample::features::FeatureAccess,
+}
+
+/// [`run`], sampling and gathering features through `graph` (the graph
+/// servers) where given, as one rank of `opts.group`: node classification
+/// with GraphSAGE, GCN or GAT; the other tasks read the snapshot on one
+/// process and say so.
+pub fn run_with(cfg: &TrainConfig, g: &Graph, graph: Option<Remote<'_>>, mut opts: RunOptions, obs: &dyn Observer) -> Result<Outcome> {
     let out = cfg.output_dir();
     let homogeneous_nodes = cfg.task == TaskKind::NodeClassification && !cfg.model.kind.is_hetero();
     if graph.is_some() && !homogeneous_nodes {
@@ -152,7 +158,9 @@ pub fn embed(
     let path = checkpoint.map_or_else(|| cfg.output_dir().join("best.ckpt"), Path::to_path_buf);
     match (cfg.task, cfg.model.kind) {
         (TaskKind::NodeClassification, k) if k.is_hetero() => go(&hetero::HeteroTask::new(cfg, g)?, cfg, &path, output_layer, out, g, obs),
-        (TaskKind::NodeClassification, _) => go(&node::NodeTask::new(cfg, g)?, cfg, &path, output_layer, out, g, obs),
+        (TaskKind::NodeClassification, _) => {
+            go(&node::NodeTask::new(cfg, g)?.distributed(Arc::new(Solo), None)?, cfg, &path, output_layer, out, g, obs)
+        }
         (TaskKind::LinkPrediction, _) => {
             let local = LocalGraph::new(g);
             go(&link::LinkTask::new(cfg, &local)?, cfg, &path, output_layer, out, g, obs)

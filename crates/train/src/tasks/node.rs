@@ -117,9 +117,11 @@ impl<'g> NodeTask<'g> {
     }
 
     /// Trains as one rank of `group` (data-parallel; see the module docs),
-    /// sampling and inferring through `graph` when given (the graph
-    /// servers) instead of the snapshot's topology.
-    pub fn distributed(mut self, group: Arc<dyn Collective>, graph: Option<&'g dyn NeighborAccess>) -> Result<Self> {
+    /// sampling, inferring and gathering dense feature rows through
+    /// `remote` when given (the graph servers) instead of the snapshot's
+    /// topology and columns; without it, the feature column is mapped in.
+    pub fn distributed(mut self, group: Arc<dyn Collective>, remote: Option<super::Remote<'g>>) -> Result<Self> {
+        let graph = remote.map(|r| r.graph);
         let t = &self.cfg.train;
         if group.size() > 1 {
             if t.mode != Mode::Sampled {
@@ -140,6 +142,13 @@ impl<'g> NodeTask<'g> {
         }
         self.group = group;
         self.remote = graph;
+        match remote {
+            Some(r) => self.features = self.features.through(r.features),
+            None => self.features.prefault(),
+        }
+        if self.features.is_sparse() && remote.is_some() {
+            self.features.prefault();
+        }
         Ok(self)
     }
 
