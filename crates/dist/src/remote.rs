@@ -360,8 +360,9 @@ impl RemoteGraph {
             self.degrees(back, chunk, &mut against).map_err(sample_err)?;
         }
         let budget = (opts.fraction * n as f64).floor() as usize;
-        let eligible = ferrograph_sample::cache::choose(&along, &against, opts.tau, n)?;
-        let chosen = ferrograph_sample::cache::choose(&along, &against, opts.tau, budget)?;
+        let ranked = ferrograph_sample::cache::choose(&along, &against, opts.tau)?;
+        let mut chosen = ranked[..budget.min(ranked.len())].to_vec();
+        chosen.sort_unstable();
         let mut rows = Sampled::default();
         let mut start = 0;
         while start < chosen.len() {
@@ -375,7 +376,7 @@ impl RemoteGraph {
             start = end;
         }
         let cache = RowCache::new(rel, n, &chosen, rows)?;
-        let stats = CacheStats { nodes: cache.nodes(), eligible: eligible.len(), entries: cache.entries(), bytes: cache.bytes() };
+        let stats = CacheStats { nodes: cache.nodes(), eligible: ranked.len(), entries: cache.entries(), bytes: cache.bytes() };
         let mut caches = self.caches.write().map_err(|_| Error::Config("the cache lock was poisoned".into()))?;
         caches.retain(|c| c.relation() != rel);
         caches.push(Arc::new(cache));

@@ -151,18 +151,7 @@ impl GraphServer for &'static Service {
                 .map(|()| SampleReply { offsets: pack_u32(&out.offsets), neighbors: pack_u32(&out.neighbors) })
                 .map_err(|e| Status::invalid_argument(e.to_string()))
         };
-        // A small answer is computed on the I/O thread: handing it to another
-        // thread would cost more than the sampling. A large one goes to the
-        // rayon pool so the runtime keeps answering other calls.
-        let reply = if bound <= INLINE {
-            work()?
-        } else {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            rayon::spawn(move || {
-                let _ = tx.send(work());
-            });
-            rx.await.map_err(|_| Status::internal("the sampling task ended without an answer"))??
-        };
+        let reply = answer(bound, work).await?;
         Ok(Response::new(reply))
     }
 
@@ -196,15 +185,7 @@ impl GraphServer for &'static Service {
                 .map(|dim| GatherReply { dim: dim as u32, values: pack_f32(&out) })
                 .map_err(|e| Status::invalid_argument(e.to_string()))
         };
-        let reply = if values <= INLINE {
-            work()?
-        } else {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            rayon::spawn(move || {
-                let _ = tx.send(work());
-            });
-            rx.await.map_err(|_| Status::internal("the gathering task ended without an answer"))??
-        };
+        let reply = answer(values, work).await?;
         Ok(Response::new(reply))
     }
 
@@ -221,8 +202,26 @@ impl GraphServer for &'static Service {
     }
 }
 
-/// Largest answer (in neighbour ids) sampled on the server's I/O thread.
+/// Largest answer (in ids or values) computed on the server's I/O thread.
 const INLINE: u64 = 1 << 20;
+
+/// Runs `work`, whose answer holds up to `size` ids or values: a small one
+/// on the I/O thread (handing it to another thread would cost more than
+/// the work), a large one on the rayon pool so the runtime keeps answering
+/// other calls.
+async fn answer<T: Send + 'static>(
+    size: u64,
+    work: impl FnOnce() -> std::result::Result<T, Status> + Send + 'static,
+) -> std::result::Result<T, Status> {
+    if size <= INLINE {
+        return work();
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(work());
+    });
+    rx.await.map_err(|_| Status::internal("the worker ended without an answer"))?
+}
 
 /// Serves partition `part` of the book in `book_dir` over the snapshot in
 /// `snapshot` on `listen` until the process ends. The snapshot is

@@ -22,12 +22,12 @@ use ferrograph_graph::topology::Csr;
 use crate::access::{Relation, Sampled, Strategy, Tables, sample_csr};
 use crate::{Error, Result};
 
-/// The nodes worth caching for a relation: importance
-/// `against[v] / along[v]` at least `tau` (nodes reached by no row are never
-/// chosen), highest first (ties: smaller id first), at most `budget`.
-/// `along` and `against` are the degrees of every node of the relation's
-/// type along the relation and against it.
-pub fn choose(along: &[u64], against: &[u64], tau: f64, budget: usize) -> Result<Vec<u32>> {
+/// The nodes worth caching for a relation, most important first (ties:
+/// smaller id first): importance `against[v] / along[v]` at least `tau`
+/// (nodes reached by no row are never chosen). A cache of `b` nodes holds
+/// the first `b`. `along` and `against` are the degrees of every node of
+/// the relation's type along the relation and against it.
+pub fn choose(along: &[u64], against: &[u64], tau: f64) -> Result<Vec<u32>> {
     if along.len() != against.len() {
         return Err(Error::Invalid(format!("{} degrees along the relation, {} against it", along.len(), against.len())));
     }
@@ -37,8 +37,6 @@ pub fn choose(along: &[u64], against: &[u64], tau: f64, budget: usize) -> Result
     let imp = |v: usize| if along[v] == 0 { f64::INFINITY } else { against[v] as f64 / along[v] as f64 };
     let mut nodes: Vec<u32> = (0..along.len() as u32).filter(|&v| against[v as usize] > 0 && imp(v as usize) >= tau).collect();
     nodes.sort_unstable_by(|&a, &b| imp(b as usize).total_cmp(&imp(a as usize)).then(a.cmp(&b)));
-    nodes.truncate(budget);
-    nodes.sort_unstable();
     Ok(nodes)
 }
 
@@ -159,13 +157,13 @@ mod tests {
         let (mut along, mut against) = (Vec::new(), Vec::new());
         lg.degrees(rel, &all, &mut along).unwrap();
         lg.degrees(back, &all, &mut against).unwrap();
-        let chosen = choose(&along, &against, 0.2, 60).unwrap();
-        assert_eq!(chosen.len(), 60);
+        let ranked = choose(&along, &against, 0.2).unwrap();
+        let chosen = &ranked[..60];
         // Node 0 (row of 21) is the least important; the tenth nodes (in-degree 3) the most.
         assert!(!chosen.contains(&0) && chosen.contains(&5) && chosen.contains(&15));
         let mut rows = Sampled::default();
-        lg.sample_neighbors(rel, &chosen, 0, Strategy::Full, 0, &mut rows).unwrap();
-        let cache = RowCache::new(rel, 200, &chosen, rows).unwrap();
+        lg.sample_neighbors(rel, chosen, 0, Strategy::Full, 0, &mut rows).unwrap();
+        let cache = RowCache::new(rel, 200, chosen, rows).unwrap();
         assert_eq!(cache.nodes(), 60);
         let batch: Vec<u32> = chosen.iter().rev().copied().collect();
         let streams: Vec<u64> = (0..batch.len() as u64).map(|i| i * 7 + 3).collect();
@@ -178,7 +176,7 @@ mod tests {
         }
         assert!(cache.sample(&slots, &streams, 1, Strategy::TopK, 42, &mut Sampled::default()).is_err());
         assert_eq!(cache.slot(0), None);
-        assert!(choose(&along, &against, f64::NAN, 1).is_err());
+        assert!(choose(&along, &against, f64::NAN).is_err());
         assert!(RowCache::new(rel, 200, &[1, 1], Sampled { offsets: vec![0, 0, 0], neighbors: vec![] }).is_err());
     }
 }
