@@ -204,11 +204,42 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Epoch of the batch (shuffled sources visit a new order each epoch).
+        #[arg(long, default_value_t = 0)]
+        epoch: u64,
+        /// Which batch of the epoch to run (0-based).
+        #[arg(long, default_value_t = 0)]
+        batch: usize,
         /// Print JSON (aliases with external ids and offsets).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         limits: QueryLimits,
+    },
+    /// Sample message-flow blocks for given seed nodes (the Python
+    /// `NeighborSampler`'s output) and print them as JSON: `node` (local
+    /// indices, seeds first), `row`, `col`, `num_sampled_nodes`, `num_sampled_edges`.
+    Blocks {
+        /// Snapshot directory.
+        dir: PathBuf,
+        /// Relation walked at every hop (a reverse name walks edges backwards).
+        #[arg(long)]
+        relation: String,
+        /// Fan-out per hop, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        fanouts: Vec<usize>,
+        /// Strategy (`random`, `random_without_replacement`, `full`, `edge_weight`, `topk`, ...).
+        #[arg(long, default_value = "random_without_replacement")]
+        strategy: String,
+        /// Seed nodes as local indices, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<u32>,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Epoch (mixed into the seed as the Python sampler does).
+        #[arg(long, default_value_t = 0)]
+        epoch: u64,
     },
     /// Recompute every checksum and check every invariant of a snapshot.
     Verify {
@@ -667,11 +698,22 @@ fn run(cli: Cli) -> Result<()> {
                 print!("{}", info::to_text(&dir, &m));
             }
         }
-        Command::Sample { dir, query, seed, json, limits } => {
+        Command::Sample { dir, query, seed, epoch, batch, json, limits } => {
+            use ferrograph_query::{PlanBatches, batch_seed, execute_batch};
             let limits = limits.limits();
             let plan = ferrograph_query::parse_with(&query, &limits).map_err(|e| anyhow::anyhow!("query {e}"))?;
             let snap = snapshot::open(&dir)?;
-            let r = ferrograph_query::execute_with(&plan, &snap.graph, seed, &limits).map_err(|e| anyhow::anyhow!("query {e}"))?;
+            let g = &snap.graph;
+            plan.check_with(g, &limits).map_err(|e| anyhow::anyhow!("query {e}"))?;
+            let batches = PlanBatches::new(&plan, g, seed).map_err(|e| anyhow::anyhow!("query {e}"))?;
+            let per = batches.per_epoch();
+            // An endless plan (`shuffle(traverse=False)`) runs on into the next epochs.
+            let (epoch, index) = if batches.endless() && per > 0 { (epoch + (batch / per) as u64, batch % per) } else { (epoch, batch) };
+            let Some(b) = batches.epoch(g, epoch).into_iter().nth(index) else {
+                anyhow::bail!("--batch {batch}: the query has {per} batches per epoch");
+            };
+            let access = ferrograph_sample::LocalGraph::new(g);
+            let r = execute_batch(&plan, g, &access, b, batch_seed(seed, epoch, index as u64), &limits).map_err(|e| anyhow::anyhow!("query {e}"))?;
             let j = r.to_json(&snap.graph);
             if json {
                 println!("{}", serde_json::to_string(&j)?);
@@ -689,6 +731,22 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
             }
+        }
+        Command::Blocks { dir, relation, fanouts, strategy, nodes, seed, epoch } => {
+            use ferrograph_sample::neighbor::HopSpec;
+            use ferrograph_sample::{LocalGraph, NeighborSampler, Relation, Strategy};
+            let snap = snapshot::open(&dir)?;
+            let g = &snap.graph;
+            let rel = Relation::resolve(g, &relation)?;
+            let st = Strategy::parse(&strategy).with_context(|| format!("--strategy: unknown strategy `{strategy}`"))?;
+            let hops = fanouts.iter().map(|&fanout| HopSpec { relation: rel, fanout }).collect();
+            let s = NeighborSampler::new(hops, st)?;
+            let o = s.sample(&LocalGraph::new(g), &nodes, ferrograph_sample::rng::derive(seed, epoch))?;
+            let j = serde_json::json!({
+                "node": o.node, "row": o.row, "col": o.col,
+                "num_sampled_nodes": o.num_sampled_nodes, "num_sampled_edges": o.num_sampled_edges,
+            });
+            println!("{}", serde_json::to_string(&j)?);
         }
         Command::Verify { dir } => {
             let r = snapshot::verify(&dir, &bars)?;

@@ -1,11 +1,12 @@
-//! Running a plan on a graph: the first batch of epoch 0, every aliased
-//! step's nodes with their external ids.
+//! Running a plan on a graph, one batch of its source at a time (the first
+//! batch of epoch 0 by default): every aliased step's nodes with their
+//! external ids.
 
 use ferrograph_graph::idmap::ExternalId;
 use ferrograph_graph::{Direction, Graph, LocalIdx, NodeTypeId};
 use ferrograph_sample::negative::{NegativeSampler, NegativeStrategy};
 use ferrograph_sample::rng::derive;
-use ferrograph_sample::traverse::{Batches, EdgeBatches};
+use ferrograph_sample::traverse::{Batches, EdgeBatch, EdgeBatches};
 use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
 use serde_json::{Value, json};
@@ -28,7 +29,9 @@ pub struct AliasResult {
     pub offsets: Option<Vec<u32>>,
     /// For subgraphs: edges as (source, destination) indices into `nodes`.
     pub edges: Option<(Vec<u32>, Vec<u32>)>,
-    /// For `outE`/`inE`: the edge id (out-position) of each sampled edge.
+    /// For `outE`/`inE`: the edge id (out-position) of each sampled edge;
+    /// for an aliased `g.E(...)` source: the edge id of each edge of the
+    /// batch (`nodes` holds their sources).
     pub edge_ids: Option<Vec<u64>>,
 }
 
@@ -134,21 +137,102 @@ pub fn execute_with(plan: &Plan, g: &Graph, seed: u64, limits: &Limits) -> Resul
 /// graph's snapshot. The result equals [`execute_with`]'s for the same seed.
 pub fn execute_over(plan: &Plan, g: &Graph, access: &dyn NeighborAccess, seed: u64, limits: &Limits) -> Result<QueryResult> {
     plan.check_with(g, limits)?;
+    let first = PlanBatches::new(plan, g, seed)?.epoch(g, 0).into_iter().next().unwrap_or(match plan.source {
+        Source::Nodes { .. } => SourceBatch::Nodes(Vec::new()),
+        Source::Edges { .. } => SourceBatch::Edges(EdgeBatch::default()),
+    });
+    run_batch(plan, g, access, first, seed, limits)
+}
+
+/// One batch of a plan's source: nodes (`g.V`) or edges (`g.E`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceBatch {
+    /// Local indices of the source node type.
+    Nodes(Vec<u32>),
+    /// Edges of the source relation.
+    Edges(EdgeBatch),
+}
+
+/// The batches of a plan's source, epoch by epoch: in order, or shuffled
+/// per epoch with the plan's seed (`shuffle()`); a plan with
+/// `shuffle(traverse=False)` is [`endless`](Self::endless), and its
+/// iteration goes on from one epoch into the next.
+pub struct PlanBatches {
+    nodes: Option<Batches>,
+    edges: Option<EdgeBatches>,
+    endless: bool,
+}
+
+impl PlanBatches {
+    /// The batches of `plan`'s source over `g` (names checked here).
+    pub fn new(plan: &Plan, g: &Graph, seed: u64) -> Result<Self> {
+        let sample_err = |e: ferrograph_sample::Error| Error::at(plan.columns.source, e.to_string());
+        let (nodes, edges) = match &plan.source {
+            Source::Nodes { node_type, set } => (
+                Some(
+                    Batches::nodes(g, &node_type.text, set.as_ref().map(|s| s.text.as_str()), plan.batch, plan.shuffle, false, seed)
+                        .map_err(sample_err)?,
+                ),
+                None,
+            ),
+            Source::Edges { relation } => {
+                (None, Some(EdgeBatches::new(g, &relation.text, plan.batch, plan.shuffle, false, seed).map_err(sample_err)?))
+            }
+        };
+        Ok(PlanBatches { nodes, edges, endless: plan.endless })
+    }
+
+    /// Batches in one epoch.
+    pub fn per_epoch(&self) -> usize {
+        self.nodes.as_ref().map(Batches::per_epoch).or_else(|| self.edges.as_ref().map(EdgeBatches::per_epoch)).unwrap_or(0)
+    }
+
+    /// Whether iteration goes on past the end of an epoch (`shuffle(traverse=False)`).
+    pub fn endless(&self) -> bool {
+        self.endless
+    }
+
+    /// The batches of epoch `epoch`.
+    pub fn epoch(&self, g: &Graph, epoch: u64) -> Vec<SourceBatch> {
+        match (&self.nodes, &self.edges) {
+            (Some(b), _) => b.epoch(epoch).map(SourceBatch::Nodes).collect(),
+            (None, Some(e)) => e.epoch(g, epoch).map(SourceBatch::Edges).collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
+/// The seed of batch `index` of epoch `epoch` of a run seeded `seed`: what
+/// [`execute_batch`] is given by `ferrograph sample --epoch E --batch I`
+/// and by the Python `Dataset`, so both draw the same samples.
+pub fn batch_seed(seed: u64, epoch: u64, index: u64) -> u64 {
+    derive(derive(seed, epoch), index)
+}
+
+/// Checks `plan` against `g` and `limits` and runs it on `batch` (one of
+/// [`PlanBatches::epoch`]) with randomness from `seed` (see
+/// [`batch_seed`]), every hop read through `access`.
+pub fn execute_batch(plan: &Plan, g: &Graph, access: &dyn NeighborAccess, batch: SourceBatch, seed: u64, limits: &Limits) -> Result<QueryResult> {
+    plan.check_with(g, limits)?;
+    run_batch(plan, g, access, batch, seed, limits)
+}
+
+fn run_batch(plan: &Plan, g: &Graph, access: &dyn NeighborAccess, batch: SourceBatch, seed: u64, limits: &Limits) -> Result<QueryResult> {
     let lg = access;
     let mut budget = Budget { used: 0, limits };
-    let source_col = plan.columns.source;
-    let sample_err = |e: ferrograph_sample::Error| Error::at(source_col, e.to_string());
     let mut aliases = Vec::new();
     let name = |a: &Option<String>, i: usize| a.clone().unwrap_or_else(|| if i == 0 { "source".into() } else { format!("step{i}") });
     let mut frontier: Vec<u32> = Vec::new();
     let mut edges = None;
-    match &plan.source {
-        Source::Nodes { node_type, set } => {
-            let b = Batches::nodes(g, &node_type.text, set.as_ref().map(|s| s.text.as_str()), plan.batch, plan.shuffle, false, seed)
-                .map_err(sample_err)?;
-            frontier = b.epoch(0).next().unwrap_or_default();
+    match (&plan.source, batch) {
+        (Source::Nodes { node_type, .. }, SourceBatch::Nodes(nodes)) => {
+            frontier = nodes;
             budget.used = frontier.len() as u64;
             let t = g.schema().node_type(&node_type.text).map_err(|e| Error::at(node_type.column, e.to_string()))?;
+            let n = g.node_count(t);
+            if let Some(&bad) = frontier.iter().find(|&&v| v as usize >= n) {
+                return Err(Error::at(node_type.column, format!("node {bad} is outside the {n} nodes of `{}`", node_type.text)));
+            }
             aliases.push(AliasResult {
                 alias: name(&plan.source_alias, 0),
                 node_type: t,
@@ -158,10 +242,23 @@ pub fn execute_over(plan: &Plan, g: &Graph, access: &dyn NeighborAccess, seed: u
                 edge_ids: None,
             });
         }
-        Source::Edges { relation } => {
-            let eb = EdgeBatches::new(g, &relation.text, plan.batch, plan.shuffle, false, seed).map_err(sample_err)?;
-            edges = Some((eb.epoch(g, 0).next().unwrap_or_default(), relation.clone()));
+        (Source::Edges { relation }, SourceBatch::Edges(b)) => {
+            // An aliased edge source (graph-learn's `g.E("buy").alias("e")`)
+            // reports the edges: their sources, with the edge ids (out-positions).
+            if let Some(a) = &plan.source_alias {
+                let from = rel(g, relation, Direction::Out)?.from;
+                aliases.push(AliasResult {
+                    alias: a.clone(),
+                    node_type: from,
+                    nodes: b.src.clone(),
+                    offsets: None,
+                    edges: None,
+                    edge_ids: Some(b.pos.clone()),
+                });
+            }
+            edges = Some((b, relation.clone()));
         }
+        (_, _) => return Err(Error::at(plan.columns.source, "the batch does not match the query's source (nodes for g.V, edges for g.E)")),
     }
     // The other endpoint of each edge of the batch, once endpoints are selected:
     // the positives that conditional negatives are matched against.

@@ -24,7 +24,7 @@ mod limits;
 mod parse;
 mod plan;
 
-pub use exec::{AliasResult, QueryResult, execute, execute_over, execute_with};
+pub use exec::{AliasResult, PlanBatches, QueryResult, SourceBatch, batch_seed, execute, execute_batch, execute_over, execute_with};
 pub use limits::Limits;
 pub use parse::{parse, parse_with};
 pub use plan::{Columns, Plan, Query, Source, Step, StepColumns, StrategyName};

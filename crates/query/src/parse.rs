@@ -24,6 +24,8 @@ enum Tok {
     Open,
     Close,
     Comma,
+    /// `=` of a keyword argument (`shuffle(traverse=True)`).
+    Eq,
     End,
 }
 
@@ -36,6 +38,7 @@ fn describe(t: &Tok) -> String {
         Tok::Open => "`(`".into(),
         Tok::Close => "`)`".into(),
         Tok::Comma => "`,`".into(),
+        Tok::Eq => "`=`".into(),
         Tok::End => "the end of the query".into(),
     }
 }
@@ -63,6 +66,7 @@ impl Lexer {
             '(' => (Tok::Open, i + 1),
             ')' => (Tok::Close, i + 1),
             ',' => (Tok::Comma, i + 1),
+            '=' => (Tok::Eq, i + 1),
             '"' | '\'' => {
                 let len = chars[i + 1..].iter().position(|&x| x == c).ok_or_else(|| Error::at(col, "unterminated string"))?;
                 (Tok::Str(chars[i + 1..i + 1 + len].iter().collect()), i + len + 2)
@@ -284,6 +288,7 @@ fn grammar(text: &str, limits: &Limits) -> Result<Plan> {
         source,
         batch: 64,
         shuffle: false,
+        endless: false,
         source_alias: None,
         steps: Vec::new(),
         columns: Columns { source: source_col, ..Columns::default() },
@@ -334,8 +339,29 @@ fn grammar(text: &str, limits: &Limits) -> Result<Plan> {
                 plan.columns.batch = ncol;
             }
             "shuffle" => {
-                p.args("shuffle", |_| Ok(()))?;
+                // graph-learn's keyword: `traverse=True` walks the set once per
+                // epoch (as `shuffle()` does here), `traverse=False` draws
+                // batches without end.
+                let traverse = p.args("shuffle", |p| {
+                    if *p.peek()? == Tok::Close {
+                        return Ok(true);
+                    }
+                    let (k, kcol) = p.next()?;
+                    if k != Tok::Ident("traverse".into()) {
+                        return Err(Error::at(
+                            kcol,
+                            format!("`shuffle` takes one keyword, `traverse=True` or `traverse=False`; found {}", describe(&k)),
+                        ));
+                    }
+                    p.expect(Tok::Eq, "`=` after `traverse`")?;
+                    match p.next()? {
+                        (Tok::Ident(b), _) if b == "True" || b == "true" => Ok(true),
+                        (Tok::Ident(b), _) if b == "False" || b == "false" => Ok(false),
+                        (t, col) => Err(Error::at(col, format!("`traverse` is `True` or `False`, not {}", describe(&t)))),
+                    }
+                })?;
                 plan.shuffle = true;
+                plan.endless = !traverse;
             }
             "alias" => {
                 let a = p.args("alias", Parser::string)?;
@@ -382,7 +408,9 @@ fn grammar(text: &str, limits: &Limits) -> Result<Plan> {
                 open = Some(Open { relation, direction, negative: true, edges: false, count: None, strict: false, column: col, method: m.clone() });
             }
             "sample" => {
-                let k = p.args("sample", |p| p.count("sample count", Kind::Fanout))?;
+                // `sample()` without a count is graph-learn's spelling of a
+                // whole neighbourhood, before `by("full")`.
+                let k = p.args("sample", |p| if *p.peek()? == Tok::Close { Ok((0, col)) } else { p.count("sample count", Kind::Fanout) })?;
                 match &mut open {
                     Some(o) => o.count = Some(k),
                     None => return Err(Error::at(col, "sample(k) follows outV/inV/outNeg/inNeg")),
@@ -415,6 +443,13 @@ fn grammar(text: &str, limits: &Limits) -> Result<Plan> {
                     return Err(Error::at(col, "by(...) follows sample(k)"));
                 };
                 let (count, count_col) = o.count.unwrap_or((1, o.column));
+                let full = matches!(&strategy, StrategyName::Plain(n) if n.text == "full");
+                if count == 0 && (o.negative || !full) {
+                    return Err(Error::at(
+                        count_col,
+                        format!("`{}(...).sample()` without a count needs .by(\"full\"); give a count for other strategies", o.method),
+                    ));
+                }
                 let step = if o.negative {
                     Step::Negative { relation: o.relation, direction: o.direction, count, strategy, strict: o.strict, condition: None }
                 } else {

@@ -179,8 +179,11 @@ pub struct Plan {
     pub source: Source,
     /// `batch(n)` (default 64).
     pub batch: usize,
-    /// `shuffle()`.
+    /// `shuffle()`: each epoch visits the source in a new random order.
     pub shuffle: bool,
+    /// `shuffle(traverse=False)` (graph-learn): batches are drawn without
+    /// end, epoch after epoch, instead of ending with the epoch.
+    pub endless: bool,
     /// Alias of the source batch (`alias("seed")`).
     pub source_alias: Option<String>,
     /// Steps, each with its alias.
@@ -487,7 +490,10 @@ enum Pending {
 
 impl Query {
     fn from_source(source: Source) -> Self {
-        Query { plan: Plan { source, batch: 64, shuffle: false, source_alias: None, steps: Vec::new(), columns: Columns::default() }, pending: None }
+        Query {
+            plan: Plan { source, batch: 64, shuffle: false, endless: false, source_alias: None, steps: Vec::new(), columns: Columns::default() },
+            pending: None,
+        }
     }
     /// `g.V("type")`.
     pub fn v(node_type: &str) -> Self {

@@ -154,7 +154,7 @@ fn queries_run_on_cora() {
         csr.targets.as_slice()[..32].to_vec()
     };
     for (i, &p) in positives.iter().enumerate() {
-        for &n in &cond.aliases[1].nodes[i * 3..i * 3 + 3] {
+        for &n in &cond.aliases[2].nodes[i * 3..i * 3 + 3] {
             assert_eq!(labels[n as usize], labels[p as usize], "negative {n} for positive {p}");
         }
     }
@@ -179,4 +179,49 @@ fn queries_run_on_cora() {
     let json = r.to_json(&g);
     assert_eq!(json["aliases"][0]["alias"], "seed");
     assert_eq!(json["aliases"][1]["offsets"].as_array().unwrap().len(), 33);
+}
+
+#[test]
+fn graph_learn_keywords_and_batches_of_any_epoch() {
+    use ferrograph_query::{PlanBatches, batch_seed, execute_batch};
+    let g = cora();
+    // shuffle(traverse=True) is shuffle(); traverse=False draws without end.
+    let a = parse(r#"g.V("paper").batch(32).shuffle(traverse=True).alias("s").values()"#).unwrap();
+    let b = parse(r#"g.V("paper").batch(32).shuffle().alias("s").values()"#).unwrap();
+    assert_eq!(a, b);
+    assert!(!a.endless);
+    let c = parse(r#"g.V("paper").batch(32).shuffle( traverse = False ).alias("s").values()"#).unwrap();
+    assert!(c.shuffle && c.endless);
+    let e = parse(r#"g.V("paper").shuffle(traverse=1)"#).unwrap_err();
+    assert_eq!((e.column, e.message.as_str()), (31, "`traverse` is `True` or `False`, not `1`"));
+    let e = parse(r#"g.V("paper").shuffle(walk=True)"#).unwrap_err();
+    assert_eq!(e.column, 22);
+    // sample() without a count is the whole neighbourhood, and only with full.
+    let full = parse(r#"g.V("paper").batch(4).outV("cites").sample().by("full").values()"#).unwrap();
+    let r = execute(&full, &g, 0).unwrap();
+    let (e_, _) = g.schema().relation("cites").unwrap();
+    let seeds = &r.aliases[0].nodes;
+    let want: usize = seeds.iter().map(|&u| g.neighbors(e_, Direction::Out, LocalIdx(u)).len()).sum();
+    assert_eq!(r.aliases[1].nodes.len(), want);
+    let e = parse(r#"g.V("paper").outV("cites").sample().by("random")"#).unwrap_err();
+    assert!(e.message.contains("needs .by(\"full\")"), "{}", e.message);
+    // Batch i of epoch e: the epoch's order, seeded by (seed, e, i).
+    let q = parse(r#"g.V("paper").batch(100).shuffle().alias("s").outV("cites").sample(3).by("random").alias("h").values()"#).unwrap();
+    let batches = PlanBatches::new(&q, &g, 5).unwrap();
+    assert_eq!(batches.per_epoch(), 28);
+    let e0 = batches.epoch(&g, 0);
+    let e1 = batches.epoch(&g, 1);
+    assert_ne!(e0[0], e1[0], "each epoch is reshuffled");
+    let lg = ferrograph_sample::LocalGraph::new(&g);
+    let r = execute_batch(&q, &g, &lg, e1[3].clone(), batch_seed(5, 1, 3), &Default::default()).unwrap();
+    let again = execute_batch(&q, &g, &lg, e1[3].clone(), batch_seed(5, 1, 3), &Default::default()).unwrap();
+    assert_eq!(r, again);
+    let ferrograph_query::SourceBatch::Nodes(n) = &e1[3] else { panic!("node batches") };
+    assert_eq!(&r.aliases[0].nodes, n);
+    // An aliased edge source reports its edges.
+    let q = parse(r#"g.E("cites").batch(8).alias("e").outV().alias("src").values()"#).unwrap();
+    let r = execute(&q, &g, 0).unwrap();
+    assert_eq!(r.aliases[0].alias, "e");
+    assert_eq!(r.aliases[0].edge_ids.as_deref(), Some(&[0u64, 1, 2, 3, 4, 5, 6, 7][..]));
+    assert_eq!(r.aliases[0].nodes, r.aliases[1].nodes);
 }

@@ -1,0 +1,101 @@
+"""Bad names, bad queries and bad files raise Python exceptions carrying
+the CLI's own message (did-you-mean included); nothing panics."""
+
+import numpy as np
+import pytest
+
+import ferrograph
+
+
+def _cli_error(cli, *args):
+    p = cli(*args, check=False)
+    assert p.returncode != 0, f"the CLI accepted {args}"
+    return p.stderr
+
+
+def _message(excinfo):
+    return str(excinfo.value.args[0])
+
+
+QUERY_CASES = [
+    ('g.V("paper").batch(8).outV("cite").sample(2).by("random").values()', "did you mean `cites`?"),
+    ('g.V("papr").batch(8).values()', "did you mean `paper`?"),
+    ('g.V("paper", "trian").batch(8).values()', "did you mean `train`?"),
+    ('g.V("paper").batch(0).values()', "batch size"),
+    ('g.V("paper").batch(8).outv("cites").sample(2).by("random").values()', "did you mean `outV`?"),
+    ('g.V("paper").batch(8).shuffle(traverse=maybe).values()', "`traverse` is `True` or `False`"),
+    ('g.V("paper").batch(8).outV("cites").sample(2).by("randm").values()', "unknown strategy"),
+    ('g.V("paper").batch(8).outV("cites").sample().by("random").values()', "needs .by(\"full\")"),
+    ('g.V("paper").batch(100000000).values()', "batch"),
+    ('g.V("paper").batch(8).outV("cites").values()', "needs .sample(k)"),
+    ('g.V("paper").batch(8).values().alias("x")', "nothing may follow `values()`"),
+    ('g.V("paper"', "column"),
+]
+
+
+@pytest.mark.parametrize("text,hint", QUERY_CASES)
+def test_query_errors_carry_the_cli_message(cora, cora_dir, cli, text, hint):
+    with pytest.raises(ValueError) as e:
+        ferrograph.Dataset(cora, text, seed=0)
+    msg = _message(e)
+    assert msg.startswith("query column "), msg
+    assert hint in msg, msg
+    assert msg in _cli_error(cli, "sample", cora_dir, text)
+
+
+def test_unknown_names_raise_key_error_with_suggestions(cora, cora_dir, cli):
+    with pytest.raises(KeyError) as e:
+        ferrograph.NeighborSampler(cora, "cite", [5])
+    assert "did you mean `cites`?" in _message(e)
+    assert _message(e) in _cli_error(cli, "blocks", cora_dir, "--relation", "cite", "--fanouts", "5", "--nodes", "0")
+    with pytest.raises(KeyError, match="did you mean `feat`"):
+        ferrograph.gather(cora, "paper", "feet", [0])
+    with pytest.raises(KeyError, match="did you mean `paper`"):
+        cora.num_nodes("papers")
+    with pytest.raises(KeyError, match="did you mean `train`"):
+        cora.node_set("paper", "trains")
+
+
+def test_bad_arguments_raise_value_or_index_errors(cora):
+    with pytest.raises(ValueError, match="unknown strategy `uniform`"):
+        ferrograph.NeighborSampler(cora, "cites", [5], strategy="uniform")
+    with pytest.raises(ValueError, match="each is a positive count, or all are -1"):
+        ferrograph.NeighborSampler(cora, "cites", [5, 0])
+    with pytest.raises(IndexError, match="seeds: node 2708 is outside 0..2708"):
+        ferrograph.NeighborSampler(cora, "cites", [5]).sample([1, 2708])
+    with pytest.raises(IndexError, match="node -1 is outside"):
+        ferrograph.gather(cora, "paper", "feat", np.array([-1]))
+    with pytest.raises(ValueError, match="unknown negative strategy"):
+        ferrograph.negatives(cora, "cites", [0], 2, strategy="popular")
+    with pytest.raises(ValueError):
+        ferrograph.random_walks(cora, "cites", [0], 4, p=0.0, q=1.0)
+
+
+def test_bad_files_raise_value_error_naming_the_file(tmp_path, cli):
+    empty = tmp_path / "not-a-snapshot"
+    empty.mkdir()
+    with pytest.raises(ValueError) as e:
+        ferrograph.open(empty)
+    assert str(empty) in _message(e)
+    assert _message(e) in _cli_error(cli, "sample", empty, 'g.V("x").values()')
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[nodes]]\ntype = "user"\ncount = "many"\n')
+    with pytest.raises(ValueError) as e:
+        ferrograph.import_graph(bad, tmp_path / "out")
+    assert "bad.toml" in _message(e)
+    assert _message(e) in _cli_error(cli, "import", bad, "--out", tmp_path / "out2")
+
+    missing = tmp_path / "edges.toml"
+    missing.write_text('[[nodes]]\ntype = "u"\ncount = 3\n[[edges]]\nsrc_type = "u"\nrelation = "r"\ndst_type = "u"\nfile = "nope.csv"\nsrc = "a"\ndst = "b"\n')
+    with pytest.raises(ValueError) as e:
+        ferrograph.import_graph(missing, tmp_path / "out3")
+    assert "nope.csv" in _message(e)
+    assert not (tmp_path / "out3").exists()
+
+
+def test_an_existing_output_is_not_replaced(planted_dir, tmp_path):
+    with pytest.raises(ValueError, match="already exists"):
+        ferrograph.generate_planted(planted_dir, nodes=100)
+    g = ferrograph.open(planted_dir)
+    assert g.num_nodes("node") == 5000
