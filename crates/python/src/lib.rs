@@ -426,7 +426,7 @@ impl Graph {
 
     /// Pickles by path: the copy opens the same snapshot.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (PathBuf,))> {
-        let open = slf.py().import("ferrograph._native")?.getattr("open")?;
+        let open = slf.py().import("ferrograph")?.getattr("open")?;
         Ok((open, (slf.get().path.clone(),)))
     }
 
@@ -454,14 +454,38 @@ fn start_query<'py>(
     py.import("ferrograph.query")?.getattr("start")?.call1((g.clone(), source, args.clone(), kw))
 }
 
+/// One sample with its arrays widened to int64, made without the GIL.
+struct Sample {
+    node: Vec<i64>,
+    row: Vec<i64>,
+    col: Vec<i64>,
+    seed_index: Vec<i64>,
+    num_sampled_nodes: Vec<usize>,
+    num_sampled_edges: Vec<usize>,
+}
+
+impl From<ferrograph_sample::SamplerOutput> for Sample {
+    fn from(o: ferrograph_sample::SamplerOutput) -> Sample {
+        Sample {
+            node: to_i64(&o.node),
+            row: to_i64(&o.row),
+            col: to_i64(&o.col),
+            seed_index: to_i64(&o.seed_index),
+            num_sampled_nodes: o.num_sampled_nodes,
+            num_sampled_edges: o.num_sampled_edges,
+        }
+    }
+}
+
 /// The arrays of one sample, as NumPy int64 arrays (PyG's `SamplerOutput`
-/// convention: `node` seeds first, messages flow `row → col`).
-fn sample_dict<'py>(py: Python<'py>, o: ferrograph_sample::SamplerOutput) -> PyResult<Bound<'py, PyDict>> {
+/// convention: `node` seeds first, messages flow `row → col`); the vectors
+/// become the arrays' buffers, uncopied.
+fn sample_dict<'py>(py: Python<'py>, o: Sample) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("node", to_i64(&o.node).into_pyarray(py))?;
-    d.set_item("row", to_i64(&o.row).into_pyarray(py))?;
-    d.set_item("col", to_i64(&o.col).into_pyarray(py))?;
-    d.set_item("seed_index", to_i64(&o.seed_index).into_pyarray(py))?;
+    d.set_item("node", o.node.into_pyarray(py))?;
+    d.set_item("row", o.row.into_pyarray(py))?;
+    d.set_item("col", o.col.into_pyarray(py))?;
+    d.set_item("seed_index", o.seed_index.into_pyarray(py))?;
     d.set_item("num_sampled_nodes", o.num_sampled_nodes)?;
     d.set_item("num_sampled_edges", o.num_sampled_edges)?;
     Ok(d)
@@ -516,7 +540,7 @@ impl NeighborSampler {
         let n = snap.graph.node_count(rel_from);
         let seeds = local_ids(seeds.as_slice()?, n, "seeds")?;
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
-        let o = detached(py, move || Ok(self.sampler.sample(&LocalGraph::new(&snap.graph), &seeds, seed)?))?;
+        let o = detached(py, move || Ok(Sample::from(self.sampler.sample(&LocalGraph::new(&snap.graph), &seeds, seed)?)))?;
         sample_dict(py, o)
     }
 

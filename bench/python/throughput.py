@@ -1,0 +1,148 @@
+"""Python-side throughput on the peers' R-MAT workload (1M nodes, 10M edges,
+128-wide features; seeds from rmat/seeds.npy, batches of 1,024, fan-outs
+[15, 10] over in-neighbours), in one run:
+
+1. `NeighborSampler.sample` from Python against `ferrograph bench sample`
+   (the Rust sampler alone), seeds/s at each thread count;
+2. PyG's `NodeLoader` over ferrograph (`ferrograph.pyg.NeighborLoader`)
+   against PyG's own `NeighborLoader` over a `Data` object, batches/s
+   with feature rows (x) gathered;
+3. `ferrograph.gather` against `torch.index_select` on the same rows of the
+   same memory.
+
+    PYTHONPATH=<wheel dir> python bench/python/throughput.py --data ~/.cache/ferrograph-peers/data --bin target/release/ferrograph
+
+Prints one JSON line per measurement.
+"""
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import statistics
+import subprocess
+import time
+
+import numpy as np
+
+import ferrograph
+
+
+def emit(**kw):
+    print(json.dumps(kw), flush=True)
+
+
+def sampler_vs_cli(g, seeds, threads, reps, binary, data, rounds=3):
+    """Alternates a Python pass (median of `reps`) and a `ferrograph bench
+    sample` process `rounds` times and compares the medians (this shared
+    VM's speed drifts by tens of percent)."""
+    for t in threads:
+        ferrograph.set_num_threads(t)
+        s = ferrograph.NeighborSampler(g, "rev_edge", [15, 10], "random_without_replacement", seed=0)
+        batches = [seeds[i : i + 1024] for i in range(0, len(seeds), 1024)]
+        for b in batches:
+            s.sample(b)  # warm: the mapping's pages
+        py, rust = [], []
+        for _ in range(rounds):
+            times = []
+            for rep in range(reps):
+                t0 = time.perf_counter()
+                if t == 1:
+                    for b in batches:
+                        s.sample(b, epoch=rep)
+                else:
+                    # As a prefetching loader would: t Python threads, the GIL released in each call.
+                    with cf.ThreadPoolExecutor(t) as ex:
+                        list(ex.map(lambda b: s.sample(b, epoch=rep), batches))
+                times.append(time.perf_counter() - t0)
+            py.append(len(seeds) / statistics.median(times))
+            cli = subprocess.run([binary, "--threads", str(t), "bench", "sample", "--data", data, "--reps", str(reps), "--thread-counts", str(t)],
+                                 capture_output=True, text=True, check=True)
+            line = next(l for l in cli.stdout.splitlines() if l.startswith("RESULT "))
+            rust.append(json.loads(line[len("RESULT "):])["seeds_per_s"])
+        p, r = statistics.median(py), statistics.median(rust)
+        emit(measure="sample", threads=t, python_seeds_per_s=p, rust_seeds_per_s=r, ratio=p / r, python_runs=py, rust_runs=rust)
+
+
+def loaders(g, snapshot_feat, seeds, steps, threads):
+    import torch
+    from torch_geometric.data import Data
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    import ferrograph.pyg
+
+    torch.set_num_threads(threads)
+    ferrograph.set_num_threads(threads)
+    input_nodes = torch.from_numpy(seeds[: steps * 1024].astype(np.int64))
+    t0 = time.perf_counter()
+    ours = ferrograph.pyg.NeighborLoader(g, [15, 10], input_nodes=input_nodes, relation="rev_edge", attrs={"x": "feat"}, batch_size=1024)
+    ours_init = time.perf_counter() - t0
+    indptr, indices = g.csr("edge")
+    src = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr.astype(np.int64)))
+    x = torch.from_numpy(np.array(snapshot_feat))
+    data = Data(x=x, edge_index=torch.stack([torch.from_numpy(src), torch.from_numpy(indices.astype(np.int64))]), num_nodes=len(indptr) - 1)
+    del src
+    t0 = time.perf_counter()
+    theirs = PygNeighborLoader(data, num_neighbors=[15, 10], input_nodes=input_nodes, batch_size=1024)
+    theirs_init = time.perf_counter() - t0
+    for name, loader, init in [("ferrograph.pyg.NeighborLoader", ours, ours_init), ("torch_geometric NeighborLoader", theirs, theirs_init)]:
+        it = iter(loader)
+        next(it)  # the first batch builds PyG's CSC (timed in init_s below for PyG)
+        t0 = time.perf_counter()
+        n = sum(1 for _ in it)
+        dt = time.perf_counter() - t0
+        emit(measure="loader", loader=name, threads=threads, batches=n, batches_per_s=n / dt, seeds_per_s=n * 1024 / dt, init_s=init)
+
+
+def gather_vs_index_select(g, seeds, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    ferrograph.set_num_threads(threads)
+    s = ferrograph.NeighborSampler(g, "rev_edge", [15, 10], seed=0)
+    rows = [s.sample(seeds[i : i + 1024])["node"] for i in range(0, 20 * 1024, 1024)]
+    view = g.feature("node", "feat")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x = torch.from_numpy(view)  # the same mapped memory
+    idx = [torch.from_numpy(r) for r in rows]
+    for name, fn in [("ferrograph.gather", lambda i: ferrograph.gather(g, "node", "feat", rows[i])),
+                     ("torch.index_select", lambda i: torch.index_select(x, 0, idx[i]))]:
+        fn(0)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for i in range(len(rows)):
+                fn(i)
+            times.append(time.perf_counter() - t0)
+        n = sum(len(r) for r in rows)
+        emit(measure="gather", how=name, threads=threads, rows=n, rows_per_s=n / statistics.median(times),
+             gb_per_s=n * 512 / statistics.median(times) / 1e9)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.expanduser("~/.cache/ferrograph-peers/data"))
+    ap.add_argument("--bin", default="target/release/ferrograph")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--only", default="sample,loader,gather")
+    args = ap.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    g = ferrograph.open(os.path.join(args.data, "ferrograph-train", "rmat-snapshot"))
+    seeds = np.load(os.path.join(args.data, "rmat", "seeds.npy")).astype(np.int64)
+    only = args.only.split(",")
+    if "sample" in only:
+        sampler_vs_cli(g, seeds, threads, args.reps, args.bin, args.data)
+    for t in threads:
+        if "gather" in only:
+            gather_vs_index_select(g, seeds, t)
+        if "loader" in only:
+            loaders(g, g.feature("node", "feat"), seeds, args.steps, t)
+
+
+if __name__ == "__main__":
+    main()
