@@ -232,6 +232,27 @@ fn remote_sampling_equals_local_for_every_partitioner_and_server_count() {
     }
 }
 
+/// SIGSTOP to `pid`, returning once every thread of it is stopped: the
+/// signal takes effect asynchronously, and a thread still running for a
+/// moment after `kill` returns could answer a request sent at once.
+fn stop(pid: u32) {
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    let t = Instant::now();
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+            tasks.flatten().all(|task| {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+                // The state follows the parenthesised command name.
+                stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+            })
+        })
+    };
+    while !stopped() {
+        assert!(t.elapsed() < Duration::from_secs(5), "server {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn failures_are_typed_bounded_and_recoverable() {
     let d = tempfile::tempdir().unwrap();
@@ -289,7 +310,7 @@ fn failures_are_typed_bounded_and_recoverable() {
     assert!(e.contains("partition 1") && e.contains("at most 500"), "{e}");
 
     // SIGSTOP: the deadline ends each attempt; the typed error comes within the budget.
-    unsafe { libc::kill(s0.child.id() as i32, libc::SIGSTOP) };
+    stop(s0.child.id());
     let t = Instant::now();
     let e = sampler.sample(&remote, &seeds, 3).unwrap_err().to_string();
     let took = t.elapsed();

@@ -574,6 +574,94 @@ impl NeighborSampler {
     }
 }
 
+/// Typed multi-hop sampling over a heterogeneous graph (PyG's
+/// `num_neighbors={edge type: [k1, k2]}`): at hop `h`, every relation
+/// listed expands the nodes of its source type first reached at hop
+/// `h - 1`, taking `fanouts[h]` neighbours.
+#[pyclass(frozen, module = "ferrograph._native")]
+struct HeteroNeighborSampler {
+    snap: Arc<Snapshot>,
+    sampler: ferrograph_sample::hetero::HeteroSampler,
+    seed_type: ferrograph_graph::NodeTypeId,
+    relations: Vec<String>,
+    seed: u64,
+}
+
+#[pymethods]
+impl HeteroNeighborSampler {
+    /// `num_neighbors`: relation name → fan-outs per hop (all lists of one
+    /// length; `-1` everywhere for whole neighbourhoods).
+    #[new]
+    #[pyo3(signature = (graph, seed_type, num_neighbors, strategy = "random_without_replacement", seed = 0))]
+    fn new(graph: Bound<'_, Graph>, seed_type: &str, num_neighbors: Bound<'_, PyAny>, strategy: &str, seed: u64) -> PyResult<Self> {
+        use ferrograph_sample::hetero::{HeteroSampler, TypedHopSpec};
+        // A dict (in its order) or a list of (relation, fan-outs) pairs.
+        let items = if num_neighbors.hasattr("items")? { num_neighbors.call_method0("items")? } else { num_neighbors };
+        let num_neighbors: Vec<(String, Vec<i64>)> = items.py().import("builtins")?.getattr("list")?.call1((items,))?.extract()?;
+        let g = graph.get();
+        let t = g.node_type(seed_type)?;
+        let st = Strategy::parse(strategy).ok_or_else(|| PyValueError::new_err(format!("unknown strategy `{strategy}`")))?;
+        let depth = num_neighbors.first().map_or(0, |(_, f)| f.len());
+        if depth == 0 || num_neighbors.iter().any(|(_, f)| f.len() != depth) {
+            return Err(PyValueError::new_err("num_neighbors: one non-empty list of fan-outs per relation, all of one length"));
+        }
+        let all = num_neighbors.iter().all(|(_, f)| f.iter().all(|&k| k == -1));
+        if !all && num_neighbors.iter().any(|(_, f)| f.iter().any(|&k| k < 1)) {
+            return Err(PyValueError::new_err("num_neighbors: each fan-out is a positive count, or all are -1 (whole neighbourhoods)"));
+        }
+        let rels: Vec<(String, Relation)> = num_neighbors.iter().map(|(r, _)| Ok((r.clone(), g.relation(r)?))).collect::<Res<_>>()?;
+        let hops = (0..depth)
+            .map(|h| {
+                rels.iter()
+                    .zip(&num_neighbors)
+                    .map(|((_, rel), (_, f))| TypedHopSpec { relation: *rel, fanout: if all { 0 } else { f[h] as usize } })
+                    .collect()
+            })
+            .collect();
+        let st = if all { Strategy::Full } else { st };
+        let types = g.g().schema().node_types.len();
+        let sampler = HeteroSampler::new(t, types, hops, st).map_err(Problem::from)?;
+        Ok(HeteroNeighborSampler { snap: g.snap.clone(), sampler, seed_type: t, relations: rels.into_iter().map(|(r, _)| r).collect(), seed })
+    }
+
+    /// Samples from `seeds` (local indices of the seed type) for `epoch`: a
+    /// dict with `node` (node type → int64 array, seeds first),
+    /// `num_sampled_nodes` (node type → per-hop counts), and `row`, `col`,
+    /// `num_sampled_edges` keyed by relation name (edges of all hops, hop
+    /// by hop; `node[dst type][row]` was sampled for `node[src type][col]`).
+    #[pyo3(signature = (seeds, epoch = 0))]
+    fn sample<'py>(&self, py: Python<'py>, seeds: PyArrayLike1<'py, i64, AllowTypeChange>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
+        let n = self.snap.graph.node_count(self.seed_type);
+        let seeds = local_ids(seeds.as_slice()?, n, "seeds")?;
+        let snap = self.snap.clone();
+        let seed = ferrograph_sample::rng::derive(self.seed, epoch);
+        let o = detached(py, move || Ok(self.sampler.sample(&LocalGraph::new(&snap.graph), &seeds, seed)?))?;
+        let names = &self.snap.graph.schema().node_types;
+        let d = PyDict::new(py);
+        let (node, counts) = (PyDict::new(py), PyDict::new(py));
+        for (t, (nodes, c)) in o.nodes.iter().zip(&o.num_nodes).enumerate() {
+            node.set_item(&names[t].name, to_i64(nodes).into_pyarray(py))?;
+            counts.set_item(&names[t].name, c.clone())?;
+        }
+        let (row, col, ecount) = (PyDict::new(py), PyDict::new(py), PyDict::new(py));
+        for (r, name) in self.relations.iter().enumerate() {
+            let mine: Vec<&ferrograph_sample::hetero::RelEdges> = o.edges.iter().filter(|e| e.relation == r).collect();
+            let rows: Vec<i64> = mine.iter().flat_map(|e| e.row.iter().map(|&x| i64::from(x))).collect();
+            let cols: Vec<i64> = mine.iter().flat_map(|e| e.col.iter().map(|&x| i64::from(x))).collect();
+            row.set_item(name, rows.into_pyarray(py))?;
+            col.set_item(name, cols.into_pyarray(py))?;
+            ecount.set_item(name, mine.iter().map(|e| e.row.len()).collect::<Vec<_>>())?;
+        }
+        d.set_item("node", node)?;
+        d.set_item("num_sampled_nodes", counts)?;
+        d.set_item("row", row)?;
+        d.set_item("col", col)?;
+        d.set_item("num_sampled_edges", ecount)?;
+        d.set_item("seed_index", to_i64(&o.seed_index).into_pyarray(py))?;
+        Ok(d)
+    }
+}
+
 /// Rows `nodes` of the numeric node column `column` of `node_type` as a
 /// new `(len(nodes), width)` float32 array (sparse rows arrive dense), or
 /// written into `out` (float32, C-contiguous, that shape).
@@ -878,6 +966,7 @@ impl Dataset {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Graph>()?;
     m.add_class::<NeighborSampler>()?;
+    m.add_class::<HeteroNeighborSampler>()?;
     m.add_class::<Dataset>()?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(import_graph, m)?)?;

@@ -169,3 +169,46 @@ def test_walks_and_negatives_are_valid_and_seeded(cora):
     assert n.shape == (len(starts), 4)
     for s, row in zip(starts, n):
         assert not set(row) & set(indices[indptr[s]:indptr[s + 1]].tolist())
+
+
+def test_prefetching_loader_gives_the_same_batches_as_inline(planted):
+    s = ferrograph.NeighborSampler(planted, "link", [5, 5], seed=8)
+    seeds = planted.node_set("node", "train")
+    runs = []
+    for prefetch in (0, 3):
+        loader = ferrograph.Loader(s, seeds, 64, shuffle=True, features=[("node", "feat")], prefetch=prefetch, seed=2)
+        epochs = []
+        for _ in range(2):
+            epochs.append([(b["node"], b["feat"]) for b in loader])
+        runs.append(epochs)
+    assert len(runs[0][0]) == len(ferrograph.Loader(s, seeds, 64)) == -(-seeds.size // 64)
+    for (a, b) in zip(runs[0], runs[1]):
+        for (na, xa), (nb, xb) in zip(a, b):
+            np.testing.assert_array_equal(na, nb)
+            np.testing.assert_array_equal(xa, xb)
+            np.testing.assert_array_equal(xa, planted.feature("node", "feat")[na])
+    assert not np.array_equal(runs[0][0][0][0], runs[0][1][0][0]), "each epoch is reshuffled"
+    # A consumer that stops early ends the producer; an error reaches the consumer.
+    for b in ferrograph.Loader(s, seeds, 8, prefetch=2):
+        break
+    bad = ferrograph.Loader(s, np.array([1, 2, 10**7]), 2, prefetch=2)
+    with pytest.raises(IndexError, match="outside"):
+        list(bad)
+
+
+def test_hetero_sampler_walks_typed_relations(gl):
+    s = ferrograph.HeteroNeighborSampler(gl, "user", {"u2i": [4, 3], "i2i": [4, 3], "u2i_rev": [4, 3]}, seed=5)
+    o = s.sample([3, 1, 4], epoch=0)
+    assert list(o["node"]["user"][:3]) == [3, 1, 4]
+    assert o["num_sampled_nodes"]["user"][0] == 3 and o["num_sampled_nodes"]["item"][0] == 0
+    ui = gl.csr("u2i")
+    # every u2i edge: an item sampled for a user, along u2i
+    for r, c in zip(o["row"]["u2i"], o["col"]["u2i"]):
+        u, i = o["node"]["user"][c], o["node"]["item"][r]
+        assert i in ui[1][ui[0][u]:ui[0][u + 1]]
+    assert sum(o["num_sampled_edges"]["u2i"]) == len(o["row"]["u2i"])
+    again = s.sample([3, 1, 4], epoch=0)
+    for t in o["node"]:
+        np.testing.assert_array_equal(o["node"][t], again["node"][t])
+    with pytest.raises(KeyError, match="did you mean"):
+        ferrograph.HeteroNeighborSampler(gl, "user", [("u2j", [2])])

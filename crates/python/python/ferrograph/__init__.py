@@ -23,6 +23,7 @@ import sys as _sys
 from . import _native
 from ._native import (
     Graph,
+    HeteroNeighborSampler,
     NeighborSampler,
     gather,
     generate_planted,
@@ -32,12 +33,15 @@ from ._native import (
     random_walks,
     set_num_threads,
 )
+from .loader import Loader
 from .query import Query, OutOfRangeError, Dataset
 
 __all__ = [
     "Graph",
     "NeighborSampler",
+    "HeteroNeighborSampler",
     "Dataset",
+    "Loader",
     "Query",
     "OutOfRangeError",
     "open",
