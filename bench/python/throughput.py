@@ -32,7 +32,7 @@ def emit(**kw):
     print(json.dumps(kw), flush=True)
 
 
-def sampler_vs_cli(g, seeds, threads, reps, binary, data, rounds=3):
+def sampler_vs_cli(g, seeds, threads, reps, binary, data, rounds=5):
     """Alternates a Python pass (median of `reps`) and a `ferrograph bench
     sample` process `rounds` times and compares the medians (this shared
     VM's speed drifts by tens of percent)."""
@@ -85,13 +85,17 @@ def loaders(g, snapshot_feat, seeds, steps, threads):
     t0 = time.perf_counter()
     theirs = PygNeighborLoader(data, num_neighbors=[15, 10], input_nodes=input_nodes, batch_size=1024)
     theirs_init = time.perf_counter() - t0
-    for name, loader, init in [("ferrograph.pyg.NeighborLoader", ours, ours_init), ("torch_geometric NeighborLoader", theirs, theirs_init)]:
-        it = iter(loader)
-        next(it)  # the first batch builds PyG's CSC (timed in init_s below for PyG)
-        t0 = time.perf_counter()
-        n = sum(1 for _ in it)
-        dt = time.perf_counter() - t0
-        emit(measure="loader", loader=name, threads=threads, batches=n, batches_per_s=n / dt, seeds_per_s=n * 1024 / dt, init_s=init)
+    runs = {"ferrograph.pyg.NeighborLoader": [], "torch_geometric NeighborLoader": []}
+    for _ in range(3):  # alternating, so that drift hits both alike
+        for name, loader in [("ferrograph.pyg.NeighborLoader", ours), ("torch_geometric NeighborLoader", theirs)]:
+            it = iter(loader)
+            next(it)  # not timed: the first batch
+            t0 = time.perf_counter()
+            n = sum(1 for _ in it)
+            runs[name].append(n / (time.perf_counter() - t0))
+    for name, init in [("ferrograph.pyg.NeighborLoader", ours_init), ("torch_geometric NeighborLoader", theirs_init)]:
+        b = statistics.median(runs[name])
+        emit(measure="loader", loader=name, threads=threads, batches_per_s=b, seeds_per_s=b * 1024, runs=runs[name], init_s=init)
 
 
 def gather_vs_index_select(g, seeds, threads):
@@ -108,18 +112,22 @@ def gather_vs_index_select(g, seeds, threads):
         warnings.simplefilter("ignore")
         x = torch.from_numpy(view)  # the same mapped memory
     idx = [torch.from_numpy(r) for r in rows]
-    for name, fn in [("ferrograph.gather", lambda i: ferrograph.gather(g, "node", "feat", rows[i])),
-                     ("torch.index_select", lambda i: torch.index_select(x, 0, idx[i]))]:
-        fn(0)
-        times = []
-        for _ in range(3):
+    ways = [("ferrograph.gather", lambda i: ferrograph.gather(g, "node", "feat", rows[i])),
+            ("torch.index_select", lambda i: torch.index_select(x, 0, idx[i]))]
+    for _, fn in ways:
+        for i in range(len(rows)):
+            fn(i)  # warm: the mapping's pages
+    times = {name: [] for name, _ in ways}
+    for _ in range(5):  # alternating, so that drift hits both alike
+        for name, fn in ways:
             t0 = time.perf_counter()
             for i in range(len(rows)):
                 fn(i)
-            times.append(time.perf_counter() - t0)
-        n = sum(len(r) for r in rows)
-        emit(measure="gather", how=name, threads=threads, rows=n, rows_per_s=n / statistics.median(times),
-             gb_per_s=n * 512 / statistics.median(times) / 1e9)
+            times[name].append(time.perf_counter() - t0)
+    n = sum(len(r) for r in rows)
+    for name, _ in ways:
+        m = statistics.median(times[name])
+        emit(measure="gather", how=name, threads=threads, rows=n, rows_per_s=n / m, gb_per_s=n * 512 / m / 1e9)
 
 
 def main():

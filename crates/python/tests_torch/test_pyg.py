@@ -49,7 +49,11 @@ def test_full_neighbourhoods_match_pygs_own_loader(cora):
     data = cora_data(cora)
     train = torch.from_numpy(cora.node_set("paper", "train").astype(np.int64))
     ours = ferrograph.pyg.NeighborLoader(cora, [-1, -1], input_nodes="train", batch_size=20)
-    theirs = PygNeighborLoader(data, num_neighbors=[-1, -1], input_nodes=train, batch_size=20)
+    try:
+        theirs = PygNeighborLoader(data, num_neighbors=[-1, -1], input_nodes=train, batch_size=20)
+        next(iter(theirs))
+    except ImportError as e:  # PyG >= 2.7 without pyg-lib or torch-sparse cannot sample
+        pytest.skip(f"PyG's own loader cannot sample here: {e}")
     n = 0
     for a, b in zip(ours, theirs):
         n += 1
@@ -77,14 +81,20 @@ def test_batch_arrays_become_tensors_without_a_copy(cora):
     assert torch.from_numpy(x).data_ptr() == x.__array_interface__["data"][0]
 
 
-def test_batches_do_not_depend_on_workers(cora):
+@pytest.mark.parametrize("context", ["fork", "forkserver", "spawn"])
+def test_batches_do_not_depend_on_workers(cora, context):
     def batches(workers):
         torch.manual_seed(0)
+        extra = dict(multiprocessing_context=context, timeout=60) if workers else {}
         loader = ferrograph.pyg.NeighborLoader(cora, [10, 5], input_nodes="train", batch_size=32, shuffle=True,
-                                               num_workers=workers, seed=3)
-        return [(b.n_id.tolist(), b.edge_index.tolist()) for b in loader]
+                                               num_workers=workers, seed=3, **extra)
+        return [(b.n_id.tolist(), b.edge_index.tolist(), b.x.sum().item()) for b in loader]
 
-    assert batches(0) == batches(2)
+    # The parent samples on several threads first, so a forked worker
+    # inherits a started pool.
+    ferrograph.set_num_threads(2)
+    inline = batches(0)
+    assert batches(2) == inline
 
 
 def test_link_loader_binary_and_triplet(cora):
