@@ -19,6 +19,12 @@ import argparse
 import concurrent.futures as cf
 import json
 import os
+
+# As bench/vs_peers.sh runs the peers: OpenMP threads (torch's) sleep when
+# idle instead of spinning for ~100 ms after each parallel op, which on a
+# 2-core machine takes the core from the other loader's work. Set before
+# torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import statistics
 import subprocess
 import time

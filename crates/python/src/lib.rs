@@ -206,19 +206,46 @@ fn readonly<T: numpy::Element, D: numpy::ndarray::Dimension>(a: &Bound<'_, numpy
     Ok(())
 }
 
+/// An open snapshot with the sampling tables built over it on first use
+/// (`edge_weight` CDFs, `topk` orders, temporal keys): one per `open`,
+/// shared by every sampler, query and call on the graph, so no call builds
+/// them again.
+struct Opened {
+    /// Reads `snap`'s graph; declared first, so dropped before it.
+    local: LocalGraph<'static>,
+    snap: Arc<Snapshot>,
+}
+
+impl Opened {
+    fn new(snap: Snapshot) -> Arc<Opened> {
+        let snap = Arc::new(snap);
+        // SAFETY: the graph lives inside the `Arc`'s allocation, which does
+        // not move and is freed only when the last `Arc` is dropped; this
+        // one is held by the `Opened` beside `local`, which is dropped
+        // first (field order), and `local` is never handed out beyond a
+        // borrow of the `Opened`.
+        let g: &'static ferrograph_graph::Graph = unsafe { &*(&snap.graph as *const ferrograph_graph::Graph) };
+        Arc::new(Opened { local: LocalGraph::new(g), snap })
+    }
+
+    fn graph(&self) -> &ferrograph_graph::Graph {
+        &self.snap.graph
+    }
+}
+
 /// A CSR as `(indptr, indices)` views.
 type Csr<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u32>>);
 
 /// A graph snapshot, memory-mapped (`ferrograph.open`).
 #[pyclass(frozen, module = "ferrograph._native")]
 struct Graph {
-    snap: Arc<Snapshot>,
+    snap: Arc<Opened>,
     path: PathBuf,
 }
 
 impl Graph {
     fn g(&self) -> &ferrograph_graph::Graph {
-        &self.snap.graph
+        self.snap.graph()
     }
 
     fn node_type(&self, name: &str) -> Res<ferrograph_graph::NodeTypeId> {
@@ -235,7 +262,7 @@ impl Graph {
 fn open(py: Python<'_>, path: PathBuf) -> PyResult<Graph> {
     let p = path.clone();
     let snap = detached(py, move || Ok(snapshot::open(&p)?))?;
-    Ok(Graph { snap: Arc::new(snap), path })
+    Ok(Graph { snap: Opened::new(snap), path })
 }
 
 /// Imports the graph described by the import config `config` (TOML) into
@@ -495,7 +522,7 @@ fn sample_dict<'py>(py: Python<'py>, o: Sample) -> PyResult<Bound<'py, PyDict>> 
 #[pyclass(frozen, module = "ferrograph._native")]
 struct NeighborSampler {
     graph: Py<Graph>,
-    snap: Arc<Snapshot>,
+    snap: Arc<Opened>,
     sampler: ferrograph_sample::NeighborSampler,
     seed: u64,
     args: (String, Vec<i64>, String),
@@ -537,10 +564,10 @@ impl NeighborSampler {
     fn sample<'py>(&self, py: Python<'py>, seeds: PyArrayLike1<'py, i64, AllowTypeChange>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.snap.clone();
         let rel_from = self.sampler_from();
-        let n = snap.graph.node_count(rel_from);
+        let n = snap.graph().node_count(rel_from);
         let seeds = local_ids(seeds.as_slice()?, n, "seeds")?;
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
-        let o = detached(py, move || Ok(Sample::from(self.sampler.sample(&LocalGraph::new(&snap.graph), &seeds, seed)?)))?;
+        let o = detached(py, move || Ok(Sample::from(self.sampler.sample(&snap.local, &seeds, seed)?)))?;
         sample_dict(py, o)
     }
 
@@ -570,7 +597,7 @@ impl NeighborSampler {
 
 impl NeighborSampler {
     fn sampler_from(&self) -> ferrograph_graph::NodeTypeId {
-        Relation::resolve(&self.snap.graph, &self.args.0).map(|r| r.from).unwrap_or(ferrograph_graph::NodeTypeId(0))
+        Relation::resolve(self.snap.graph(), &self.args.0).map(|r| r.from).unwrap_or(ferrograph_graph::NodeTypeId(0))
     }
 }
 
@@ -580,7 +607,7 @@ impl NeighborSampler {
 /// `h - 1`, taking `fanouts[h]` neighbours.
 #[pyclass(frozen, module = "ferrograph._native")]
 struct HeteroNeighborSampler {
-    snap: Arc<Snapshot>,
+    snap: Arc<Opened>,
     sampler: ferrograph_sample::hetero::HeteroSampler,
     seed_type: ferrograph_graph::NodeTypeId,
     relations: Vec<String>,
@@ -631,12 +658,12 @@ impl HeteroNeighborSampler {
     /// by hop; `node[dst type][row]` was sampled for `node[src type][col]`).
     #[pyo3(signature = (seeds, epoch = 0))]
     fn sample<'py>(&self, py: Python<'py>, seeds: PyArrayLike1<'py, i64, AllowTypeChange>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
-        let n = self.snap.graph.node_count(self.seed_type);
+        let n = self.snap.graph().node_count(self.seed_type);
         let seeds = local_ids(seeds.as_slice()?, n, "seeds")?;
         let snap = self.snap.clone();
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
-        let o = detached(py, move || Ok(self.sampler.sample(&LocalGraph::new(&snap.graph), &seeds, seed)?))?;
-        let names = &self.snap.graph.schema().node_types;
+        let o = detached(py, move || Ok(self.sampler.sample(&snap.local, &seeds, seed)?))?;
+        let names = &self.snap.graph().schema().node_types;
         let d = PyDict::new(py);
         let (node, counts) = (PyDict::new(py), PyDict::new(py));
         for (t, (nodes, c)) in o.nodes.iter().zip(&o.num_nodes).enumerate() {
@@ -682,7 +709,7 @@ fn gather<'py>(
     let column = column.to_string();
     let count = nodes.len();
     let (rows, dim) = detached(py, move || {
-        let col = snap.graph.node_column(t, &column)?;
+        let col = snap.graph().node_column(t, &column)?;
         let mut v = Vec::new();
         let dim = ferrograph_sample::features::gather(col, &nodes, &mut v)?;
         Ok((v, dim))
@@ -723,7 +750,7 @@ fn random_walks<'py>(
     let walker = Walker::node2vec(r, length, p, q).map_err(Problem::from)?;
     let snap = graph.snap.clone();
     let count = starts.len();
-    let w = detached(py, move || Ok(walker.walks(&LocalGraph::new(&snap.graph), &starts, seed)?))?;
+    let w = detached(py, move || Ok(walker.walks(&snap.local, &starts, seed)?))?;
     let v: Vec<i64> = w.iter().map(|&x| if x == PAD { -1 } else { i64::from(x) }).collect();
     Ok(numpy::ndarray::Array2::from_shape_vec((count, length + 1), v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?.into_pyarray(py))
 }
@@ -754,8 +781,7 @@ fn negatives<'py>(
     let snap = graph.snap.clone();
     let count = sources.len();
     let v = detached(py, move || {
-        let lg = LocalGraph::new(&snap.graph);
-        let s = NegativeSampler::new(&lg, r, ns, strict)?;
+        let s = NegativeSampler::new(&snap.local, r, ns, strict)?;
         Ok(s.sample(&sources, k, seed)?)
     })?;
     let v: Vec<i64> = to_i64(&v);
@@ -813,7 +839,7 @@ fn limits(max_batch: Option<usize>, max_nodes: Option<usize>) -> Limits {
 /// `ferrograph sample DIR QUERY --seed S --epoch e --batch i --json`.
 #[pyclass(module = "ferrograph._native")]
 struct Dataset {
-    snap: Arc<Snapshot>,
+    snap: Arc<Opened>,
     plan: Arc<Plan>,
     batches: Arc<PlanBatches>,
     limits: Limits,
@@ -887,7 +913,7 @@ impl Dataset {
             self.set_epoch(self.epoch + 1);
         }
         if self.current.is_none() {
-            self.current = Some(self.batches.epoch(&self.snap.graph, self.epoch));
+            self.current = Some(self.batches.epoch(self.snap.graph(), self.epoch));
         }
         let Some(batch) = self.current.as_mut().and_then(|c| c.get(self.next)).cloned() else {
             return Ok(None);
@@ -903,7 +929,7 @@ impl Dataset {
         let epoch = epoch.unwrap_or(self.epoch);
         let per = self.batches.per_epoch();
         let (epoch, index) = if self.batches.endless() && per > 0 { (epoch + (index / per) as u64, index % per) } else { (epoch, index) };
-        let b = self.batches.epoch(&self.snap.graph, epoch).into_iter().nth(index);
+        let b = self.batches.epoch(self.snap.graph(), epoch).into_iter().nth(index);
         let b = b.ok_or_else(|| PyIndexError::new_err(format!("batch {index}: the query has {per} batches per epoch")))?;
         let mut me = Dataset { epoch, ..self.shallow(py) };
         me.run(py, b, index).map(|d| d.expect("a batch"))
@@ -953,11 +979,8 @@ impl Dataset {
     fn run<'py>(&mut self, py: Python<'py>, batch: SourceBatch, index: usize) -> PyResult<Option<Bound<'py, PyDict>>> {
         let (snap, plan, limits) = (self.snap.clone(), self.plan.clone(), self.limits);
         let seed = ferrograph_query::batch_seed(self.seed, self.epoch, index as u64);
-        let r = detached(py, move || {
-            let access = LocalGraph::new(&snap.graph);
-            ferrograph_query::execute_batch(&plan, &snap.graph, &access, batch, seed, &limits).map_err(query_problem)
-        })?;
-        result_dict(py, &self.snap.graph, r).map(Some)
+        let r = detached(py, move || ferrograph_query::execute_batch(&plan, snap.graph(), &snap.local, batch, seed, &limits).map_err(query_problem))?;
+        result_dict(py, self.snap.graph(), r).map(Some)
     }
 }
 
