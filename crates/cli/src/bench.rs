@@ -214,6 +214,8 @@ pub struct SampleOpts<'a> {
     pub output: &'a str,
     /// Also gather the 128-wide features of every sampled node.
     pub features: bool,
+    /// Sample this snapshot (memory-mapped) instead of the graph built in RAM.
+    pub snapshot: Option<&'a Path>,
 }
 
 /// The peers' R-MAT graph; with `weights`, a `weight` attribute (a hash of
@@ -245,7 +247,18 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     if !matches!(o.output, "blocks" | "ego") {
         bail!("unknown output `{}` (blocks, ego)", o.output);
     }
-    let g = rmat_with_weights(o.data, o.nodes, matches!(strategy, Strategy::EdgeWeight | Strategy::TopK))?;
+    let built;
+    let opened;
+    let g: &ferrograph_graph::Graph = match o.snapshot {
+        Some(dir) => {
+            opened = snapshot::open(dir)?;
+            &opened.graph
+        }
+        None => {
+            built = rmat_with_weights(o.data, o.nodes, matches!(strategy, Strategy::EdgeWeight | Strategy::TopK))?;
+            &built
+        }
+    };
     let seeds: Vec<u32> = load_ids(&o.data.join("rmat/seeds.npy"))?.into_iter().map(|x| x as u32).collect();
     if let Some(&bad) = seeds.iter().find(|&&x| x as usize >= o.nodes) {
         bail!("seed {bad} outside 0..{}", o.nodes);
@@ -260,8 +273,8 @@ pub fn sample(o: SampleOpts<'_>) -> Result<()> {
     } else {
         None
     };
-    let rel = Relation::resolve(&g, "rev_edge")?;
-    let g = LocalGraph::new(&g);
+    let rel = Relation::resolve(g, "rev_edge")?;
+    let g = LocalGraph::new(g);
     let sampler = NeighborSampler::new(vec![HopSpec { relation: rel, fanout: 15 }, HopSpec { relation: rel, fanout: 10 }], strategy)?;
     let ego = o.output == "ego";
     // One batch: sampled edges (valid slots for ego), nodes, feature floats.

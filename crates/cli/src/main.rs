@@ -423,6 +423,9 @@ enum Bench {
         /// Also gather the 128-wide features of the sampled nodes from rmat/feat.npy.
         #[arg(long)]
         features: bool,
+        /// Sample this R-MAT snapshot, memory-mapped (`ferrograph bench train` writes one), instead of the graph built in RAM from rmat/src.npy and rmat/dst.npy: what `ferrograph.open` gives the Python sampler.
+        #[arg(long)]
+        snapshot: Option<PathBuf>,
     },
     /// GraphSAGE training throughput on the peers' R-MAT graph, features and labels (the peers' `train` task), through `ferrograph train`'s own epoch loop.
     ///
@@ -805,7 +808,7 @@ fn run(cli: Cli) -> Result<()> {
             let work = work.unwrap_or_else(|| data.join("ferrograph-train"));
             bench::train(&data, nodes, steps, &work, &bars)?;
         }
-        Command::Bench(Bench::Sample { peers, strategy, output, features }) => {
+        Command::Bench(Bench::Sample { peers, strategy, output, features, snapshot }) => {
             let data = expand_home(&peers.data);
             bench::sample(bench::SampleOpts {
                 data: &data,
@@ -815,6 +818,7 @@ fn run(cli: Cli) -> Result<()> {
                 strategy: &strategy,
                 output: &output,
                 features,
+                snapshot: snapshot.as_deref(),
             })?;
         }
     }
