@@ -38,7 +38,7 @@ def emit(**kw):
     print(json.dumps(kw), flush=True)
 
 
-def sampler_vs_cli(g, seeds, threads, reps, binary, data, rounds=5):
+def sampler_vs_cli(g, seeds, threads, reps, binary, data, rounds=9):
     """Alternates a Python pass (median of `reps`) and a `ferrograph bench
     sample` process `rounds` times and compares the medians (this shared
     VM's speed drifts by tens of percent)."""
