@@ -835,11 +835,20 @@ fn main() {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    if let Some(t) = cli.threads
-        && let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(t).build_global()
-    {
-        eprintln!("error: cannot start {t} threads: {e}");
-        std::process::exit(2);
+    // Training runs its steps on the main thread, which joins the pool as
+    // one of its workers: a step's parallel kernels then start on the
+    // thread that asks for them instead of being handed to a sleeping
+    // worker and waited for (at one thread, one hand-off per kernel).
+    // Commands whose main thread blocks on other threads' pool work (the
+    // graph server) keep a separate pool.
+    let trains = matches!(cli.command, Command::Train { .. } | Command::Quickstart { .. } | Command::Bench(Bench::Train { .. }));
+    if cli.threads.is_some() || trains {
+        let t = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let b = rayon::ThreadPoolBuilder::new().num_threads(t);
+        if let Err(e) = (if trains { b.use_current_thread() } else { b }).build_global() {
+            eprintln!("error: cannot start {t} threads: {e}");
+            std::process::exit(2);
+        }
     }
     if let Err(e) = run(cli) {
         // One line: the cause chain joined by ": ".

@@ -125,6 +125,18 @@ impl Conv {
             Conv::Gat(c) => c.forward_input(hop, x, seed),
         }
     }
+
+    /// [`forward_input`](Self::forward_input), then a ReLU when `relu`
+    /// (fused into the layer's product where the layer can).
+    fn forward_input_relu(&self, hop: &Hop, x: &Input, seed: Option<u64>, relu: bool) -> Tensor<2> {
+        match self {
+            Conv::Sage(c) => c.forward_input_relu(hop, x, relu),
+            c => {
+                let out = c.forward_input(hop, x, seed);
+                if relu { burn::tensor::activation::relu(out) } else { out }
+            }
+        }
+    }
 }
 
 /// A stack of message-passing layers with ReLU (ELU for GAT) between them.
@@ -145,11 +157,22 @@ impl Gnn {
         if self.elu { elu(x, 1.0) } else { relu(x) }
     }
 
+    /// Layer `l` over a block whose source rows are `x`, with the
+    /// activation after every layer but the last.
+    fn apply(&self, l: usize, hop: &Hop, x: &Input, seed: Option<u64>) -> Tensor<2> {
+        let act = l + 1 < self.convs.len();
+        if self.elu {
+            let h = self.convs[l].forward_input(hop, x, seed);
+            if act { elu(h, 1.0) } else { h }
+        } else {
+            self.convs[l].forward_input_relu(hop, x, seed, act)
+        }
+    }
+
     /// Applies layer `l` alone (layer-wise inference): `x` holds the hop's
     /// source rows, destinations first.
     pub fn layer(&self, l: usize, hop: &Hop, x: &Input) -> Tensor<2> {
-        let h = self.convs[l].forward_input(hop, x, None);
-        if l + 1 < self.convs.len() { self.activate(h) } else { h }
+        self.apply(l, hop, x, None)
     }
 
     /// Outputs for the seeds of message-flow `blocks` (first-applied layer
@@ -174,13 +197,10 @@ impl Gnn {
         let mut first = None;
         let mut input = x;
         let mut h = None;
-        for (l, (conv, hop)) in self.convs.iter().zip(blocks).enumerate() {
+        for (l, hop) in blocks.iter().enumerate() {
             let s = seed.map(|s| derive(s, l as u64));
             let hin = input.dropout(self.dropout, s.map(|s| derive(s, 1 << 20)));
-            let mut out = conv.forward_input(hop, &hin, s);
-            if l + 1 < self.convs.len() {
-                out = self.activate(out);
-            }
+            let mut out = self.apply(l, hop, &hin, s);
             if l == 0
                 && let Some(c) = inject.take()
             {

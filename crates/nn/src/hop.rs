@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use crate::ops::{Adj, segment_max, spmm, spmm_with_self};
+use crate::ops::{Adj, segment_max, spmm, spmm_with_own_rows, spmm_with_self};
 
 /// The layout of a hop.
 #[derive(Debug)]
@@ -244,6 +244,16 @@ impl Hop {
     pub fn aggregate_with_self(&self, norm: Norm, x_dst: Tensor<2>, x_nbr: Tensor<2>) -> Option<Tensor<2>> {
         match self.weighted(norm, &x_nbr.device()) {
             Weighted::Sparse(a) => Some(spmm_with_self(a, x_dst, x_nbr)),
+            Weighted::Dense(_) => None,
+        }
+    }
+
+    /// [`aggregate_with_self`](Self::aggregate_with_self) on a block whose
+    /// destinations are the first rows of `x` (see [`spmm_with_own_rows`]);
+    /// `None` for a dense hop.
+    pub fn aggregate_with_own(&self, norm: Norm, x: Tensor<2>) -> Option<Tensor<2>> {
+        match self.weighted(norm, &x.device()) {
+            Weighted::Sparse(a) => Some(spmm_with_own_rows(a, x)),
             Weighted::Dense(_) => None,
         }
     }

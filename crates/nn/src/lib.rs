@@ -161,9 +161,90 @@ mod tests {
         let c = t2(vec![1., 10., 100., 1000.], 1, 4, &train_device());
         let g = (y * c).sum().backward();
         assert_eq!(host(x.grad(&g).unwrap()), vec![1. + 50., 10. + 500., 1. + 100., 10. + 1000., 200., 2000.]);
+        // The same with the destinations read as the first rows of `x`.
+        let x = t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &train_device()).require_grad();
+        let y = ops::spmm_with_own_rows(&a, x.clone());
+        assert_eq!(host(y.clone()), vec![1., 2., 10.5, 13., 3., 4., 3., 4.]);
+        let g = (y * t2(vec![1., 10., 100., 1000.], 1, 4, &train_device())).sum().backward();
+        assert_eq!(host(x.grad(&g).unwrap()), vec![1. + 50., 10. + 500., 1. + 100., 10. + 1000., 200., 2000.]);
+        assert_eq!(
+            host(ops::spmm_with_own_rows(&a, t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &infer_device()))),
+            vec![1., 2., 10.5, 13., 3., 4., 3., 4.]
+        );
         let y = spmm_with_self(&a, t2(vec![1., 2., 3., 4.], 2, 2, &infer_device()), t2(vec![1., 2., 3., 4., 5., 6.], 3, 2, &infer_device()));
         assert!(!y.is_autodiff());
         assert_eq!(host(y), vec![1., 2., 10.5, 13., 3., 4., 3., 4.]);
+    }
+
+    #[test]
+    fn linear_and_its_gradients_equal_burns_matmul_bias_and_relu() {
+        // More rows than one product task, at 1 and 2 threads, with and
+        // without the bias and the ReLU; against burn's own ops.
+        let (m, k, n) = (1100, 37, 19);
+        let mut rng = ferrograph_sample::rng::SplitMix::new(7);
+        let mut draw = |len: usize| -> Vec<f32> { (0..len).map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0).collect() };
+        let (xv, wv, bv, cv) = (draw(m * k), draw(k * n), draw(n), draw(m * n));
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                for (bias, relu) in [(false, false), (true, false), (true, true)] {
+                    let d = train_device();
+                    let leaves = || {
+                        let x = t2(xv.clone(), m, k, &d).require_grad();
+                        let w = t2(wv.clone(), k, n, &d).require_grad();
+                        let b = Tensor::<1>::from_data(TensorData::new(bv.clone(), [n]), &d).require_grad();
+                        (x, w, b)
+                    };
+                    let c = t2(cv.clone(), m, n, &d);
+                    let (x, w, b) = leaves();
+                    let y = ops::linear(x.clone(), w.clone(), bias.then(|| b.clone()), relu);
+                    let g = (y.clone() * c.clone()).sum().backward();
+                    let ours = (
+                        host(y),
+                        host(x.grad(&g).unwrap()),
+                        host(w.grad(&g).unwrap()),
+                        bias.then(|| b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()),
+                    );
+                    let (x, w, b) = leaves();
+                    let mut y = x.clone().matmul(w.clone());
+                    if bias {
+                        y = y + b.clone().unsqueeze::<2>();
+                    }
+                    if relu {
+                        y = burn::tensor::activation::relu(y);
+                    }
+                    let g = (y.clone() * c.clone()).sum().backward();
+                    let want = (
+                        host(y),
+                        host(x.grad(&g).unwrap()),
+                        host(w.grad(&g).unwrap()),
+                        bias.then(|| b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()),
+                    );
+                    let near = |a: &[f32], b: &[f32], what: &str| {
+                        assert_eq!(a.len(), b.len(), "{what}");
+                        for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                            assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{what}[{i}]: {p} vs {q} (threads {threads}, bias {bias}, relu {relu})");
+                        }
+                    };
+                    near(&ours.0, &want.0, "output");
+                    near(&ours.1, &want.1, "x gradient");
+                    near(&ours.2, &want.2, "w gradient");
+                    if let (Some(a), Some(b)) = (&ours.3, &want.3) {
+                        near(a, b, "b gradient");
+                    }
+                    // Without autodiff: the same values, nothing recorded.
+                    let i = infer_device();
+                    let y = ops::linear(
+                        t2(xv.clone(), m, k, &i),
+                        t2(wv.clone(), k, n, &i),
+                        bias.then(|| Tensor::<1>::from_data(TensorData::new(bv.clone(), [n]), &i)),
+                        relu,
+                    );
+                    assert!(!y.is_autodiff());
+                    near(&host(y), &want.0, "plain output");
+                }
+            });
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A prefetching loader (the training run loop's): batches are prepared on
-//! the rayon pool, up to `depth` ahead, on a producer thread, while the
+//! A prefetching loader (the training run loop's): batches are prepared one
+//! by one (each with the rayon pool's help), up to `depth` ahead, on a
+//! producer thread, while the
 //! caller consumes them in order. With one worker thread (`--threads 1`) or
 //! `depth = 0` batches are made inline instead, so a one-thread run uses one
 //! core. Generic over the error type, so any caller's batch errors pass
@@ -7,8 +8,6 @@
 
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
-
-use rayon::prelude::*;
 
 /// What the consumer waited for.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -48,18 +47,18 @@ where
     std::thread::scope(|scope| {
         let ready = &ready;
         let make = &make;
+        // One batch at a time: each batch's own kernels are parallel and
+        // finely cut, so the consumer's kernels interleave with them on the
+        // pool. (Making `depth` batches at once as whole pool jobs kept
+        // both workers busy for milliseconds while the step's kernels
+        // waited behind them.)
         scope.spawn(move || {
-            let mut first = 0;
-            while first < n {
-                let last = (first + depth).min(n);
-                let made: Vec<Result<T, E>> = (first..last).into_par_iter().map(make).collect();
-                for m in made {
-                    let queued = ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    if tx.send((queued, m)).is_err() {
-                        return; // the consumer stopped
-                    }
+            for i in 0..n {
+                let m = make(i);
+                let queued = ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if tx.send((queued, m)).is_err() {
+                    return; // the consumer stopped
                 }
-                first = last;
             }
         });
         // Owned here so that leaving early drops the receiver, which

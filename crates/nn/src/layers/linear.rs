@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Tensor, TensorData};
 use ferrograph_sample::rng::SplitMix;
 
-use crate::ops::spmm;
+use crate::ops::{linear, spmm};
 use crate::{Input, train_device};
 
 /// `y = x W (+ b)`, `W: [in, out]`.
@@ -36,11 +36,7 @@ impl Linear {
 
     /// Applies the layer to `[n, in]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = x.matmul(self.weight.val());
-        match &self.bias {
-            Some(b) => y + b.val().unsqueeze::<2>(),
-            None => y,
-        }
+        linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()), false)
     }
 
     /// Applies the layer to dense or sparse rows (sparse: `X·W` as a sparse

@@ -14,6 +14,7 @@ use super::gat::attend;
 use crate::Input;
 use crate::hop::{Hop, Norm};
 use crate::layers::linear::glorot;
+use crate::ops::linear;
 
 /// Neighbourhood aggregator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -125,10 +126,10 @@ impl SageConv {
                     && let Some(both) = hop.aggregate_with_self(norm, x_dst.clone(), x_nbr.clone())
                 {
                     let w = Tensor::cat(vec![own.weight.val(), self.lin_nbr.weight.val()], 0);
-                    let mut out = both.matmul(w);
-                    for b in [&own.bias, &self.lin_nbr.bias].into_iter().flatten() {
-                        out = out + b.val().unsqueeze::<2>();
-                    }
+                    let out = match (&own.bias, &self.lin_nbr.bias) {
+                        (Some(a), Some(b)) => linear(both, w, Some(a.val() + b.val()), false),
+                        (a, b) => linear(both, w, a.as_ref().or(b.as_ref()).map(|b| b.val()), false),
+                    };
                     return if self.normalize { l2_normalize(out) } else { out };
                 }
                 if first { hop.aggregate(norm, self.lin_nbr.forward(x_nbr)) } else { self.lin_nbr.forward(hop.aggregate(norm, x_nbr)) }
@@ -168,6 +169,51 @@ impl SageConv {
     /// On sparse rows with the attention aggregator (see
     /// [`reads_sparse`](Self::reads_sparse); configs are checked before).
     pub fn forward_input(&self, hop: &Hop, x: &Input) -> Tensor<2> {
+        self.forward_input_relu(hop, x, false)
+    }
+
+    /// [`forward_input`](Self::forward_input), then a ReLU when `relu`. On
+    /// a block of dense rows with mean or sum aggregation and a root
+    /// weight, rows to activations are two ops: the aggregate beside each
+    /// destination's own row, then one product with bias and ReLU
+    /// ([`linear`]).
+    pub fn forward_input_relu(&self, hop: &Hop, x: &Input, relu: bool) -> Tensor<2> {
+        if let Input::Dense(t) = x
+            && let Some(out) = self.fused_block(hop, t, relu && !self.normalize)
+        {
+            return match (self.normalize, relu) {
+                (false, _) => out,
+                (true, false) => l2_normalize(out),
+                (true, true) => burn::tensor::activation::relu(l2_normalize(out)),
+            };
+        }
+        let out = self.forward_unfused(hop, x);
+        if relu { burn::tensor::activation::relu(out) } else { out }
+    }
+
+    /// `act([x_i, AGG x_j]·[W_self; W_nbr] + b)` over a block whose
+    /// destinations are the first rows of `x`, when the layer (mean or sum,
+    /// root weight, aggregate first for this hop's shape) and the hop
+    /// (sparse) allow it.
+    fn fused_block(&self, hop: &Hop, x: &Tensor<2>, relu: bool) -> Option<Tensor<2>> {
+        let norm = match self.aggregator() {
+            Aggregator::Mean => Norm::Mean,
+            Aggregator::Sum => Norm::Sum,
+            _ => return None,
+        };
+        let own = self.lin_self.as_ref()?;
+        if transform_first(hop, self.lin_nbr.d_in(), self.lin_nbr.d_out()) {
+            return None;
+        }
+        let both = hop.aggregate_with_own(norm, x.clone())?;
+        let w = Tensor::cat(vec![own.weight.val(), self.lin_nbr.weight.val()], 0);
+        Some(match (&own.bias, &self.lin_nbr.bias) {
+            (Some(a), Some(b)) => linear(both, w, Some(a.val() + b.val()), relu),
+            (a, b) => linear(both, w, a.as_ref().or(b.as_ref()).map(|b| b.val()), relu),
+        })
+    }
+
+    fn forward_unfused(&self, hop: &Hop, x: &Input) -> Tensor<2> {
         let t = match x {
             Input::Dense(t) => return self.forward(hop, t.clone().narrow(0, 0, hop.n_dst), t.clone()),
             Input::Sparse(_) => x,
