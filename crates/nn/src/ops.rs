@@ -442,14 +442,7 @@ fn linear_kernel(x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool, (m, k, n):
 /// (`g'·wᵀ`), of `w` (`xᵀ·g'`, the rows split over the threads and the
 /// partial products summed) and of `b` (column sums of `g'`), each only
 /// when asked; `g' = g ⊙ [out > 0]` after a ReLU.
-fn linear_grads(
-    x: &[f32],
-    w: &[f32],
-    out: Option<&[f32]>,
-    g: &[f32],
-    (m, k, n): (usize, usize, usize),
-    want: [bool; 3],
-) -> (Option<Vec<f32>>, Option<Vec<f32>>, Option<Vec<f32>>) {
+fn linear_grads(x: &[f32], w: &[f32], out: Option<&[f32]>, g: &[f32], (m, k, n): (usize, usize, usize), want: [bool; 3]) -> [Option<Vec<f32>>; 3] {
     let masked;
     let g = match out {
         Some(out) => {
@@ -510,7 +503,7 @@ fn linear_grads(
     } else {
         (None, None)
     };
-    (gx, gw, gb)
+    [gx, gw, gb]
 }
 
 /// What the backward pass of [`linear`] keeps: the input, the weight, the
@@ -523,7 +516,7 @@ fn linear_backward<const N: usize>(ops: Ops<LinearState, N>, grads: &mut Gradien
     let (m, k, n) = shape;
     let (_, grad) = flex_rows(&grad);
     let want = [ops.parents[0].is_some(), ops.parents[1].is_some(), N == 3 && ops.parents[N - 1].is_some()];
-    let (gx, gw, gb) =
+    let [gx, gw, gb] =
         linear_grads(x.storage::<f32>(), w.storage::<f32>(), out.as_ref().map(|o| o.storage::<f32>()), grad.storage::<f32>(), shape, want);
     if let (Some(p), Some(g)) = (&ops.parents[0], gx) {
         grads.register::<Flex>(p.id, flex_from(g, [m, k]));
