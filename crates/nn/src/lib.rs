@@ -242,6 +242,15 @@ mod tests {
                     );
                     assert!(!y.is_autodiff());
                     near(&host(y), &want.0, "plain output");
+                    // A leading narrow of a larger tensor (its buffer runs past its rows).
+                    let big: Vec<f32> = xv.iter().chain(&xv).copied().collect();
+                    let y = ops::linear(
+                        t2(big, 2 * m, k, &i).narrow(0, 0, m),
+                        t2(wv.clone(), k, n, &i),
+                        bias.then(|| Tensor::<1>::from_data(TensorData::new(bv.clone(), [n]), &i)),
+                        relu,
+                    );
+                    near(&host(y), &want.0, "output of a narrowed input");
                 }
             });
         }

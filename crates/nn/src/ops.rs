@@ -406,11 +406,15 @@ fn gemm_rows(m: usize, n: usize, fill: impl Fn(usize, &mut [std::mem::MaybeUnini
 /// `w: [k, n]`, `b: [n]`. Bias and ReLU are applied to each task's rows
 /// right after its product, while they are in cache.
 fn linear_kernel(x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool, (m, k, n): (usize, usize, usize)) -> Vec<f32> {
-    assert_eq!(x.len(), m * k, "linear: the input is not [{m}, {k}]");
-    assert_eq!(w.len(), k * n, "linear: the weight is not [{k}, {n}]");
-    if let Some(b) = b {
-        assert_eq!(b.len(), n, "linear: the bias is not [{n}]");
-    }
+    // A contiguous tensor's storage may run past its rows (a leading
+    // `narrow` keeps its parent's buffer): read the prefix.
+    assert!(x.len() >= m * k, "linear: the input is not [{m}, {k}]");
+    assert!(w.len() >= k * n, "linear: the weight is not [{k}, {n}]");
+    let (x, w) = (&x[..m * k], &w[..k * n]);
+    let b = b.map(|b| {
+        assert!(b.len() >= n, "linear: the bias is not [{n}]");
+        &b[..n]
+    });
     gemm_rows(m, n, |first, chunk| {
         let rows = chunk.len() / n;
         let dst = chunk.as_mut_ptr().cast::<f32>();
@@ -443,6 +447,9 @@ fn linear_kernel(x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool, (m, k, n):
 /// partial products summed) and of `b` (column sums of `g'`), each only
 /// when asked; `g' = g ⊙ [out > 0]` after a ReLU.
 fn linear_grads(x: &[f32], w: &[f32], out: Option<&[f32]>, g: &[f32], (m, k, n): (usize, usize, usize), want: [bool; 3]) -> [Option<Vec<f32>>; 3] {
+    assert!(x.len() >= m * k && w.len() >= k * n && g.len() >= m * n, "linear: the saved tensors are not [{m}, {k}], [{k}, {n}]");
+    let (x, w, g) = (&x[..m * k], &w[..k * n], &g[..m * n]);
+    let out = out.map(|o| &o[..m * n]);
     let masked;
     let g = match out {
         Some(out) => {
