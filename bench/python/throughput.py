@@ -144,7 +144,12 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--only", default="sample,loader,gather")
+    ap.add_argument("--tune-allocator", action="store_true",
+                    help="call ferrograph.tune_allocator() first (the CLI tunes its allocator so; opt-in in Python)")
     args = ap.parse_args()
+    if args.tune_allocator:
+        ferrograph.tune_allocator()
+    emit(measure="config", tune_allocator=args.tune_allocator)
     threads = [int(t) for t in args.threads.split(",")]
     g = ferrograph.open(os.path.join(args.data, "ferrograph-train", "rmat-snapshot"))
     seeds = np.load(os.path.join(args.data, "rmat", "seeds.npy")).astype(np.int64)

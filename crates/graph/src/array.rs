@@ -219,3 +219,23 @@ pub fn touch<T>(s: &[T], i: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (s, i);
 }
+
+/// Keeps freed memory in the process instead of returning it to the
+/// kernel, so that a training step's large, short-lived buffers (feature
+/// blocks, activations, gradients: megabytes each, every step) reuse warm
+/// pages instead of faulting in and zeroing fresh ones. Measured: page
+/// faults were about a third of a step's time before this. glibc only; a
+/// no-op elsewhere. Call once, early, before threads start. The CLI calls
+/// it first thing; the Python package leaves it to the user
+/// (`ferrograph.tune_allocator()`).
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before
+    // other threads allocate.
+    unsafe {
+        // 32 MiB is glibc's ceiling for the mmap threshold on 64-bit.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}

@@ -59,23 +59,7 @@ pub fn infer_device() -> Device {
     Device::flex()
 }
 
-/// Keeps freed memory in the process instead of returning it to the
-/// kernel, so that a training step's large, short-lived buffers (feature
-/// blocks, activations, gradients: megabytes each, every step) reuse warm
-/// pages instead of faulting in and zeroing fresh ones. Measured: page
-/// faults were about a third of a step's time before this. glibc only; a
-/// no-op elsewhere. Call once, early, before threads start.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before
-    // other threads allocate.
-    unsafe {
-        // 32 MiB is glibc's ceiling for the mmap threshold on 64-bit.
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-    }
-}
+pub use ferrograph_graph::array::tune_allocator;
 
 /// A `[rows, cols]` matrix on `device` from row-major values.
 pub fn matrix(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {

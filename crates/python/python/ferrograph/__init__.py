@@ -32,6 +32,7 @@ from ._native import (
     negatives,
     random_walks,
     set_num_threads,
+    tune_allocator,
 )
 from .loader import Loader
 from .query import Query, OutOfRangeError, Dataset
@@ -53,6 +54,7 @@ __all__ = [
     "schema",
     "set_num_threads",
     "get_num_threads",
+    "tune_allocator",
 ]
 
 
