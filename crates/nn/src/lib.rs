@@ -173,37 +173,29 @@ mod tests {
             pool.install(|| {
                 for (bias, relu) in [(false, false), (true, false), (true, true)] {
                     let d = train_device();
-                    let leaves = || {
+                    let c = t2(cv.clone(), m, n, &d);
+                    // Output and gradients of Σ c ⊙ f(x, w, b) for fresh leaves.
+                    let run = |f: &dyn Fn(Tensor<2>, Tensor<2>, Tensor<1>) -> Tensor<2>| {
                         let x = t2(xv.clone(), m, k, &d).require_grad();
                         let w = t2(wv.clone(), k, n, &d).require_grad();
                         let b = Tensor::<1>::from_data(TensorData::new(bv.clone(), [n]), &d).require_grad();
-                        (x, w, b)
+                        let y = f(x.clone(), w.clone(), b.clone());
+                        let g = (y.clone() * c.clone()).sum().backward();
+                        (
+                            host(y),
+                            host(x.grad(&g).unwrap()),
+                            host(w.grad(&g).unwrap()),
+                            bias.then(|| b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()),
+                        )
                     };
-                    let c = t2(cv.clone(), m, n, &d);
-                    let (x, w, b) = leaves();
-                    let y = ops::linear(x.clone(), w.clone(), bias.then(|| b.clone()), relu);
-                    let g = (y.clone() * c.clone()).sum().backward();
-                    let ours = (
-                        host(y),
-                        host(x.grad(&g).unwrap()),
-                        host(w.grad(&g).unwrap()),
-                        bias.then(|| b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()),
-                    );
-                    let (x, w, b) = leaves();
-                    let mut y = x.clone().matmul(w.clone());
-                    if bias {
-                        y = y + b.clone().unsqueeze::<2>();
-                    }
-                    if relu {
-                        y = burn::tensor::activation::relu(y);
-                    }
-                    let g = (y.clone() * c.clone()).sum().backward();
-                    let want = (
-                        host(y),
-                        host(x.grad(&g).unwrap()),
-                        host(w.grad(&g).unwrap()),
-                        bias.then(|| b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap()),
-                    );
+                    let ours = run(&|x, w, b| ops::linear(x, w, bias.then_some(b), relu));
+                    let want = run(&|x, w, b| {
+                        let mut y = x.matmul(w);
+                        if bias {
+                            y = y + b.unsqueeze::<2>();
+                        }
+                        if relu { burn::tensor::activation::relu(y) } else { y }
+                    });
                     let near = |a: &[f32], b: &[f32], what: &str| {
                         assert_eq!(a.len(), b.len(), "{what}");
                         for (i, (p, q)) in a.iter().zip(b).enumerate() {

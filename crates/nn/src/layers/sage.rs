@@ -125,11 +125,7 @@ impl SageConv {
                 if let (false, Some(own)) = (first, &self.lin_self)
                     && let Some(both) = hop.aggregate_with_self(norm, x_dst.clone(), x_nbr.clone())
                 {
-                    let w = Tensor::cat(vec![own.weight.val(), self.lin_nbr.weight.val()], 0);
-                    let out = match (&own.bias, &self.lin_nbr.bias) {
-                        (Some(a), Some(b)) => linear(both, w, Some(a.val() + b.val()), false),
-                        (a, b) => linear(both, w, a.as_ref().or(b.as_ref()).map(|b| b.val()), false),
-                    };
+                    let out = self.stacked(own, both, false);
                     return if self.normalize { l2_normalize(out) } else { out };
                 }
                 if first { hop.aggregate(norm, self.lin_nbr.forward(x_nbr)) } else { self.lin_nbr.forward(hop.aggregate(norm, x_nbr)) }
@@ -184,11 +180,11 @@ impl SageConv {
             return match (self.normalize, relu) {
                 (false, _) => out,
                 (true, false) => l2_normalize(out),
-                (true, true) => burn::tensor::activation::relu(l2_normalize(out)),
+                (true, true) => self::relu(l2_normalize(out)),
             };
         }
         let out = self.forward_unfused(hop, x);
-        if relu { burn::tensor::activation::relu(out) } else { out }
+        if relu { self::relu(out) } else { out }
     }
 
     /// `act([x_i, AGG x_j]·[W_self; W_nbr] + b)` over a block whose
@@ -206,11 +202,18 @@ impl SageConv {
             return None;
         }
         let both = hop.aggregate_with_own(norm, x.clone())?;
+        Some(self.stacked(own, both, relu))
+    }
+
+    /// `act([x_i, AGG x_j]·[W_self; W_nbr] + b)` from the side-by-side rows
+    /// `both`: the self and neighbour transforms as one product.
+    fn stacked(&self, own: &Linear, both: Tensor<2>, relu: bool) -> Tensor<2> {
         let w = Tensor::cat(vec![own.weight.val(), self.lin_nbr.weight.val()], 0);
-        Some(match (&own.bias, &self.lin_nbr.bias) {
-            (Some(a), Some(b)) => linear(both, w, Some(a.val() + b.val()), relu),
-            (a, b) => linear(both, w, a.as_ref().or(b.as_ref()).map(|b| b.val()), relu),
-        })
+        let b = match (&own.bias, &self.lin_nbr.bias) {
+            (Some(a), Some(b)) => Some(a.val() + b.val()),
+            (a, b) => a.as_ref().or(b.as_ref()).map(|b| b.val()),
+        };
+        linear(both, w, b, relu)
     }
 
     fn forward_unfused(&self, hop: &Hop, x: &Input) -> Tensor<2> {
