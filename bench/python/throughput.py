@@ -2,8 +2,9 @@
 128-wide features; seeds from rmat/seeds.npy, batches of 1,024, fan-outs
 [15, 10] over in-neighbours), in one run:
 
-1. `NeighborSampler.sample` from Python against `ferrograph bench sample`
-   (the Rust sampler alone), seeds/s at each thread count;
+1. `NeighborSampler.sample` from Python against `ferrograph bench sample
+   --snapshot` (the Rust sampler alone, on the same mapped snapshot),
+   seeds/s at each thread count;
 2. PyG's `NodeLoader` over ferrograph (`ferrograph.pyg.NeighborLoader`)
    against PyG's own `NeighborLoader` over a `Data` object, batches/s
    with feature rows (x) gathered;
@@ -38,10 +39,11 @@ def emit(**kw):
     print(json.dumps(kw), flush=True)
 
 
-def sampler_vs_cli(g, seeds, threads, reps, binary, data, rounds=9):
+def sampler_vs_cli(g, snapshot, seeds, threads, reps, binary, data, rounds):
     """Alternates a Python pass (median of `reps`) and a `ferrograph bench
     sample` process `rounds` times and compares the medians (this shared
-    VM's speed drifts by tens of percent)."""
+    VM's speed drifts by tens of percent). Both sample the same mapped
+    snapshot (`bench sample --snapshot`)."""
     for t in threads:
         ferrograph.set_num_threads(t)
         s = ferrograph.NeighborSampler(g, "rev_edge", [15, 10], "random_without_replacement", seed=0)
@@ -57,13 +59,18 @@ def sampler_vs_cli(g, seeds, threads, reps, binary, data, rounds=9):
                     for b in batches:
                         s.sample(b, epoch=rep)
                 else:
-                    # As a prefetching loader would: t Python threads, the GIL released in each call.
+                    # As a prefetching loader would: t Python threads, the GIL
+                    # released in each call, each result dropped once read
+                    # (as the Rust bench and the one-thread loop above drop
+                    # theirs; holding all 100 batches' arrays measured the
+                    # allocator, not the sampler).
                     with cf.ThreadPoolExecutor(t) as ex:
-                        list(ex.map(lambda b: s.sample(b, epoch=rep), batches))
+                        for _ in ex.map(lambda b: s.sample(b, epoch=rep), batches):
+                            pass
                 times.append(time.perf_counter() - t0)
             py.append(len(seeds) / statistics.median(times))
-            cli = subprocess.run([binary, "--threads", str(t), "bench", "sample", "--data", data, "--reps", str(reps), "--thread-counts", str(t)],
-                                 capture_output=True, text=True, check=True)
+            cli = subprocess.run([binary, "--threads", str(t), "bench", "sample", "--data", data, "--snapshot", snapshot, "--reps", str(reps),
+                                  "--thread-counts", str(t)], capture_output=True, text=True, check=True)
             line = next(l for l in cli.stdout.splitlines() if l.startswith("RESULT "))
             rust.append(json.loads(line[len("RESULT "):])["seeds_per_s"])
         p, r = statistics.median(py), statistics.median(rust)
@@ -142,6 +149,7 @@ def main():
     ap.add_argument("--bin", default="target/release/ferrograph")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=9, help="alternations of Python and `ferrograph bench sample`")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--only", default="sample,loader,gather")
     ap.add_argument("--tune-allocator", action="store_true",
@@ -151,11 +159,12 @@ def main():
         ferrograph.tune_allocator()
     emit(measure="config", tune_allocator=args.tune_allocator)
     threads = [int(t) for t in args.threads.split(",")]
-    g = ferrograph.open(os.path.join(args.data, "ferrograph-train", "rmat-snapshot"))
+    snapshot = os.path.join(args.data, "ferrograph-train", "rmat-snapshot")
+    g = ferrograph.open(snapshot)
     seeds = np.load(os.path.join(args.data, "rmat", "seeds.npy")).astype(np.int64)
     only = args.only.split(",")
     if "sample" in only:
-        sampler_vs_cli(g, seeds, threads, args.reps, args.bin, args.data)
+        sampler_vs_cli(g, snapshot, seeds, threads, args.reps, args.bin, args.data, args.rounds)
     for t in threads:
         if "gather" in only:
             gather_vs_index_select(g, seeds, t)

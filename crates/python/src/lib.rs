@@ -85,6 +85,9 @@ fn query_problem(e: ferrograph_query::Error) -> Problem {
 
 type Res<T> = Result<T, Problem>;
 
+mod recycle;
+use recycle::Block;
+
 /// The module's rayon pool and the process it was built in: a forked child
 /// (a DataLoader worker) finds another pid and builds its own, one thread
 /// unless told otherwise, instead of using the parent's, whose threads do
@@ -213,16 +216,19 @@ fn get_num_threads(py: Python<'_>) -> PyResult<usize> {
     detached(py, || Ok(rayon::current_num_threads()))
 }
 
-/// Seeds given from Python (any integer array or sequence) as local
-/// indices, each checked against `n`.
-fn local_ids(ids: &[i64], n: usize, what: &str) -> Res<Vec<u32>> {
-    ids.iter()
+/// Seeds given from Python (any integer array or sequence, strided views
+/// included) as local indices, each checked against `n`.
+fn local_ids(ids: &PyArrayLike1<'_, i64, AllowTypeChange>, n: usize, what: &str) -> Res<Vec<u32>> {
+    ids.as_array()
+        .iter()
         .map(|&v| if v < 0 || v as u64 >= n as u64 { Err(Problem::Index(format!("{what}: node {v} is outside 0..{n}"))) } else { Ok(v as u32) })
         .collect()
 }
 
-fn to_i64(v: &[u32]) -> Vec<i64> {
-    v.iter().map(|&x| i64::from(x)).collect()
+/// `v` as a new int64 array (in recycled memory, see [`recycle`]).
+fn i64_array<'py>(py: Python<'py>, v: &[u32]) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let (b, lens) = Block::widen(&[v]);
+    Ok(b.into_i64_arrays(py, &lens)?.remove(0))
 }
 
 /// A read-only NumPy view of `data` whose base object is `owner`.
@@ -438,8 +444,8 @@ impl Graph {
                 .collect::<PyResult<_>>()?
         } else {
             let ints = PyArrayLike1::<i64, AllowTypeChange>::extract(ids.as_borrowed())?;
-            let ints = ints.as_slice()?;
-            ints.iter()
+            ints.as_array()
+                .iter()
                 .map(|&i| map.lookup_int(i).map(|l| i64::from(l.0)).ok_or_else(|| PyKeyError::new_err(format!("{node_type}: no node with id {i}"))))
                 .collect::<PyResult<_>>()?
         };
@@ -450,7 +456,7 @@ impl Graph {
     fn external_ids<'py>(&self, py: Python<'py>, node_type: &str, nodes: PyArrayLike1<'py, i64, AllowTypeChange>) -> PyResult<Bound<'py, PyAny>> {
         let t = self.node_type(node_type)?;
         let n = self.g().node_count(t);
-        let nodes = local_ids(nodes.as_slice()?, n, "external_ids")?;
+        let nodes = local_ids(&nodes, n, "external_ids")?;
         let map = &self.g().nodes(t).ids;
         if let NodeIds::Str { .. } = map {
             let v: Vec<String> = nodes
@@ -520,41 +526,45 @@ fn start_query<'py>(
     py.import("ferrograph.query")?.getattr("start")?.call1((g.clone(), source, args.clone(), kw))
 }
 
-/// One sample with its arrays widened to int64, made without the GIL.
+thread_local! {
+    /// Each thread's last sample: its vectors keep their memory from call to
+    /// call, so sampling touches no fresh pages.
+    static OUTPUT: std::cell::RefCell<ferrograph_sample::SamplerOutput> = std::cell::RefCell::default();
+}
+
+/// One sample with its arrays widened to int64 into one block (`node`,
+/// `row`, `col`, `seed_index`), made without the GIL.
 struct Sample {
-    node: Vec<i64>,
-    row: Vec<i64>,
-    col: Vec<i64>,
-    seed_index: Vec<i64>,
+    block: Block,
+    lens: Vec<usize>,
     num_sampled_nodes: Vec<usize>,
     num_sampled_edges: Vec<usize>,
 }
 
-impl From<ferrograph_sample::SamplerOutput> for Sample {
-    fn from(o: ferrograph_sample::SamplerOutput) -> Sample {
-        Sample {
-            node: to_i64(&o.node),
-            row: to_i64(&o.row),
-            col: to_i64(&o.col),
-            seed_index: to_i64(&o.seed_index),
-            num_sampled_nodes: o.num_sampled_nodes,
-            num_sampled_edges: o.num_sampled_edges,
-        }
+impl Sample {
+    /// Samples `seeds` into this thread's [`OUTPUT`] and widens the result.
+    fn new(sampler: &ferrograph_sample::NeighborSampler, g: &LocalGraph, seeds: &[u32], seed: u64) -> Res<Sample> {
+        OUTPUT.with(|cell| {
+            let o = &mut *cell.borrow_mut();
+            sampler.sample_into(g, seeds, seed, o)?;
+            let (block, lens) = Block::widen(&[&o.node, &o.row, &o.col, &o.seed_index]);
+            Ok(Sample { block, lens, num_sampled_nodes: o.num_sampled_nodes.clone(), num_sampled_edges: o.num_sampled_edges.clone() })
+        })
     }
-}
 
-/// The arrays of one sample, as NumPy int64 arrays (PyG's `SamplerOutput`
-/// convention: `node` seeds first, messages flow `row → col`); the vectors
-/// become the arrays' buffers, uncopied.
-fn sample_dict<'py>(py: Python<'py>, o: Sample) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("node", o.node.into_pyarray(py))?;
-    d.set_item("row", o.row.into_pyarray(py))?;
-    d.set_item("col", o.col.into_pyarray(py))?;
-    d.set_item("seed_index", o.seed_index.into_pyarray(py))?;
-    d.set_item("num_sampled_nodes", o.num_sampled_nodes)?;
-    d.set_item("num_sampled_edges", o.num_sampled_edges)?;
-    Ok(d)
+    /// The arrays of the sample, as NumPy int64 arrays (PyG's
+    /// `SamplerOutput` convention: `node` seeds first, messages flow
+    /// `row → col`), views of one recycled block.
+    fn into_dict(self, py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        let d = PyDict::new(py);
+        let mut a = self.block.into_i64_arrays(py, &self.lens)?.into_iter();
+        for name in ["node", "row", "col", "seed_index"] {
+            d.set_item(name, a.next().expect("four arrays"))?;
+        }
+        d.set_item("num_sampled_nodes", self.num_sampled_nodes)?;
+        d.set_item("num_sampled_edges", self.num_sampled_edges)?;
+        Ok(d)
+    }
 }
 
 /// Multi-hop neighbour sampling into message-flow blocks along one relation.
@@ -604,10 +614,10 @@ impl NeighborSampler {
         let snap = self.snap.clone();
         let rel_from = self.sampler_from();
         let n = snap.graph().node_count(rel_from);
-        let seeds = local_ids(seeds.as_slice()?, n, "seeds")?;
+        let seeds = local_ids(&seeds, n, "seeds")?;
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
-        let o = detached(py, move || Ok(Sample::from(self.sampler.sample(&snap.local, &seeds, seed)?)))?;
-        sample_dict(py, o)
+        let o = detached(py, move || Sample::new(&self.sampler, &snap.local, &seeds, seed))?;
+        o.into_dict(py)
     }
 
     /// The graph sampled.
@@ -698,7 +708,7 @@ impl HeteroNeighborSampler {
     #[pyo3(signature = (seeds, epoch = 0))]
     fn sample<'py>(&self, py: Python<'py>, seeds: PyArrayLike1<'py, i64, AllowTypeChange>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
         let n = self.snap.graph().node_count(self.seed_type);
-        let seeds = local_ids(seeds.as_slice()?, n, "seeds")?;
+        let seeds = local_ids(&seeds, n, "seeds")?;
         let snap = self.snap.clone();
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
         let o = detached(py, move || Ok(self.sampler.sample(&snap.local, &seeds, seed)?))?;
@@ -706,16 +716,16 @@ impl HeteroNeighborSampler {
         let d = PyDict::new(py);
         let (node, counts) = (PyDict::new(py), PyDict::new(py));
         for (t, (nodes, c)) in o.nodes.iter().zip(&o.num_nodes).enumerate() {
-            node.set_item(&names[t].name, to_i64(nodes).into_pyarray(py))?;
+            node.set_item(&names[t].name, i64_array(py, nodes)?)?;
             counts.set_item(&names[t].name, c.clone())?;
         }
         let (row, col, ecount) = (PyDict::new(py), PyDict::new(py), PyDict::new(py));
         for (r, name) in self.relations.iter().enumerate() {
             let mine: Vec<&ferrograph_sample::hetero::RelEdges> = o.edges.iter().filter(|e| e.relation == r).collect();
-            let rows: Vec<i64> = mine.iter().flat_map(|e| e.row.iter().map(|&x| i64::from(x))).collect();
-            let cols: Vec<i64> = mine.iter().flat_map(|e| e.col.iter().map(|&x| i64::from(x))).collect();
-            row.set_item(name, rows.into_pyarray(py))?;
-            col.set_item(name, cols.into_pyarray(py))?;
+            let rows: Vec<u32> = mine.iter().flat_map(|e| e.row.iter().copied()).collect();
+            let cols: Vec<u32> = mine.iter().flat_map(|e| e.col.iter().copied()).collect();
+            row.set_item(name, i64_array(py, &rows)?)?;
+            col.set_item(name, i64_array(py, &cols)?)?;
             ecount.set_item(name, mine.iter().map(|e| e.row.len()).collect::<Vec<_>>())?;
         }
         d.set_item("node", node)?;
@@ -723,7 +733,7 @@ impl HeteroNeighborSampler {
         d.set_item("row", row)?;
         d.set_item("col", col)?;
         d.set_item("num_sampled_edges", ecount)?;
-        d.set_item("seed_index", to_i64(&o.seed_index).into_pyarray(py))?;
+        d.set_item("seed_index", i64_array(py, &o.seed_index)?)?;
         Ok(d)
     }
 }
@@ -743,25 +753,26 @@ fn gather<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let t = graph.node_type(node_type)?;
     let n = graph.g().node_count(t);
-    let nodes = local_ids(nodes.as_slice()?, n, "gather")?;
-    let snap = graph.snap.clone();
-    let column = column.to_string();
+    let nodes = local_ids(&nodes, n, "gather")?;
+    let col = graph.g().node_column(t, column).map_err(Problem::from)?;
     let count = nodes.len();
-    let (rows, dim) = detached(py, move || {
-        let col = snap.graph().node_column(t, &column)?;
-        let mut v = Vec::new();
-        let dim = ferrograph_sample::features::gather(col, &nodes, &mut v)?;
-        Ok((v, dim))
-    })?;
+    let dim = ferrograph_sample::features::width(col);
     match out {
-        None => Ok(numpy::ndarray::Array2::from_shape_vec((count, dim), rows).map_err(|e| PyRuntimeError::new_err(e.to_string()))?.into_pyarray(py)),
+        None => {
+            let mut b = Block::take((count * dim).div_ceil(2));
+            detached(py, || Ok(ferrograph_sample::features::gather_into(col, &nodes, b.f32s(count * dim))?))?;
+            b.into_f32_array2(py, count, dim)
+        }
         Some(o) => {
             if o.shape() != [count, dim] {
                 return Err(PyValueError::new_err(format!("out: shape {:?}, the rows need ({count}, {dim})", o.shape())));
             }
             let mut w = o.try_readwrite().map_err(|e| PyValueError::new_err(format!("out: {e}")))?;
             let s = w.as_slice_mut().map_err(|_| PyValueError::new_err("out: must be C-contiguous"))?;
-            s.copy_from_slice(&rows);
+            // SAFETY: `f32` and `MaybeUninit<f32>` have one layout; the rows
+            // are only written.
+            let s = unsafe { &mut *(s as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) };
+            detached(py, || Ok(ferrograph_sample::features::gather_into(col, &nodes, s)?))?;
             drop(w);
             Ok(o)
         }
@@ -785,7 +796,7 @@ fn random_walks<'py>(
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let r = graph.relation(relation)?;
-    let starts = local_ids(starts.as_slice()?, graph.g().node_count(r.from), "random_walks")?;
+    let starts = local_ids(&starts, graph.g().node_count(r.from), "random_walks")?;
     let walker = Walker::node2vec(r, length, p, q).map_err(Problem::from)?;
     let snap = graph.snap.clone();
     let count = starts.len();
@@ -811,7 +822,7 @@ fn negatives<'py>(
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let r = graph.relation(relation)?;
-    let sources = local_ids(sources.as_slice()?, graph.g().node_count(r.from), "negatives")?;
+    let sources = local_ids(&sources, graph.g().node_count(r.from), "negatives")?;
     let ns = match strategy {
         "random" => NegativeStrategy::Random,
         "in_degree" => NegativeStrategy::InDegree,
@@ -823,8 +834,7 @@ fn negatives<'py>(
         let s = NegativeSampler::new(&snap.local, r, ns, strict)?;
         Ok(s.sample(&sources, k, seed)?)
     })?;
-    let v: Vec<i64> = to_i64(&v);
-    Ok(numpy::ndarray::Array2::from_shape_vec((count, k), v).map_err(|e| PyRuntimeError::new_err(e.to_string()))?.into_pyarray(py))
+    i64_array(py, &v)?.reshape([count, k])
 }
 
 /// One batch's result as `{alias: {"type", "nodes", "ids", "offsets"?,
@@ -843,12 +853,12 @@ fn result_dict<'py>(py: Python<'py>, g: &ferrograph_graph::Graph, r: ferrograph_
             let ids: Vec<i64> = a.nodes.iter().map(|&n| if let ExternalId::Int(i) = map.external(LocalIdx(n)) { i } else { -1 }).collect();
             d.set_item("ids", ids.into_pyarray(py))?;
         }
-        d.set_item("nodes", to_i64(&a.nodes).into_pyarray(py))?;
+        d.set_item("nodes", i64_array(py, &a.nodes)?)?;
         if let Some(o) = a.offsets {
-            d.set_item("offsets", to_i64(&o).into_pyarray(py))?;
+            d.set_item("offsets", i64_array(py, &o)?)?;
         }
         if let Some((s, t)) = a.edges {
-            d.set_item("edges", (to_i64(&s).into_pyarray(py), to_i64(&t).into_pyarray(py)))?;
+            d.set_item("edges", (i64_array(py, &s)?, i64_array(py, &t)?))?;
         }
         if let Some(e) = a.edge_ids {
             let e: Vec<i64> = e.iter().map(|&x| x as i64).collect();

@@ -97,3 +97,49 @@ def test_gather_into_out_and_checks(planted):
         ferrograph.gather(planted, "node", "feat", nodes, out=np.empty((4, 32), dtype=np.float32))
     lab = ferrograph.gather(planted, "node", "label", nodes)
     assert lab.shape == (5, 1)
+
+
+def test_returned_memory_is_recycled_only_when_no_array_holds_it(planted):
+    """Results live in memory that comes back to ferrograph when their last
+    array dies (so later calls fault in no fresh pages); memory still held
+    is never handed out again."""
+    ferrograph.set_num_threads(1)
+    s = ferrograph.NeighborSampler(planted, "link", [10, 5], seed=3)
+    feat = planted.feature("node", "feat")
+    nodes = np.arange(0, 5000, 3)
+    held = s.sample(nodes[:200], epoch=1)
+    kept = {k: held[k].copy() for k in ("node", "row", "col", "seed_index")}
+    rows = ferrograph.gather(planted, "node", "feat", nodes)
+    # Writable, so torch can take them without a copy; writing is safe.
+    assert held["node"].flags.writeable and rows.flags.writeable and rows.flags.c_contiguous
+    rows_copy = rows.copy()
+    for i in range(30):
+        o = s.sample(nodes[i * 10 : i * 10 + 200], epoch=i)
+        o["row"][:] = -1  # scribbling on a later result touches nothing held
+        ferrograph.gather(planted, "node", "feat", nodes[::-1])[:] = np.nan
+    for k, v in kept.items():
+        np.testing.assert_array_equal(held[k], v)
+    np.testing.assert_array_equal(rows, rows_copy)
+    np.testing.assert_array_equal(rows, feat[nodes])
+    # Freed memory is reused: a gather of the same size (larger than any
+    # block above) lands where the last one was.
+    every = np.arange(5000)
+    a = ferrograph.gather(planted, "node", "feat", every)
+    p = a.ctypes.data
+    del a
+    b = ferrograph.gather(planted, "node", "feat", every[::-1])
+    assert b.ctypes.data == p
+    np.testing.assert_array_equal(b, feat[every[::-1]])
+
+
+def test_strided_id_arrays_are_accepted(planted):
+    """A NumPy view with a step (``a[::-1]``, a column of a 2-D array) is as
+    good an id list as a contiguous one."""
+    nodes = np.arange(0, 5000, 3)
+    feat = planted.feature("node", "feat")
+    np.testing.assert_array_equal(ferrograph.gather(planted, "node", "feat", nodes[::-2]), feat[nodes[::-2]])
+    pairs = np.stack([nodes, nodes + 1], axis=1)
+    s = ferrograph.NeighborSampler(planted, "link", [4], seed=1)
+    a, b = s.sample(pairs[:50, 1]), s.sample(np.ascontiguousarray(pairs[:50, 1]))
+    np.testing.assert_array_equal(a["node"], b["node"])
+    np.testing.assert_array_equal(planted.local_ids("node", planted.external_ids("node", nodes[::-1])), nodes[::-1])

@@ -61,6 +61,18 @@ pub struct SamplerOutput {
     pub seed_index: Vec<u32>,
 }
 
+impl SamplerOutput {
+    /// Empties every vector, keeping its allocation.
+    pub fn clear(&mut self) {
+        self.node.clear();
+        self.row.clear();
+        self.col.clear();
+        self.num_sampled_nodes.clear();
+        self.num_sampled_edges.clear();
+        self.seed_index.clear();
+    }
+}
+
 /// Per-thread map from node to position in the batch's `node` list: two
 /// arrays indexed by node with an epoch stamp, so starting a batch is O(1)
 /// and a lookup is one (usually cached) array read instead of a hash probe.
@@ -229,15 +241,36 @@ impl NeighborSampler {
         seed: u64,
         expand: &mut dyn FnMut(usize, u32, u32) -> bool,
     ) -> Result<SamplerOutput> {
+        let mut out = SamplerOutput::default();
+        self.fill(g, seeds, seed, expand, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`sample`](Self::sample) into `out`, whose vectors are cleared and
+    /// refilled, keeping their allocations: a caller that samples batch
+    /// after batch into one output touches no fresh memory (the Python
+    /// binding, whose process allocator returns freed memory to the kernel).
+    pub fn sample_into<G: NeighborAccess + ?Sized>(&self, g: &G, seeds: &[u32], seed: u64, out: &mut SamplerOutput) -> Result<()> {
+        self.fill(g, seeds, seed, &mut |_, _, _| true, out)
+    }
+
+    fn fill<G: NeighborAccess + ?Sized>(
+        &self,
+        g: &G,
+        seeds: &[u32],
+        seed: u64,
+        expand: &mut dyn FnMut(usize, u32, u32) -> bool,
+        out: &mut SamplerOutput,
+    ) -> Result<()> {
         let n = g.node_count(self.node_type);
         if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
             return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n}")));
         }
+        out.clear();
         SCRATCH.with(|cell| {
             let (remap, sampled) = &mut *cell.borrow_mut();
             remap.begin(n);
-            let mut out = SamplerOutput::default();
-            out.seed_index = seeds.iter().map(|&s| remap.get_or_insert(s, &mut out.node)).collect();
+            out.seed_index.extend(seeds.iter().map(|&s| remap.get_or_insert(s, &mut out.node)));
             out.num_sampled_nodes.push(out.node.len());
             let mut frontier = 0..out.node.len();
             let mut chosen: Vec<u32> = Vec::new();
@@ -271,7 +304,7 @@ impl NeighborSampler {
                 out.num_sampled_edges.push(out.row.len() - before_edges);
                 frontier = before_nodes..out.node.len();
             }
-            Ok(out)
+            Ok(())
         })
     }
 
@@ -424,6 +457,14 @@ pub(crate) mod tests {
         assert_eq!(one, run(2));
         assert_eq!(one, run(8));
         assert_ne!(one, s.sample_batches(&LocalGraph::new(&g), &seeds, 256, 6).unwrap(), "another seed differs");
+        // Sampling into a used output (longer than the next batch's) gives
+        // the same batches.
+        let lg = LocalGraph::new(&g);
+        let mut out = s.sample(&lg, &seeds, 9).unwrap();
+        for (i, (b, want)) in seeds.chunks(256).zip(&one).enumerate() {
+            s.sample_into(&lg, b, derive(5, i as u64), &mut out).unwrap();
+            assert_eq!(&out, want);
+        }
     }
 
     #[test]

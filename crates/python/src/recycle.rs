@@ -1,0 +1,170 @@
+//! Memory for the arrays that calls return, recycled within the process.
+//!
+//! glibc hands blocks above its mmap threshold (128 KiB, raised adaptively
+//! up to 32 MiB) and the free top of its heap back to the kernel when they
+//! are freed, so every call's fresh output arrays faulted their pages in
+//! again, each page zeroed by the kernel: a quarter of the time of a
+//! sampling call from Python, and as much as the copy itself for a gather
+//! of 35,000 feature rows (18 MB). The CLI raises glibc's thresholds at
+//! start (`tune_allocator`); in Python that would change the whole
+//! process's allocator, so it is opt-in there. Instead, the memory under
+//! the arrays we return comes back here when the last array over it dies,
+//! and the next call writes into it while its pages are still mapped.
+//!
+//! Bounded: at most [`KEEP`] blocks and [`KEEP_BYTES`] bytes are kept (the
+//! oldest go first), and a block over [`MAX_BLOCK_BYTES`] is never kept.
+//! The cache is only ever tried (`try_lock`), never waited for: a forked
+//! child that inherits it locked allocates and frees as usual.
+
+use std::mem::MaybeUninit;
+use std::sync::Mutex;
+
+use numpy::ndarray::{ArrayView1, ArrayView2};
+use numpy::{PyArray1, PyArray2};
+use pyo3::prelude::*;
+
+/// Blocks kept for reuse at most.
+const KEEP: usize = 64;
+/// Bytes kept for reuse at most.
+const KEEP_BYTES: usize = 128 << 20;
+/// A block larger than this is freed, not kept.
+const MAX_BLOCK_BYTES: usize = 64 << 20;
+
+/// Blocks given back, oldest first, and their bytes.
+static FREE: Mutex<(Vec<Vec<u64>>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// Capacity in 8-byte words for `words`, rounded up to a size class (four
+/// per power of two) so that batches of slightly different sizes reuse
+/// each other's blocks.
+fn class(words: usize) -> usize {
+    if words <= 1024 {
+        return words.max(1);
+    }
+    let top = usize::BITS - 1 - words.leading_zeros();
+    let step = 1usize << (top - 2);
+    words.div_ceil(step) * step
+}
+
+/// 8-byte aligned memory for the results of one call; given back to the
+/// cache when dropped.
+pub(crate) struct Block(Vec<u64>);
+
+impl Block {
+    /// A block of at least `words` 8-byte words: the smallest kept one that
+    /// fits, else a new one.
+    pub(crate) fn take(words: usize) -> Block {
+        if let Ok(mut free) = FREE.try_lock() {
+            let (blocks, bytes) = &mut *free;
+            // The smallest that fits; of equals, the last given back (its
+            // pages are the likeliest still in cache).
+            let best = blocks
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= words)
+                .min_by_key(|&(i, b)| (b.capacity(), std::cmp::Reverse(i)))
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                let b = blocks.remove(i);
+                *bytes -= b.capacity() * 8;
+                return Block(b);
+            }
+        }
+        Block(Vec::with_capacity(class(words)))
+    }
+
+    /// The first `n` `T`s of the block, to be written.
+    fn spare<T: Copy>(&mut self, n: usize) -> &mut [MaybeUninit<T>] {
+        assert!(size_of::<T>() <= 8 && 8 % size_of::<T>() == 0, "a block holds 1-, 2-, 4- or 8-byte elements");
+        let room = self.0.capacity() * (8 / size_of::<T>());
+        assert!(n <= room, "block of {room} elements asked for {n}");
+        // SAFETY: the allocation is `capacity * 8` bytes, aligned to 8, so it
+        // holds `room >= n` values of `T` (size dividing 8); they are
+        // exposed as uninitialised.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<MaybeUninit<T>>(), n) }
+    }
+
+    /// Room for `n` floats, to be written completely before
+    /// [`into_f32_array2`](Self::into_f32_array2).
+    pub(crate) fn f32s(&mut self, n: usize) -> &mut [MaybeUninit<f32>] {
+        self.spare(n)
+    }
+
+    /// `parts` widened to int64 into one block, one after another; the
+    /// block and each part's length.
+    pub(crate) fn widen(parts: &[&[u32]]) -> (Block, Vec<usize>) {
+        let total = parts.iter().map(|p| p.len()).sum();
+        let mut b = Block::take(total);
+        let out = b.spare::<i64>(total);
+        let mut at = 0;
+        for p in parts {
+            for (o, &v) in out[at..at + p.len()].iter_mut().zip(p.iter()) {
+                o.write(i64::from(v));
+            }
+            at += p.len();
+        }
+        (b, parts.iter().map(|p| p.len()).collect())
+    }
+
+    /// The block as consecutive int64 arrays of `lens` elements (written
+    /// by [`widen`](Self::widen)), each a view whose base object owns the
+    /// block.
+    pub(crate) fn into_i64_arrays<'py>(self, py: Python<'py>, lens: &[usize]) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
+        let total: usize = lens.iter().sum();
+        let ptr = self.0.as_ptr().cast::<i64>();
+        assert!(total <= self.0.capacity(), "arrays longer than their block");
+        let owner = Bound::new(py, Memory(self))?.into_any();
+        let mut at = 0;
+        let mut arrays = Vec::with_capacity(lens.len());
+        for &n in lens {
+            // SAFETY: elements `at..at + n` lie in the block and were
+            // written by `widen`; the block lives as long as `owner`, the
+            // array's base object, and nothing else writes to it.
+            let a = unsafe {
+                let v = ArrayView1::from(std::slice::from_raw_parts(ptr.add(at), n));
+                PyArray1::borrow_from_array(&v, owner.clone())
+            };
+            arrays.push(a);
+            at += n;
+        }
+        Ok(arrays)
+    }
+
+    /// The block's first `rows * cols` floats (all written through
+    /// [`f32s`](Self::f32s)) as a `(rows, cols)` array whose base object
+    /// owns the block.
+    pub(crate) fn into_f32_array2(self, py: Python<'_>, rows: usize, cols: usize) -> PyResult<Bound<'_, PyArray2<f32>>> {
+        let n = rows * cols;
+        assert!(n <= self.0.capacity() * 2, "an array larger than its block");
+        let ptr = self.0.as_ptr().cast::<f32>();
+        let owner = Bound::new(py, Memory(self))?.into_any();
+        // SAFETY: as in `into_i64_arrays`: the first `n` floats were
+        // written, and `owner` keeps them alive.
+        unsafe {
+            let v = ArrayView2::from_shape((rows, cols), std::slice::from_raw_parts(ptr, n)).expect("rows * cols elements");
+            Ok(PyArray2::borrow_from_array(&v, owner))
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let b = std::mem::take(&mut self.0);
+        let size = b.capacity() * 8;
+        if size == 0 || size > MAX_BLOCK_BYTES {
+            return;
+        }
+        let Ok(mut free) = FREE.try_lock() else { return };
+        let (blocks, bytes) = &mut *free;
+        blocks.push(b);
+        *bytes += size;
+        while blocks.len() > KEEP || *bytes > KEEP_BYTES {
+            let old = blocks.remove(0);
+            *bytes -= old.capacity() * 8;
+        }
+    }
+}
+
+/// The base object of arrays made from a [`Block`]: the block goes back to
+/// the cache when the last of them is gone.
+#[pyclass(frozen, module = "ferrograph._native")]
+pub(crate) struct Memory(#[allow(dead_code)] Block);
