@@ -759,7 +759,7 @@ fn gather<'py>(
     let dim = ferrograph_sample::features::width(col);
     match out {
         None => {
-            let mut b = Block::take((count * dim).div_ceil(2));
+            let mut b = Block::take(count * dim * 4);
             detached(py, || Ok(ferrograph_sample::features::gather_into(col, &nodes, b.f32s(count * dim))?))?;
             b.into_f32_array2(py, count, dim)
         }

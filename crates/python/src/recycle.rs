@@ -30,29 +30,37 @@ const KEEP_BYTES: usize = 128 << 20;
 /// A block larger than this is freed, not kept.
 const MAX_BLOCK_BYTES: usize = 64 << 20;
 
-/// Blocks given back, oldest first, and their bytes.
-static FREE: Mutex<(Vec<Vec<u64>>, usize)> = Mutex::new((Vec::new(), 0));
+/// The unit of a block: one 64-byte cache line, so that every block starts
+/// line-aligned (feature rows are then written with aligned streaming
+/// stores, see `ferrograph_sample::features::gather_into`).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line(#[allow(dead_code)] [u64; 8]);
 
-/// Capacity in 8-byte words for `words`, rounded up to a size class (four
-/// per power of two) so that batches of slightly different sizes reuse
-/// each other's blocks.
-fn class(words: usize) -> usize {
-    if words <= 1024 {
-        return words.max(1);
+/// Blocks given back, oldest first, and their bytes.
+static FREE: Mutex<(Vec<Vec<Line>>, usize)> = Mutex::new((Vec::new(), 0));
+
+/// Capacity in lines for `lines`, rounded up to a size class (four per
+/// power of two) so that batches of slightly different sizes reuse each
+/// other's blocks.
+fn class(lines: usize) -> usize {
+    if lines <= 64 {
+        return lines.max(1);
     }
-    let top = usize::BITS - 1 - words.leading_zeros();
+    let top = usize::BITS - 1 - lines.leading_zeros();
     let step = 1usize << (top - 2);
-    words.div_ceil(step) * step
+    lines.div_ceil(step) * step
 }
 
-/// 8-byte aligned memory for the results of one call; given back to the
-/// cache when dropped.
-pub(crate) struct Block(Vec<u64>);
+/// Cache-line aligned memory for the results of one call; given back to
+/// the cache when dropped.
+pub(crate) struct Block(Vec<Line>);
 
 impl Block {
-    /// A block of at least `words` 8-byte words: the smallest kept one that
-    /// fits, else a new one.
-    pub(crate) fn take(words: usize) -> Block {
+    /// A block of at least `bytes` bytes: the smallest kept one that fits,
+    /// else a new one.
+    pub(crate) fn take(bytes: usize) -> Block {
+        let lines = bytes.div_ceil(64);
         if let Ok(mut free) = FREE.try_lock() {
             let (blocks, bytes) = &mut *free;
             // The smallest that fits; of equals, the last given back (its
@@ -60,25 +68,25 @@ impl Block {
             let best = blocks
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| b.capacity() >= words)
+                .filter(|(_, b)| b.capacity() >= lines)
                 .min_by_key(|&(i, b)| (b.capacity(), std::cmp::Reverse(i)))
                 .map(|(i, _)| i);
             if let Some(i) = best {
                 let b = blocks.remove(i);
-                *bytes -= b.capacity() * 8;
+                *bytes -= b.capacity() * 64;
                 return Block(b);
             }
         }
-        Block(Vec::with_capacity(class(words)))
+        Block(Vec::with_capacity(class(lines)))
     }
 
     /// The first `n` `T`s of the block, to be written.
     fn spare<T: Copy>(&mut self, n: usize) -> &mut [MaybeUninit<T>] {
-        assert!(size_of::<T>() <= 8 && 8 % size_of::<T>() == 0, "a block holds 1-, 2-, 4- or 8-byte elements");
-        let room = self.0.capacity() * (8 / size_of::<T>());
+        assert!(size_of::<T>() <= 64 && 64 % size_of::<T>() == 0, "a block holds elements of a size dividing 64");
+        let room = self.0.capacity() * (64 / size_of::<T>());
         assert!(n <= room, "block of {room} elements asked for {n}");
-        // SAFETY: the allocation is `capacity * 8` bytes, aligned to 8, so it
-        // holds `room >= n` values of `T` (size dividing 8); they are
+        // SAFETY: the allocation is `capacity * 64` bytes, aligned to 64, so
+        // it holds `room >= n` values of `T` (size dividing 64); they are
         // exposed as uninitialised.
         unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<MaybeUninit<T>>(), n) }
     }
@@ -93,7 +101,7 @@ impl Block {
     /// block and each part's length.
     pub(crate) fn widen(parts: &[&[u32]]) -> (Block, Vec<usize>) {
         let total = parts.iter().map(|p| p.len()).sum();
-        let mut b = Block::take(total);
+        let mut b = Block::take(total * 8);
         let out = b.spare::<i64>(total);
         let mut at = 0;
         for p in parts {
@@ -111,7 +119,7 @@ impl Block {
     pub(crate) fn into_i64_arrays<'py>(self, py: Python<'py>, lens: &[usize]) -> PyResult<Vec<Bound<'py, PyArray1<i64>>>> {
         let total: usize = lens.iter().sum();
         let ptr = self.0.as_ptr().cast::<i64>();
-        assert!(total <= self.0.capacity(), "arrays longer than their block");
+        assert!(total * 8 <= self.0.capacity() * 64, "arrays longer than their block");
         let owner = Bound::new(py, Memory(self))?.into_any();
         let mut at = 0;
         let mut arrays = Vec::with_capacity(lens.len());
@@ -134,7 +142,7 @@ impl Block {
     /// owns the block.
     pub(crate) fn into_f32_array2(self, py: Python<'_>, rows: usize, cols: usize) -> PyResult<Bound<'_, PyArray2<f32>>> {
         let n = rows * cols;
-        assert!(n <= self.0.capacity() * 2, "an array larger than its block");
+        assert!(n * 4 <= self.0.capacity() * 64, "an array larger than its block");
         let ptr = self.0.as_ptr().cast::<f32>();
         let owner = Bound::new(py, Memory(self))?.into_any();
         // SAFETY: as in `into_i64_arrays`: the first `n` floats were
@@ -149,7 +157,7 @@ impl Block {
 impl Drop for Block {
     fn drop(&mut self) {
         let b = std::mem::take(&mut self.0);
-        let size = b.capacity() * 8;
+        let size = b.capacity() * 64;
         if size == 0 || size > MAX_BLOCK_BYTES {
             return;
         }
@@ -159,7 +167,7 @@ impl Drop for Block {
         *bytes += size;
         while blocks.len() > KEEP || *bytes > KEEP_BYTES {
             let old = blocks.remove(0);
-            *bytes -= old.capacity() * 8;
+            *bytes -= old.capacity() * 64;
         }
     }
 }

