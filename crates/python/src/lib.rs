@@ -162,8 +162,20 @@ thread_local! {
 /// and waiting for it cost ~0.3 ms a call on a VM (30% of a 1,024-seed
 /// sampling call).
 fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Res<T> + Send) -> PyResult<T> {
+    detached_on(py, false, f)
+}
+
+/// [`detached`] for work with no parallel kernel in it (one batch of
+/// sampling): it always runs on the calling thread, whatever
+/// `set_num_threads` says, so that several Python threads (a prefetching
+/// loader's) sample side by side with no hand-off to the pool and back.
+fn detached_here<T: Send>(py: Python<'_>, f: impl FnOnce() -> Res<T> + Send) -> PyResult<T> {
+    detached_on(py, true, f)
+}
+
+fn detached_on<T: Send>(py: Python<'_>, here: bool, f: impl FnOnce() -> Res<T> + Send) -> PyResult<T> {
     let out = py.detach(|| {
-        let threads = wanted_threads();
+        let threads = if here { 1 } else { wanted_threads() };
         let inline = threads == 1
             && INLINE.with(|c| c.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(1).use_current_thread().build().ok()).is_some());
         let shared = if inline { None } else { Some(pool(threads)?) };
@@ -616,7 +628,7 @@ impl NeighborSampler {
         let n = snap.graph().node_count(rel_from);
         let seeds = local_ids(&seeds, n, "seeds")?;
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
-        let o = detached(py, move || Sample::new(&self.sampler, &snap.local, &seeds, seed))?;
+        let o = detached_here(py, move || Sample::new(&self.sampler, &snap.local, &seeds, seed))?;
         o.into_dict(py)
     }
 
