@@ -48,31 +48,31 @@ def sampler_vs_cli(g, snapshot, seeds, threads, reps, binary, data, rounds):
         ferrograph.set_num_threads(t)
         s = ferrograph.NeighborSampler(g, "rev_edge", [15, 10], "random_without_replacement", seed=0)
         batches = [seeds[i : i + 1024] for i in range(0, len(seeds), 1024)]
-        for b in batches:
-            s.sample(b)  # warm: the mapping's pages
+        # t Python threads made once, as a loader's are (a new thread starts
+        # with cold per-thread scratch: the sampler's 8 MB node map), each
+        # sampling every t-th batch back to back with the GIL released in
+        # each call, as the Rust bench's t workers each take batches; each
+        # result is dropped once made, as the Rust bench drops its own.
+        ex = cf.ThreadPoolExecutor(t)
+
+        def part(k, rep):
+            for b in batches[k::t]:
+                s.sample(b, epoch=rep)
+
+        list(ex.map(part, range(t), [0] * t))  # warm: the mapping's pages, each thread's scratch
         py, rust = [], []
         for _ in range(rounds):
             times = []
             for rep in range(reps):
                 t0 = time.perf_counter()
-                if t == 1:
-                    for b in batches:
-                        s.sample(b, epoch=rep)
-                else:
-                    # As a prefetching loader would: t Python threads, the GIL
-                    # released in each call, each result dropped once read
-                    # (as the Rust bench and the one-thread loop above drop
-                    # theirs; holding all 100 batches' arrays measured the
-                    # allocator, not the sampler).
-                    with cf.ThreadPoolExecutor(t) as ex:
-                        for _ in ex.map(lambda b: s.sample(b, epoch=rep), batches):
-                            pass
+                list(ex.map(part, range(t), [rep] * t))
                 times.append(time.perf_counter() - t0)
             py.append(len(seeds) / statistics.median(times))
             cli = subprocess.run([binary, "--threads", str(t), "bench", "sample", "--data", data, "--snapshot", snapshot, "--reps", str(reps),
                                   "--thread-counts", str(t)], capture_output=True, text=True, check=True)
             line = next(l for l in cli.stdout.splitlines() if l.startswith("RESULT "))
             rust.append(json.loads(line[len("RESULT "):])["seeds_per_s"])
+        ex.shutdown()
         p, r = statistics.median(py), statistics.median(rust)
         emit(measure="sample", threads=t, python_seeds_per_s=p, rust_seeds_per_s=r, ratio=p / r, python_runs=py, rust_runs=rust)
 

@@ -212,11 +212,11 @@ fn set_num_threads(n: usize) -> PyResult<()> {
 }
 
 /// Keeps freed memory in the process instead of returning it to the kernel
-/// (glibc's mmap and trim thresholds raised, as the CLI does): each call's
-/// output arrays then reuse warm pages instead of faulting in fresh ones.
+/// (glibc's mmap and trim thresholds raised, as the CLI does). The arrays
+/// ferrograph returns are recycled anyway (see [`recycle`]); this extends
+/// that to every other allocation of the process (torch's, NumPy's).
 /// Opt-in, since it changes the allocator of the whole Python process;
-/// call it once, early. Measured on the R-MAT workload: `sample` at one
-/// thread 770k -> 960k seeds/s. A no-op off glibc.
+/// call it once, early. A no-op off glibc.
 #[pyfunction]
 fn tune_allocator() {
     ferrograph_graph::array::tune_allocator();

@@ -50,11 +50,13 @@ pub fn width(column: &Column) -> usize {
 /// Copies the rows `nodes` of `column` into `out` (resized to
 /// `nodes.len() * dim`, reusing its allocation) and returns `dim`. Dense
 /// vectors are copied, scalars widened, sparse rows scattered into zeros.
+/// Written through the cache: a training step reads the rows right back
+/// (streaming stores, as [`gather_into`] uses, are not measured there).
 pub fn gather(column: &Column, nodes: &[u32], out: &mut Vec<f32>) -> Result<usize> {
     out.clear();
     let dim = width(column);
     out.reserve(nodes.len() * dim);
-    let dim = gather_into(column, nodes, &mut out.spare_capacity_mut()[..nodes.len() * dim])?;
+    let dim = gather_rows(column, nodes, &mut out.spare_capacity_mut()[..nodes.len() * dim], false)?;
     // SAFETY: `gather_into` wrote every one of the first `nodes.len() * dim`
     // elements.
     unsafe { out.set_len(nodes.len() * dim) };
@@ -63,8 +65,13 @@ pub fn gather(column: &Column, nodes: &[u32], out: &mut Vec<f32>) -> Result<usiz
 
 /// [`gather`] into memory the caller owns (a NumPy array, a recycled
 /// buffer): `out` must be exactly `nodes.len() * width(column)` long, and
-/// every element of it is written. Returns the width.
+/// every element of it is written. Returns the width. Dense rows go out
+/// as non-temporal stores when `out` is 32-byte aligned (see [`streams`]).
 pub fn gather_into(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>]) -> Result<usize> {
+    gather_rows(column, nodes, out, true)
+}
+
+fn gather_rows(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>], may_stream: bool) -> Result<usize> {
     let rows = column.rows();
     if let Some(&bad) = nodes.iter().find(|&&n| n as usize >= rows) {
         return Err(Error::Invalid(format!("node {bad} is outside 0..{rows}")));
@@ -94,7 +101,7 @@ pub fn gather_into(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>])
         // a batch; the limit is then the core's outstanding misses. The
         // output is written once, not zeroed first.
         let data = data.as_slice();
-        let stream = streams(out.as_ptr().cast(), dim);
+        let stream = may_stream && streams(out.as_ptr().cast(), dim);
         out.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().for_each(|(t, dst)| {
             let nodes = &nodes[t * ROWS_PER_TASK..][..dst.len() / dim];
             #[cfg(target_arch = "x86_64")]
