@@ -105,9 +105,7 @@ impl Block {
         let out = b.spare::<i64>(total);
         let mut at = 0;
         for p in parts {
-            for (o, &v) in out[at..at + p.len()].iter_mut().zip(p.iter()) {
-                o.write(i64::from(v));
-            }
+            widen_into(p, &mut out[at..at + p.len()]);
             at += p.len();
         }
         (b, parts.iter().map(|p| p.len()).collect())
@@ -169,6 +167,50 @@ impl Drop for Block {
             let old = blocks.remove(0);
             *bytes -= old.capacity() * 64;
         }
+    }
+}
+
+/// Writes `src` widened to int64 into `dst` (as long). On x86-64 the
+/// aligned middle goes out as non-temporal stores: a sample's arrays are
+/// ~1 MB a batch, written once and read (if at all) by NumPy or torch
+/// later, and writing them through the cache evicted the sampler's own
+/// working set (L2 is 1 MB here) before the next batch.
+fn widen_into(src: &[u32], dst: &mut [MaybeUninit<i64>]) {
+    debug_assert_eq!(src.len(), dst.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_setzero_si128, _mm_sfence, _mm_stream_si128, _mm_unpackhi_epi32, _mm_unpacklo_epi32};
+        // Scalar up to a 16-byte boundary, then 4 values per step, then the tail.
+        let head = dst.as_ptr().align_offset(16).min(dst.len());
+        for (o, &v) in dst[..head].iter_mut().zip(&src[..head]) {
+            o.write(i64::from(v));
+        }
+        let body = (dst.len() - head) / 4 * 4;
+        let (s, d) = (&src[head..head + body], &mut dst[head..head + body]);
+        for (sc, dc) in s.chunks_exact(4).zip(d.chunks_exact_mut(4)) {
+            // SAFETY: SSE2 is part of x86-64; `sc` is 4 u32 (16 bytes, read
+            // unaligned); `dc` is 4 i64 starting 16-byte aligned (`head`
+            // steps of 8 bytes reached the boundary, and each chunk is 32
+            // bytes), so both 16-byte stores are aligned and in bounds.
+            unsafe {
+                let x = _mm_loadu_si128(sc.as_ptr().cast::<__m128i>());
+                let z = _mm_setzero_si128();
+                let q = dc.as_mut_ptr().cast::<__m128i>();
+                _mm_stream_si128(q, _mm_unpacklo_epi32(x, z));
+                _mm_stream_si128(q.add(1), _mm_unpackhi_epi32(x, z));
+            }
+        }
+        // Streaming stores are weakly ordered: fence them before the block
+        // is handed to another thread (or to Python).
+        // SAFETY: SSE2 is part of x86-64.
+        unsafe { _mm_sfence() };
+        for (o, &v) in dst[head + body..].iter_mut().zip(&src[head + body..]) {
+            o.write(i64::from(v));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (o, &v) in dst.iter_mut().zip(src) {
+        o.write(i64::from(v));
     }
 }
 
