@@ -237,10 +237,11 @@ fn local_ids(ids: &PyArrayLike1<'_, i64, AllowTypeChange>, n: usize, what: &str)
         .collect()
 }
 
-/// `v` as a new int64 array (in recycled memory, see [`recycle`]).
-fn i64_array<'py>(py: Python<'py>, v: &[u32]) -> PyResult<Bound<'py, PyArray1<i64>>> {
-    let (b, lens) = Block::widen(&[v]);
-    Ok(b.into_i64_arrays(py, &lens)?.remove(0))
+/// `parts`, one after another, as one new int64 array (in recycled
+/// memory, see [`recycle`]).
+fn i64_array<'py>(py: Python<'py>, parts: &[&[u32]]) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let (b, lens) = Block::widen(parts);
+    Ok(b.into_i64_arrays(py, &[lens.iter().sum()])?.remove(0))
 }
 
 /// A read-only NumPy view of `data` whose base object is `owner`.
@@ -728,14 +729,14 @@ impl HeteroNeighborSampler {
         let d = PyDict::new(py);
         let (node, counts) = (PyDict::new(py), PyDict::new(py));
         for (t, (nodes, c)) in o.nodes.iter().zip(&o.num_nodes).enumerate() {
-            node.set_item(&names[t].name, i64_array(py, nodes)?)?;
+            node.set_item(&names[t].name, i64_array(py, &[nodes])?)?;
             counts.set_item(&names[t].name, c.clone())?;
         }
         let (row, col, ecount) = (PyDict::new(py), PyDict::new(py), PyDict::new(py));
         for (r, name) in self.relations.iter().enumerate() {
             let mine: Vec<&ferrograph_sample::hetero::RelEdges> = o.edges.iter().filter(|e| e.relation == r).collect();
-            let rows: Vec<u32> = mine.iter().flat_map(|e| e.row.iter().copied()).collect();
-            let cols: Vec<u32> = mine.iter().flat_map(|e| e.col.iter().copied()).collect();
+            let rows: Vec<&[u32]> = mine.iter().map(|e| &e.row[..]).collect();
+            let cols: Vec<&[u32]> = mine.iter().map(|e| &e.col[..]).collect();
             row.set_item(name, i64_array(py, &rows)?)?;
             col.set_item(name, i64_array(py, &cols)?)?;
             ecount.set_item(name, mine.iter().map(|e| e.row.len()).collect::<Vec<_>>())?;
@@ -745,7 +746,7 @@ impl HeteroNeighborSampler {
         d.set_item("row", row)?;
         d.set_item("col", col)?;
         d.set_item("num_sampled_edges", ecount)?;
-        d.set_item("seed_index", i64_array(py, &o.seed_index)?)?;
+        d.set_item("seed_index", i64_array(py, &[&o.seed_index])?)?;
         Ok(d)
     }
 }
@@ -846,7 +847,7 @@ fn negatives<'py>(
         let s = NegativeSampler::new(&snap.local, r, ns, strict)?;
         Ok(s.sample(&sources, k, seed)?)
     })?;
-    i64_array(py, &v)?.reshape([count, k])
+    i64_array(py, &[&v])?.reshape([count, k])
 }
 
 /// One batch's result as `{alias: {"type", "nodes", "ids", "offsets"?,
@@ -865,12 +866,12 @@ fn result_dict<'py>(py: Python<'py>, g: &ferrograph_graph::Graph, r: ferrograph_
             let ids: Vec<i64> = a.nodes.iter().map(|&n| if let ExternalId::Int(i) = map.external(LocalIdx(n)) { i } else { -1 }).collect();
             d.set_item("ids", ids.into_pyarray(py))?;
         }
-        d.set_item("nodes", i64_array(py, &a.nodes)?)?;
+        d.set_item("nodes", i64_array(py, &[&a.nodes])?)?;
         if let Some(o) = a.offsets {
-            d.set_item("offsets", i64_array(py, &o)?)?;
+            d.set_item("offsets", i64_array(py, &[&o])?)?;
         }
         if let Some((s, t)) = a.edges {
-            d.set_item("edges", (i64_array(py, &s)?, i64_array(py, &t)?))?;
+            d.set_item("edges", (i64_array(py, &[&s])?, i64_array(py, &[&t])?))?;
         }
         if let Some(e) = a.edge_ids {
             let e: Vec<i64> = e.iter().map(|&x| x as i64).collect();

@@ -62,7 +62,7 @@ impl Block {
     pub(crate) fn take(bytes: usize) -> Block {
         let lines = bytes.div_ceil(64);
         if let Ok(mut free) = FREE.try_lock() {
-            let (blocks, bytes) = &mut *free;
+            let (blocks, kept) = &mut *free;
             // The smallest that fits; of equals, the last given back (its
             // pages are the likeliest still in cache).
             let best = blocks
@@ -73,7 +73,7 @@ impl Block {
                 .map(|(i, _)| i);
             if let Some(i) = best {
                 let b = blocks.remove(i);
-                *bytes -= b.capacity() * 64;
+                *kept -= b.capacity() * 64;
                 return Block(b);
             }
         }

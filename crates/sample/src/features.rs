@@ -57,7 +57,7 @@ pub fn gather(column: &Column, nodes: &[u32], out: &mut Vec<f32>) -> Result<usiz
     let dim = width(column);
     out.reserve(nodes.len() * dim);
     let dim = gather_rows(column, nodes, &mut out.spare_capacity_mut()[..nodes.len() * dim], false)?;
-    // SAFETY: `gather_into` wrote every one of the first `nodes.len() * dim`
+    // SAFETY: `gather_rows` wrote every one of the first `nodes.len() * dim`
     // elements.
     unsafe { out.set_len(nodes.len() * dim) };
     Ok(dim)
