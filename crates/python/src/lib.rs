@@ -86,7 +86,7 @@ fn query_problem(e: ferrograph_query::Error) -> Problem {
 type Res<T> = Result<T, Problem>;
 
 mod recycle;
-use recycle::Block;
+use recycle::{Block, Ids};
 
 /// The module's rayon pool and the process it was built in: a forked child
 /// (a DataLoader worker) finds another pid and builds its own, one thread
@@ -540,42 +540,43 @@ fn start_query<'py>(
 }
 
 thread_local! {
-    /// Each thread's last sample: its vectors keep their memory from call to
-    /// call, so sampling touches no fresh pages.
-    static OUTPUT: std::cell::RefCell<ferrograph_sample::SamplerOutput> = std::cell::RefCell::default();
+    /// The lengths of this thread's last sample (`node`, `row`, `col`):
+    /// the next one takes recycled vectors at least that long.
+    static LAST: std::cell::Cell<[usize; 3]> = const { std::cell::Cell::new([0; 3]) };
 }
 
-/// One sample with its arrays widened to int64 into one block (`node`,
-/// `row`, `col`, `seed_index`), made without the GIL.
-struct Sample {
-    block: Block,
-    lens: Vec<usize>,
-    num_sampled_nodes: Vec<usize>,
-    num_sampled_edges: Vec<usize>,
-}
+/// One sample, written as int64 by the sampler into recycled vectors
+/// ([`Ids`]) that become the NumPy arrays, made without the GIL.
+struct Sample(ferrograph_sample::SamplerOutput<i64>);
 
 impl Sample {
-    /// Samples `seeds` into this thread's [`OUTPUT`] and widens the result.
+    /// Samples `seeds` into vectors from the cache.
     fn new(sampler: &ferrograph_sample::NeighborSampler, g: &LocalGraph, seeds: &[u32], seed: u64) -> Res<Sample> {
-        OUTPUT.with(|cell| {
-            let o = &mut *cell.borrow_mut();
-            sampler.sample_into(g, seeds, seed, o)?;
-            let (block, lens) = Block::widen(&[&o.node, &o.row, &o.col, &o.seed_index]);
-            Ok(Sample { block, lens, num_sampled_nodes: o.num_sampled_nodes.clone(), num_sampled_edges: o.num_sampled_edges.clone() })
-        })
+        let [n, r, c] = LAST.get();
+        let mut o = ferrograph_sample::SamplerOutput {
+            node: Ids::take(n),
+            row: Ids::take(r),
+            col: Ids::take(c),
+            seed_index: Ids::take(seeds.len()),
+            ..Default::default()
+        };
+        sampler.sample_into(g, seeds, seed, &mut o)?;
+        LAST.set([o.node.len(), o.row.len(), o.col.len()]);
+        Ok(Sample(o))
     }
 
     /// The arrays of the sample, as NumPy int64 arrays (PyG's
     /// `SamplerOutput` convention: `node` seeds first, messages flow
-    /// `row → col`), views of one recycled block.
+    /// `row → col`), each over its own recycled vector.
     fn into_dict(self, py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        let o = self.0;
         let d = PyDict::new(py);
-        let mut a = self.block.into_i64_arrays(py, &self.lens)?.into_iter();
-        for name in ["node", "row", "col", "seed_index"] {
-            d.set_item(name, a.next().expect("four arrays"))?;
-        }
-        d.set_item("num_sampled_nodes", self.num_sampled_nodes)?;
-        d.set_item("num_sampled_edges", self.num_sampled_edges)?;
+        d.set_item("node", Ids::array(py, o.node)?)?;
+        d.set_item("row", Ids::array(py, o.row)?)?;
+        d.set_item("col", Ids::array(py, o.col)?)?;
+        d.set_item("seed_index", Ids::array(py, o.seed_index)?)?;
+        d.set_item("num_sampled_nodes", o.num_sampled_nodes)?;
+        d.set_item("num_sampled_edges", o.num_sampled_edges)?;
         Ok(d)
     }
 }

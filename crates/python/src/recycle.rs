@@ -11,8 +11,12 @@
 //! the arrays we return comes back here when the last array over it dies,
 //! and the next call writes into it while its pages are still mapped.
 //!
-//! Bounded: at most [`KEEP`] blocks and [`KEEP_BYTES`] bytes are kept (the
-//! oldest go first), and a block over [`MAX_BLOCK_BYTES`] is never kept.
+//! Two kinds of memory come back: cache-line aligned [`Block`]s (feature
+//! rows, widened arrays) and the int64 vectors of a neighbour sample
+//! ([`Ids`]), which the sampler writes directly. Each kind is kept
+//! separately, bounded: at most [`KEEP`] buffers and [`KEEP_BYTES`] bytes
+//! (the oldest go first), and a buffer over [`MAX_BLOCK_BYTES`] is never
+//! kept.
 //! The cache is only ever tried (`try_lock`), never waited for: a forked
 //! child that inherits it locked allocates and frees as usual.
 
@@ -37,8 +41,52 @@ const MAX_BLOCK_BYTES: usize = 64 << 20;
 #[repr(C, align(64))]
 struct Line(#[allow(dead_code)] [u64; 8]);
 
-/// Blocks given back, oldest first, and their bytes.
-static FREE: Mutex<(Vec<Vec<Line>>, usize)> = Mutex::new((Vec::new(), 0));
+/// Buffers given back, oldest first, and their bytes.
+struct Kept<T> {
+    items: Vec<Vec<T>>,
+    bytes: usize,
+}
+
+impl<T> Kept<T> {
+    const fn new() -> Self {
+        Kept { items: Vec::new(), bytes: 0 }
+    }
+
+    /// The smallest kept buffer of at least `cap` elements; of equals, the
+    /// last given back (its pages are the likeliest still in cache).
+    fn take(&mut self, cap: usize) -> Option<Vec<T>> {
+        let best = self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= cap)
+            .min_by_key(|&(i, b)| (b.capacity(), std::cmp::Reverse(i)))
+            .map(|(i, _)| i)?;
+        let b = self.items.remove(best);
+        self.bytes -= b.capacity() * size_of::<T>();
+        Some(b)
+    }
+
+    /// Keeps `b` (emptied), dropping the oldest beyond the bounds.
+    fn give(&mut self, mut b: Vec<T>) {
+        let size = b.capacity() * size_of::<T>();
+        if size == 0 || size > MAX_BLOCK_BYTES {
+            return;
+        }
+        b.clear();
+        self.items.push(b);
+        self.bytes += size;
+        while self.items.len() > KEEP || self.bytes > KEEP_BYTES {
+            let old = self.items.remove(0);
+            self.bytes -= old.capacity() * size_of::<T>();
+        }
+    }
+}
+
+/// Blocks given back.
+static FREE: Mutex<Kept<Line>> = Mutex::new(Kept::new());
+/// Sample vectors given back.
+static FREE_IDS: Mutex<Kept<i64>> = Mutex::new(Kept::new());
 
 /// Capacity in lines for `lines`, rounded up to a size class (four per
 /// power of two) so that batches of slightly different sizes reuse each
@@ -61,23 +109,8 @@ impl Block {
     /// else a new one.
     pub(crate) fn take(bytes: usize) -> Block {
         let lines = bytes.div_ceil(64);
-        if let Ok(mut free) = FREE.try_lock() {
-            let (blocks, kept) = &mut *free;
-            // The smallest that fits; of equals, the last given back (its
-            // pages are the likeliest still in cache).
-            let best = blocks
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.capacity() >= lines)
-                .min_by_key(|&(i, b)| (b.capacity(), std::cmp::Reverse(i)))
-                .map(|(i, _)| i);
-            if let Some(i) = best {
-                let b = blocks.remove(i);
-                *kept -= b.capacity() * 64;
-                return Block(b);
-            }
-        }
-        Block(Vec::with_capacity(class(lines)))
+        let kept = FREE.try_lock().ok().and_then(|mut f| f.take(lines));
+        Block(kept.unwrap_or_else(|| Vec::with_capacity(class(lines))))
     }
 
     /// The first `n` `T`s of the block, to be written.
@@ -118,7 +151,7 @@ impl Block {
         let total: usize = lens.iter().sum();
         let ptr = self.0.as_ptr().cast::<i64>();
         assert!(total * 8 <= self.0.capacity() * 64, "arrays longer than their block");
-        let owner = Bound::new(py, Memory(self))?.into_any();
+        let owner = Bound::new(py, Memory(Owned::Block(self)))?.into_any();
         let mut at = 0;
         let mut arrays = Vec::with_capacity(lens.len());
         for &n in lens {
@@ -142,7 +175,7 @@ impl Block {
         let n = rows * cols;
         assert!(n * 4 <= self.0.capacity() * 64, "an array larger than its block");
         let ptr = self.0.as_ptr().cast::<f32>();
-        let owner = Bound::new(py, Memory(self))?.into_any();
+        let owner = Bound::new(py, Memory(Owned::Block(self)))?.into_any();
         // SAFETY: as in `into_i64_arrays`: the first `n` floats were
         // written, and `owner` keeps them alive.
         unsafe {
@@ -154,18 +187,43 @@ impl Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
-        let b = std::mem::take(&mut self.0);
-        let size = b.capacity() * 64;
-        if size == 0 || size > MAX_BLOCK_BYTES {
-            return;
+        if let Ok(mut free) = FREE.try_lock() {
+            free.give(std::mem::take(&mut self.0));
         }
-        let Ok(mut free) = FREE.try_lock() else { return };
-        let (blocks, bytes) = &mut *free;
-        blocks.push(b);
-        *bytes += size;
-        while blocks.len() > KEEP || *bytes > KEEP_BYTES {
-            let old = blocks.remove(0);
-            *bytes -= old.capacity() * 64;
+    }
+}
+
+/// An int64 vector that a sampler fills (pushing, so it grows as a `Vec`
+/// does) and that becomes one NumPy array; given back to the cache when
+/// dropped.
+pub(crate) struct Ids(Vec<i64>);
+
+impl Ids {
+    /// An empty vector with room for `cap` values: the smallest kept one
+    /// that has it, else a new one.
+    pub(crate) fn take(cap: usize) -> Vec<i64> {
+        let kept = FREE_IDS.try_lock().ok().and_then(|mut f| f.take(cap));
+        kept.unwrap_or_else(|| Vec::with_capacity(class(cap.div_ceil(8)) * 8))
+    }
+
+    /// `v` (from [`take`](Self::take) or not) as an int64 array whose base
+    /// object owns it; it comes back to the cache with the last array.
+    pub(crate) fn array(py: Python<'_>, v: Vec<i64>) -> PyResult<Bound<'_, PyArray1<i64>>> {
+        let (ptr, n) = (v.as_ptr(), v.len());
+        let owner = Bound::new(py, Memory(Owned::Ids(Ids(v))))?.into_any();
+        // SAFETY: the `n` values are initialised; the vector lives, unmoved
+        // and unchanged, as long as `owner`, the array's base object.
+        unsafe {
+            let v = ArrayView1::from(std::slice::from_raw_parts(ptr, n));
+            Ok(PyArray1::borrow_from_array(&v, owner))
+        }
+    }
+}
+
+impl Drop for Ids {
+    fn drop(&mut self) {
+        if let Ok(mut free) = FREE_IDS.try_lock() {
+            free.give(std::mem::take(&mut self.0));
         }
     }
 }
@@ -214,7 +272,13 @@ fn widen_into(src: &[u32], dst: &mut [MaybeUninit<i64>]) {
     }
 }
 
-/// The base object of arrays made from a [`Block`]: the block goes back to
-/// the cache when the last of them is gone.
+/// What a [`Memory`] owns.
+enum Owned {
+    Block(#[allow(dead_code)] Block),
+    Ids(#[allow(dead_code)] Ids),
+}
+
+/// The base object of arrays made from a [`Block`] or an [`Ids`]: the
+/// memory goes back to the cache when the last of them is gone.
 #[pyclass(frozen, module = "ferrograph._native")]
-pub(crate) struct Memory(#[allow(dead_code)] Block);
+pub(crate) struct Memory(#[allow(dead_code)] Owned);

@@ -115,7 +115,8 @@ def test_returned_memory_is_recycled_only_when_no_array_holds_it(planted):
     rows_copy = rows.copy()
     for i in range(30):
         o = s.sample(nodes[i * 10 : i * 10 + 200], epoch=i)
-        o["row"][:] = -1  # scribbling on a later result touches nothing held
+        for k in kept:  # scribbling on a later result touches nothing held
+            o[k][:] = -1
         ferrograph.gather(planted, "node", "feat", nodes[::-1])[:] = np.nan
     for k, v in kept.items():
         np.testing.assert_array_equal(held[k], v)

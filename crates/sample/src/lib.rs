@@ -28,7 +28,7 @@ pub mod traverse;
 pub mod walk;
 
 pub use access::{LocalGraph, NeighborAccess, Relation, Sampled, Strategy};
-pub use neighbor::{NeighborSampler, SamplerOutput};
+pub use neighbor::{Index, NeighborSampler, SamplerOutput};
 
 /// Errors of the sampling crate.
 #[derive(Debug, thiserror::Error)]

@@ -44,24 +44,70 @@ pub struct NeighborSampler {
     node_type: NodeTypeId,
 }
 
+/// The integer type a sample's indices are written in: `u32`, the crate's
+/// own, or `i64`, NumPy's and PyTorch's index type, which the Python
+/// binding has the sampler write directly (a separate widening pass over
+/// the ~1 MB of a batch cost 4-5% of a sampling call; stores made inside
+/// the sampling loop overlap its DRAM misses).
+pub trait Index: Copy + Default + std::fmt::Debug + PartialEq + Eq + Send + Sync + 'static {
+    /// `x` in this type (every `u32` fits).
+    fn from_u32(x: u32) -> Self;
+    /// The `u32` this value was made from.
+    fn to_u32(self) -> u32;
+    /// `s` as `u32`s without a copy, where the types are the same.
+    fn as_u32s(s: &[Self]) -> Option<&[u32]>;
+}
+
+impl Index for u32 {
+    #[inline]
+    fn from_u32(x: u32) -> Self {
+        x
+    }
+    #[inline]
+    fn to_u32(self) -> u32 {
+        self
+    }
+    #[inline]
+    fn as_u32s(s: &[Self]) -> Option<&[u32]> {
+        Some(s)
+    }
+}
+
+impl Index for i64 {
+    #[inline]
+    fn from_u32(x: u32) -> Self {
+        i64::from(x)
+    }
+    #[inline]
+    fn to_u32(self) -> u32 {
+        // Only ever made by `from_u32`.
+        self as u32
+    }
+    #[inline]
+    fn as_u32s(_: &[Self]) -> Option<&[u32]> {
+        None
+    }
+}
+
 /// The re-indexed sample of one batch; see the module docs for invariants.
+/// Indices are `u32` unless asked otherwise ([`Index`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SamplerOutput {
+pub struct SamplerOutput<I: Index = u32> {
     /// Sampled nodes (local indices of the node type), seeds first.
-    pub node: Vec<u32>,
+    pub node: Vec<I>,
     /// Source (neighbour) of each sampled edge, as an index into `node`.
-    pub row: Vec<u32>,
+    pub row: Vec<I>,
     /// Destination (expanded node) of each sampled edge, as an index into `node`.
-    pub col: Vec<u32>,
+    pub col: Vec<I>,
     /// Nodes added per hop (`[0]`: distinct seeds).
     pub num_sampled_nodes: Vec<usize>,
     /// Edges sampled per hop.
     pub num_sampled_edges: Vec<usize>,
     /// Position in `node` of each seed as given.
-    pub seed_index: Vec<u32>,
+    pub seed_index: Vec<I>,
 }
 
-impl SamplerOutput {
+impl<I: Index> SamplerOutput<I> {
     /// Empties every vector, keeping its allocation.
     pub fn clear(&mut self) {
         self.node.clear();
@@ -97,7 +143,7 @@ impl Remap {
     }
 
     #[inline]
-    fn get_or_insert(&mut self, v: u32, node: &mut Vec<u32>) -> u32 {
+    fn get_or_insert<I: Index>(&mut self, v: u32, node: &mut Vec<I>) -> u32 {
         let i = v as usize;
         if self.stamp[i] == self.epoch {
             return self.local[i];
@@ -105,7 +151,7 @@ impl Remap {
         self.stamp[i] = self.epoch;
         let l = node.len() as u32;
         self.local[i] = l;
-        node.push(v);
+        node.push(I::from_u32(v));
         l
     }
 }
@@ -250,17 +296,19 @@ impl NeighborSampler {
     /// refilled, keeping their allocations: a caller that samples batch
     /// after batch into one output touches no fresh memory (the Python
     /// binding, whose process allocator returns freed memory to the kernel).
-    pub fn sample_into<G: NeighborAccess + ?Sized>(&self, g: &G, seeds: &[u32], seed: u64, out: &mut SamplerOutput) -> Result<()> {
+    /// With `SamplerOutput<i64>`, the indices are written as int64 as they
+    /// are sampled (the same values as the `u32` sample).
+    pub fn sample_into<G: NeighborAccess + ?Sized, I: Index>(&self, g: &G, seeds: &[u32], seed: u64, out: &mut SamplerOutput<I>) -> Result<()> {
         self.fill(g, seeds, seed, &mut |_, _, _| true, out)
     }
 
-    fn fill<G: NeighborAccess + ?Sized>(
+    fn fill<G: NeighborAccess + ?Sized, I: Index>(
         &self,
         g: &G,
         seeds: &[u32],
         seed: u64,
         expand: &mut dyn FnMut(usize, u32, u32) -> bool,
-        out: &mut SamplerOutput,
+        out: &mut SamplerOutput<I>,
     ) -> Result<()> {
         let n = g.node_count(self.node_type);
         if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
@@ -270,7 +318,7 @@ impl NeighborSampler {
         SCRATCH.with(|cell| {
             let (remap, sampled) = &mut *cell.borrow_mut();
             remap.begin(n);
-            out.seed_index.extend(seeds.iter().map(|&s| remap.get_or_insert(s, &mut out.node)));
+            out.seed_index.extend(seeds.iter().map(|&s| I::from_u32(remap.get_or_insert(s, &mut out.node))));
             out.num_sampled_nodes.push(out.node.len());
             let mut frontier = 0..out.node.len();
             let mut chosen: Vec<u32> = Vec::new();
@@ -278,14 +326,15 @@ impl NeighborSampler {
             for (h, hop) in self.hops.iter().enumerate() {
                 sampled.clear();
                 chosen.clear();
-                chosen.extend(frontier.clone().map(|i| i as u32).filter(|&i| expand(h, i, out.node[i as usize])));
+                chosen.extend(frontier.clone().map(|i| i as u32).filter(|&i| expand(h, i, out.node[i as usize].to_u32())));
                 let all = chosen.len() == frontier.len();
-                let nodes = if all {
-                    &out.node[frontier.clone()]
-                } else {
-                    chosen_nodes.clear();
-                    chosen_nodes.extend(chosen.iter().map(|&i| out.node[i as usize]));
-                    &chosen_nodes[..]
+                let nodes = match I::as_u32s(&out.node[frontier.clone()]) {
+                    Some(nodes) if all => nodes,
+                    _ => {
+                        chosen_nodes.clear();
+                        chosen_nodes.extend(chosen.iter().map(|&i| out.node[i as usize].to_u32()));
+                        &chosen_nodes[..]
+                    }
                 };
                 g.sample_neighbors(hop.relation, nodes, hop.fanout, self.strategy, derive(seed, h as u64), sampled)?;
                 let before_nodes = out.node.len();
@@ -296,8 +345,8 @@ impl NeighborSampler {
                     let dst = chosen[j];
                     for &v in &sampled.neighbors[w[0] as usize..w[1] as usize] {
                         let src = remap.get_or_insert(v, &mut out.node);
-                        out.row.push(src);
-                        out.col.push(dst);
+                        out.row.push(I::from_u32(src));
+                        out.col.push(I::from_u32(dst));
                     }
                 }
                 out.num_sampled_nodes.push(out.node.len() - before_nodes);
@@ -465,6 +514,28 @@ pub(crate) mod tests {
             s.sample_into(&lg, b, derive(5, i as u64), &mut out).unwrap();
             assert_eq!(&out, want);
         }
+        // Sampled as int64 (the Python binding's arrays), with a partial
+        // expansion too: the same values.
+        let mut wide = SamplerOutput::<i64>::default();
+        let widen = |v: &[u32]| v.iter().map(|&x| i64::from(x)).collect::<Vec<i64>>();
+        for (i, (b, want)) in seeds.chunks(256).zip(&one).enumerate() {
+            s.sample_into(&lg, b, derive(5, i as u64), &mut wide).unwrap();
+            assert_eq!(wide.node, widen(&want.node));
+            assert_eq!((&wide.row, &wide.col), (&widen(&want.row), &widen(&want.col)));
+            assert_eq!(wide.seed_index, widen(&want.seed_index));
+            assert_eq!((&wide.num_sampled_nodes, &wide.num_sampled_edges), (&want.num_sampled_nodes, &want.num_sampled_edges));
+        }
+        let odd = &mut |h: usize, i: u32, v: u32| !(2 * i + v + h as u32).is_multiple_of(3);
+        let narrow = s.sample_with(&lg, &seeds[..256], 4, odd).unwrap();
+        s.fill(&lg, &seeds[..256], 4, odd, &mut wide).unwrap();
+        let full = s.sample(&lg, &seeds[..256], 4).unwrap();
+        assert!(
+            narrow.num_sampled_edges[0] < full.num_sampled_edges[0],
+            "some nodes were skipped: {:?} {:?}",
+            narrow.num_sampled_edges,
+            full.num_sampled_edges
+        );
+        assert_eq!((wide.node, wide.row, wide.col), (widen(&narrow.node), widen(&narrow.row), widen(&narrow.col)));
     }
 
     #[test]
