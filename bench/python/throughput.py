@@ -111,7 +111,7 @@ def loaders(g, snapshot_feat, seeds, steps, threads):
         emit(measure="loader", loader=name, threads=threads, batches_per_s=b, seeds_per_s=b * 1024, runs=runs[name], init_s=init)
 
 
-def gather_vs_index_select(g, seeds, threads):
+def gather_vs_index_select(g, seeds, threads, rounds):
     import torch
 
     torch.set_num_threads(threads)
@@ -131,7 +131,7 @@ def gather_vs_index_select(g, seeds, threads):
         for i in range(len(rows)):
             fn(i)  # warm: the mapping's pages
     times = {name: [] for name, _ in ways}
-    for _ in range(5):  # alternating, so that drift hits both alike
+    for _ in range(rounds):  # alternating, so that drift hits both alike
         for name, fn in ways:
             t0 = time.perf_counter()
             for i in range(len(rows)):
@@ -140,7 +140,7 @@ def gather_vs_index_select(g, seeds, threads):
     n = sum(len(r) for r in rows)
     for name, _ in ways:
         m = statistics.median(times[name])
-        emit(measure="gather", how=name, threads=threads, rows=n, rows_per_s=n / m, gb_per_s=n * 512 / m / 1e9)
+        emit(measure="gather", how=name, threads=threads, rows=n, rows_per_s=n / m, gb_per_s=n * 512 / m / 1e9, runs=[n / x for x in times[name]])
 
 
 def main():
@@ -149,7 +149,8 @@ def main():
     ap.add_argument("--bin", default="target/release/ferrograph")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=9, help="alternations of Python and `ferrograph bench sample`")
+    ap.add_argument("--rounds", type=int, default=9,
+                    help="alternations of Python and `ferrograph bench sample`, and of `ferrograph.gather` and `index_select`")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--only", default="sample,loader,gather")
     ap.add_argument("--tune-allocator", action="store_true",
@@ -167,7 +168,7 @@ def main():
         sampler_vs_cli(g, snapshot, seeds, threads, args.reps, args.bin, args.data, args.rounds)
     for t in threads:
         if "gather" in only:
-            gather_vs_index_select(g, seeds, t)
+            gather_vs_index_select(g, seeds, t, args.rounds)
         if "loader" in only:
             loaders(g, g.feature("node", "feat"), seeds, args.steps, t)
 
