@@ -15,12 +15,18 @@ use clap::{Args, Parser, Subcommand};
 use ferrograph_graph::snapshot::{self, WriteOptions};
 use ferrograph_io::generate::{Multiplex, Planted, Rmat, rmat_graph};
 
+/// `--threads N`, checked before any pool starts.
+fn threads_arg(s: &str) -> std::result::Result<usize, String> {
+    let n = s.parse::<usize>().map_err(|e| format!("`{s}`: {e}"))?;
+    ferrograph_graph::array::check_threads(n)
+}
+
 /// ferrograph: heterogeneous graph store, sampler and GNN trainer.
 #[derive(Parser)]
 #[command(name = "ferrograph", version, about, propagate_version = true)]
 struct Cli {
-    /// Worker threads (default: all cores).
-    #[arg(long, global = true)]
+    /// Worker threads (default: all cores; at most 8 per core).
+    #[arg(long, global = true, value_parser = threads_arg)]
     threads: Option<usize>,
     /// Log progress details (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -372,7 +378,7 @@ struct PeerData {
     #[arg(long, default_value_t = 1_000_000)]
     nodes: usize,
     /// Thread counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2", value_parser = threads_arg)]
     thread_counts: Vec<usize>,
     /// Repetitions (median reported).
     #[arg(long, default_value_t = 3)]

@@ -140,6 +140,22 @@ fn damaged_snapshots_are_refused_naming_the_file() {
 }
 
 #[test]
+fn absurd_thread_counts_are_refused_before_any_pool_starts() {
+    for (args, want) in [
+        (vec!["--threads", "1000000", "info", "x"], "1000000 threads: at most "),
+        (vec!["--threads", "0", "info", "x"], "0 threads: at least one"),
+        (vec!["bench", "sample", "--thread-counts", "1,99999999"], "99999999 threads: at most "),
+    ] {
+        let t0 = std::time::Instant::now();
+        let o = ferrograph(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected `{want}` in: {err}");
+        assert!(t0.elapsed().as_secs() < 10, "{args:?} took {:?}", t0.elapsed());
+    }
+}
+
+#[test]
 fn import_refuses_to_overwrite_without_force() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("g");

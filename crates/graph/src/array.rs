@@ -220,6 +220,23 @@ pub fn touch<T>(s: &[T], i: usize) {
     let _ = (s, i);
 }
 
+/// Checks a worker-thread count a user asked for: at least one, and at
+/// most 8 per core (at least 64). Each thread of a pool is started up
+/// front, so a huge count is unbounded work before anything runs (60,000
+/// threads kept `ferrograph --threads 60000 info` busy past 30 s, and
+/// `ferrograph.set_num_threads(10**6)` hung the next call); more threads
+/// than that never help a CPU-bound kernel. The error reads
+/// `N threads: …`.
+pub fn check_threads(n: usize) -> std::result::Result<usize, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let max = 8 * cores.max(8);
+    match n {
+        0 => Err("0 threads: at least one".into()),
+        n if n > max => Err(format!("{n} threads: at most {max} (8 per core, this machine has {cores})")),
+        n => Ok(n),
+    }
+}
+
 /// Keeps freed memory in the process instead of returning it to the
 /// kernel, so that a training step's large, short-lived buffers (feature
 /// blocks, activations, gradients: megabytes each, every step) reuse warm
@@ -237,5 +254,19 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counts_are_bounded() {
+        assert_eq!(check_threads(1), Ok(1));
+        assert_eq!(check_threads(64), Ok(64));
+        assert!(check_threads(0).unwrap_err().starts_with("0 threads"));
+        let e = check_threads(1_000_000).unwrap_err();
+        assert!(e.starts_with("1000000 threads: at most "), "{e}");
     }
 }

@@ -30,7 +30,7 @@ use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, Relation, Strategy};
 use numpy::ndarray::{ArrayView1, ArrayView2};
 use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArray2, PyArrayLike1, PyArrayMethods, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -203,9 +203,7 @@ fn detached_on<T: Send>(py: Python<'_>, here: bool, f: impl FnOnce() -> Res<T> +
 /// default is the machine's cores, one in a forked child).
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
-    if n == 0 {
-        return Err(PyValueError::new_err("set_num_threads: at least one thread"));
-    }
+    ferrograph_graph::array::check_threads(n).map_err(|e| PyValueError::new_err(format!("set_num_threads: {e}")))?;
     *THREADS.lock().unwrap_or_else(|e| e.into_inner()) = (std::process::id(), n);
     *POOL.lock().unwrap_or_else(|e| e.into_inner()) = None;
     Ok(())
@@ -763,7 +761,7 @@ fn gather<'py>(
     node_type: &str,
     column: &str,
     nodes: PyArrayLike1<'py, i64, AllowTypeChange>,
-    out: Option<Bound<'py, PyArray2<f32>>>,
+    out: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let t = graph.node_type(node_type)?;
     let n = graph.g().node_count(t);
@@ -778,6 +776,14 @@ fn gather<'py>(
             b.into_f32_array2(py, count, dim)
         }
         Some(o) => {
+            let o = o.cast_into::<PyArray2<f32>>().map_err(|e| {
+                let o = e.into_inner();
+                let got = match (o.getattr("dtype"), o.getattr("shape")) {
+                    (Ok(d), Ok(s)) => format!("dtype {d}, shape {s}"),
+                    _ => o.get_type().name().map_or_else(|_| "another object".into(), |n| format!("a `{n}`")),
+                };
+                PyTypeError::new_err(format!("out: a float32 array of shape ({count}, {dim}) is needed, got {got}"))
+            })?;
             if o.shape() != [count, dim] {
                 return Err(PyValueError::new_err(format!("out: shape {:?}, the rows need ({count}, {dim})", o.shape())));
             }

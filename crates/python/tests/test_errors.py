@@ -69,6 +69,19 @@ def test_bad_arguments_raise_value_or_index_errors(cora):
         ferrograph.negatives(cora, "cites", [0], 2, strategy="popular")
     with pytest.raises(ValueError):
         ferrograph.random_walks(cora, "cites", [0], 4, p=0.0, q=1.0)
+    before = ferrograph.get_num_threads()
+    with pytest.raises(ValueError, match="set_num_threads: 1000000 threads: at most"):
+        ferrograph.set_num_threads(10**6)  # would start (and hang on) a million threads
+    with pytest.raises(ValueError, match="set_num_threads: 0 threads: at least one"):
+        ferrograph.set_num_threads(0)
+    assert ferrograph.get_num_threads() == before
+    need = r"out: a float32 array of shape \(2, 1433\) is needed, got "
+    with pytest.raises(TypeError, match=need + "dtype float64, shape \\(2, 1433\\)"):
+        ferrograph.gather(cora, "paper", "feat", [1, 2], out=np.zeros((2, 1433)))
+    with pytest.raises(TypeError, match=need + "a `list`"):
+        ferrograph.gather(cora, "paper", "feat", [1, 2], out=[0.0])
+    with pytest.raises(ValueError, match=r"out: shape \[2, 3\], the rows need \(2, 1433\)"):
+        ferrograph.gather(cora, "paper", "feat", [1, 2], out=np.zeros((2, 3), dtype=np.float32))
 
 
 def test_bad_files_raise_value_error_naming_the_file(tmp_path, cli):
