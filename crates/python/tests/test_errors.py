@@ -69,6 +69,11 @@ def test_bad_arguments_raise_value_or_index_errors(cora):
         ferrograph.negatives(cora, "cites", [0], 2, strategy="popular")
     with pytest.raises(ValueError):
         ferrograph.random_walks(cora, "cites", [0], 4, p=0.0, q=1.0)
+    # Outputs sized by the request fail the call instead of aborting the process.
+    with pytest.raises(ValueError, match="1 walks of length 288230376151711744 would need .* bytes, more than"):
+        ferrograph.random_walks(cora, "cites", [0], 1 << 58)
+    with pytest.raises(ValueError, match="negatives for each of 1 sources would need"):
+        ferrograph.negatives(cora, "cites", [0], 1 << 60)
     before = ferrograph.get_num_threads()
     with pytest.raises(ValueError, match="set_num_threads: 1000000 threads: at most"):
         ferrograph.set_num_threads(10**6)  # would start (and hang on) a million threads

@@ -46,6 +46,15 @@ pub enum Error {
         /// The bound it would pass.
         limit: u64,
     },
+    /// A result sized by the request (walks × length, sources × negatives)
+    /// that the allocator refused; nothing was written.
+    #[error("{what} would need {bytes} bytes, more than this process can allocate")]
+    OutOfMemory {
+        /// What was asked for, with its size.
+        what: String,
+        /// Bytes it would take.
+        bytes: u128,
+    },
     /// An error from the graph store (unknown names, with suggestions).
     #[error(transparent)]
     Graph(#[from] ferrograph_graph::Error),
@@ -57,3 +66,15 @@ pub enum Error {
 
 /// Result alias of the sampling crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An empty vector with room for `n` values (`None`: more than `usize`
+/// counts), or [`Error::OutOfMemory`] naming `what` where the allocator
+/// refuses: an output whose size a request sets must fail that request,
+/// not abort the process (`vec![x; n]` does on a failed allocation).
+pub(crate) fn room<T>(n: Option<usize>, what: impl FnOnce() -> String) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    match n {
+        Some(n) if v.try_reserve_exact(n).is_ok() => Ok(v),
+        _ => Err(Error::OutOfMemory { what: what(), bytes: n.map_or(u128::MAX, |n| n as u128 * size_of::<T>() as u128) }),
+    }
+}

@@ -175,7 +175,7 @@ impl<'g> NegativeSampler<'g> {
             return Err(Error::Invalid("one positive per source is needed".into()));
         }
         let rows = self.rows(sources)?;
-        let mut out = Vec::with_capacity(sources.len() * k);
+        let mut out = crate::room(sources.len().checked_mul(k), || format!("{k} negatives for each of {} sources", sources.len()))?;
         for (i, (&s, &p)) in sources.iter().zip(positives).enumerate() {
             let value = *values.get(p as usize).ok_or_else(|| Error::Invalid(format!("positive node {p} is outside the destination type")))?;
             let group = &groups[&value];
@@ -205,7 +205,7 @@ impl<'g> NegativeSampler<'g> {
     /// Draws for `sources[i]` come from `derive(seed, i)`.
     pub fn sample(&self, sources: &[u32], k: usize, seed: u64) -> Result<Vec<u32>> {
         let rows = self.rows(sources)?;
-        let mut out = Vec::with_capacity(sources.len() * k);
+        let mut out = crate::room(sources.len().checked_mul(k), || format!("{k} negatives for each of {} sources", sources.len()))?;
         for (i, &s) in sources.iter().enumerate() {
             let mut rng = SplitMix::new(derive(seed, i as u64));
             let row = rows.row(i);

@@ -170,7 +170,8 @@ impl Walker {
             .checked_add(1)
             .filter(|&l| (l as u64).saturating_mul(starts.len() as u64) <= MAX_IDS)
             .ok_or_else(|| Error::TooLarge { what: format!("{} walks of length {}", starts.len(), self.length), limit: MAX_IDS })?;
-        let mut out = vec![PAD; starts.len() * len];
+        let mut out = crate::room(Some(starts.len() * len), || format!("{} walks of length {}", starts.len(), self.length))?;
+        out.resize(starts.len() * len, PAD);
         let chunk = CHUNK.min(starts.len());
         out.par_chunks_mut(chunk * len)
             .zip(starts.par_chunks(chunk))

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use ferrograph_graph::idmap::NodeIds;
 use ferrograph_graph::topology::{BuildOptions, build_topology};
 use ferrograph_graph::{EdgeStore, EdgeTypeSchema, Graph, IdKind, NodeStore, NodeTypeId, NodeTypeSchema, Schema};
+use ferrograph_sample::negative::{NegativeSampler, NegativeStrategy};
 use ferrograph_sample::subgraph::{induced_subgraph, induced_subgraph_bounded};
 use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{Error, LocalGraph, NeighborAccess, Relation, Result, Sampled, Strategy};
@@ -221,6 +222,16 @@ fn huge_walks_are_refused_before_allocating() {
     assert!(matches!(w.walks(&LocalGraph::new(&g), &[0], 0), Err(Error::TooLarge { .. })));
     let w = Walker::node2vec(rel, usize::MAX / 2, 1.0, 1.0).unwrap();
     assert!(matches!(w.walks(&LocalGraph::new(&g), &[0, 1, 2], 0), Err(Error::TooLarge { .. })));
+    // Within the addressable bound but not allocatable (2^60 bytes): an
+    // error, not an abort of the process.
+    let w = Walker::node2vec(rel, 1 << 58, 1.0, 1.0).unwrap();
+    let e = w.walks(&LocalGraph::new(&g), &[0], 0).unwrap_err();
+    assert!(matches!(e, Error::OutOfMemory { .. }), "{e}");
+    assert!(e.to_string().starts_with("1 walks of length 288230376151711744 would need 1152921504606846980 bytes"), "{e}");
+    let lg = LocalGraph::new(&g);
+    let neg = NegativeSampler::new(&lg, rel, NegativeStrategy::Random, false).unwrap();
+    assert!(matches!(neg.sample(&[0], 1 << 60, 0), Err(Error::OutOfMemory { .. })));
+    assert!(matches!(neg.sample(&[0, 1], usize::MAX, 0), Err(Error::OutOfMemory { .. })));
     for (p, q) in [(1e-320, 1.0), (1.0, f64::INFINITY), (f64::NAN, 1.0), (0.0, 1.0)] {
         assert!(Walker::node2vec(rel, 3, p, q).is_err(), "p = {p}, q = {q}");
     }
