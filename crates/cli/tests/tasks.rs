@@ -181,6 +181,8 @@ fn gatne_task_on_a_generated_multiplex_graph() {
         (Box::new(|t: String| t.replace("relations = [\"r0\", \"r1\", \"r2\"]", "relations = [\"r0\", \"r0\"]")), "listed twice"),
         (Box::new(|t: String| t.replace("relation = \"r0\"", "relation = \"r7\"")), "`data.relation`"),
         (Box::new(|t: String| t.replace("edge_dim = 10", "edge_dim = 0")), "`model.edge_dim`"),
+        (Box::new(|t: String| t.replace("length = 10", "length = 1000000000000")), "`walk.length`"),
+        (Box::new(|t: String| t.replace("walks_per_node = 10 ", "walks_per_node = 1000000000000 ")), "walks per node for each of 3 relations"),
     ];
     for (edit, want) in cases {
         let cfg = config("multiplex-gatne", d.path(), edit);
@@ -209,6 +211,18 @@ fn task_config_errors_name_the_field() {
         ("lastfm-lightgcn", Box::new(|t: String| t.replace("relation = \"listens\"", "relation = \"trusts\"")), "joins a node type to itself"),
         ("grqc-node2vec", Box::new(|t: String| t.replace("kind = \"node2vec\"", "kind = \"lightgcn\"")), "`model.kind`"),
         ("grqc-node2vec", Box::new(|t: String| t.replace("window = 5", "window = 0")), "`walk`"),
+        // Absurd sizes are refused naming the field (a failed allocation
+        // used to abort the process; a huge start list used to run on).
+        (
+            "grqc-node2vec",
+            Box::new(|t: String| t.replace("length = 40", "length = 1000000000000")),
+            "`walk.length`: 52420 walks of 1000000000000 steps would need more memory",
+        ),
+        (
+            "grqc-node2vec",
+            Box::new(|t: String| t.replace("walks_per_node = 10", "walks_per_node = 1000000000000")),
+            "`walk.walks_per_node`: 5242 nodes × 1000000000000 walks per node is more walks than one run holds",
+        ),
         ("grqc-linkpred-sage", Box::new(|t: String| t.replace("negatives = 1", "negatives = 0")), "`link.negatives`"),
         ("grqc-linkpred-sage", Box::new(|t: String| t.replace("loss = \"bce\"", "loss = \"hinge\"")), "unknown variant `hinge`"),
         ("grqc-linkpred-sage", Box::new(|t: String| t.replace("heldout = ", "heldout = \"nowhere\" #")), "`data.heldout`"),

@@ -114,6 +114,9 @@ impl<'g> GatneTask<'g> {
             lr_shared: cfg.train.lr as f32,
             batch: cfg.train.batch_size.max(1),
         };
+        // Refused here, naming the field, rather than in the walker: the
+        // count bounds the start list, the (untouched) reservation the walks.
+        drop(super::walk::walk_room(cfg, super::walk::walk_count(cfg, n, relations.len())?)?);
         let spec = WalkSpec { walks_per_node: w.walks_per_node, length: w.length, p: w.p, q: w.q };
         let rels: Vec<Relation> = relations.iter().map(|r| r.1).collect();
         obs.phase("walks");

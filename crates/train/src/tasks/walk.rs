@@ -30,6 +30,28 @@ use crate::engine::{Evaluation, Finish, Observer, StepOut, Task};
 /// Walks trained per step (one progress tick, one loss record).
 pub const WALKS_PER_STEP: usize = 1024;
 
+/// Walks of one run: `walk.walks_per_node` from each of `nodes` nodes, for
+/// each of `relations`; at most `u32::MAX`, or the error naming the field.
+pub(crate) fn walk_count(cfg: &TrainConfig, nodes: usize, relations: usize) -> Result<usize> {
+    let per = cfg.walk.walks_per_node;
+    nodes.checked_mul(per).and_then(|t| t.checked_mul(relations)).filter(|&t| t <= u32::MAX as usize).ok_or_else(|| {
+        let each = if relations > 1 { format!(" for each of {relations} relations") } else { String::new() };
+        cfg.field("walk.walks_per_node", format!("{nodes} nodes × {per} walks per node{each} is more walks than one run holds"))
+    })
+}
+
+/// An empty vector with room for `walks` walks of `walk.length` steps, or
+/// the error naming `walk.length` where they cannot be allocated (a failed
+/// allocation would abort the process).
+pub(crate) fn walk_room(cfg: &TrainConfig, walks: usize) -> Result<Vec<u32>> {
+    let len = cfg.walk.length;
+    let mut v = Vec::new();
+    match walks.checked_mul(len.saturating_add(1)) {
+        Some(ids) if v.try_reserve_exact(ids).is_ok() => Ok(v),
+        _ => Err(cfg.field("walk.length", format!("{walks} walks of {len} steps would need more memory than this process can allocate"))),
+    }
+}
+
 /// The task: the walks and what scores them.
 pub struct WalkTask<'g> {
     cfg: &'g TrainConfig,
@@ -56,15 +78,13 @@ impl<'g> WalkTask<'g> {
         let heldout = cfg.data.heldout.as_ref().map(|d| Heldout::load(cfg, &cfg.resolve(d), n)).transpose()?;
         let walker = Walker::node2vec(rel, w.length, p, q).map_err(|e| cfg.field("walk", e))?;
         let sg = SkipGramConfig { dim: cfg.model.embedding_dim, window: w.window, negatives: w.negatives, epochs: cfg.train.epochs, lr: w.lr as f32 };
-        let total = n.checked_mul(w.walks_per_node).filter(|&t| t <= u32::MAX as usize).ok_or_else(|| {
-            cfg.field("walk.walks_per_node", format!("{n} nodes × {} walks per node is more walks than one run holds", w.walks_per_node))
-        })?;
+        let total = walk_count(cfg, n, 1)?;
         obs.phase("walks");
         let t0 = Instant::now();
         let local = LocalGraph::new(g);
         // Walk in chunks so that progress is visible on large graphs.
         let chunk = 65_536usize;
-        let mut walks = Vec::with_capacity(total.saturating_mul(w.length + 1));
+        let mut walks = walk_room(cfg, total)?;
         let mut start = 0;
         while start < total {
             let end = (start + chunk).min(total);
