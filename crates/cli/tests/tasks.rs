@@ -216,7 +216,7 @@ fn task_config_errors_name_the_field() {
         (
             "grqc-node2vec",
             Box::new(|t: String| t.replace("length = 40", "length = 1000000000000")),
-            "`walk.length`: 52420 walks of 1000000000000 steps would need more memory",
+            "`walk.length`: 52420 walks of 1000000000000 steps would need 209680000000209680 bytes, more than this process can allocate",
         ),
         (
             "grqc-node2vec",

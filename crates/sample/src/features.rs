@@ -72,8 +72,7 @@ pub fn gather(column: &Column, nodes: &[u32], out: &mut Vec<f32>) -> Result<usiz
 /// as non-temporal stores when `out` is 32-byte aligned (see [`streams`])
 /// and too large to stay in the last-level cache ([`outlives_cache`]).
 pub fn gather_into(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>]) -> Result<usize> {
-    let stream = streams(out.as_ptr().cast(), width(column)) && outlives_cache(out.len() * 4);
-    gather_rows(column, nodes, out, stream)
+    gather_rows(column, nodes, out, outlives_cache(out.len() * 4))
 }
 
 /// Dense rows go out with streaming stores if `stream` and [`streams`]

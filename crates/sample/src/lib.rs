@@ -71,7 +71,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// counts), or [`Error::OutOfMemory`] naming `what` where the allocator
 /// refuses: an output whose size a request sets must fail that request,
 /// not abort the process (`vec![x; n]` does on a failed allocation).
-pub(crate) fn room<T>(n: Option<usize>, what: impl FnOnce() -> String) -> Result<Vec<T>> {
+pub fn room<T>(n: Option<usize>, what: impl FnOnce() -> String) -> Result<Vec<T>> {
     let mut v = Vec::new();
     match n {
         Some(n) if v.try_reserve_exact(n).is_ok() => Ok(v),

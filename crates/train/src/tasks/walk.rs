@@ -45,11 +45,8 @@ pub(crate) fn walk_count(cfg: &TrainConfig, nodes: usize, relations: usize) -> R
 /// allocation would abort the process).
 pub(crate) fn walk_room(cfg: &TrainConfig, walks: usize) -> Result<Vec<u32>> {
     let len = cfg.walk.length;
-    let mut v = Vec::new();
-    match walks.checked_mul(len.saturating_add(1)) {
-        Some(ids) if v.try_reserve_exact(ids).is_ok() => Ok(v),
-        _ => Err(cfg.field("walk.length", format!("{walks} walks of {len} steps would need more memory than this process can allocate"))),
-    }
+    ferrograph_sample::room(walks.checked_mul(len.saturating_add(1)), || format!("{walks} walks of {len} steps"))
+        .map_err(|e| cfg.field("walk.length", e))
 }
 
 /// The task: the walks and what scores them.
