@@ -29,7 +29,7 @@ use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, Relation, Strategy};
 use numpy::ndarray::{ArrayView1, ArrayView2};
-use numpy::{AllowTypeChange, IntoPyArray, PyArray1, PyArray2, PyArrayLike1, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -226,13 +226,56 @@ fn get_num_threads(py: Python<'_>) -> PyResult<usize> {
     detached(py, || Ok(rayon::current_num_threads()))
 }
 
-/// Seeds given from Python (any integer array or sequence, strided views
-/// included) as local indices, each checked against `n`.
-fn local_ids(ids: &PyArrayLike1<'_, i64, AllowTypeChange>, n: usize, what: &str) -> Res<Vec<u32>> {
-    ids.as_array()
+/// Node ids given from Python as an int64 array: any integer NumPy array
+/// (strided views included), tensor or sequence. Floats, booleans and
+/// strings are refused rather than cast (`1.5` is not node 1), and so is
+/// any shape but one dimension; the messages name `what`.
+fn id_array<'py>(ids: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    if let Ok(a) = ids.cast::<PyArray1<i64>>() {
+        return Ok(a.clone());
+    }
+    let py = ids.py();
+    let a = match ids.cast::<PyUntypedArray>() {
+        Ok(a) => a.clone(),
+        Err(_) => py
+            .import("numpy")?
+            .call_method1("asarray", (ids,))
+            .and_then(|a| Ok(a.cast_into::<PyUntypedArray>()?))
+            .map_err(|e| PyTypeError::new_err(format!("{what}: node ids must be an integer array or sequence ({e})")))?,
+    };
+    if a.ndim() != 1 {
+        return Err(PyValueError::new_err(format!("{what}: a 1-D array of node ids is needed, got shape {:?}", a.shape())));
+    }
+    let kind = a.dtype().kind();
+    // An empty list becomes a float64 array: no ids, nothing cast.
+    if kind != b'i' && kind != b'u' && a.len() > 0 {
+        // Python ints beyond 64 bits (or mixed types) make an object array.
+        let hint = if kind == b'O' { " (ids beyond 64 bits, or values of mixed types)" } else { "" };
+        return Err(PyTypeError::new_err(format!("{what}: node ids must be integers, got an array of {}{hint}", a.dtype())));
+    }
+    if kind == b'u' && a.dtype().itemsize() == 8 {
+        // uint64 beyond i64::MAX would wrap to a negative id.
+        let max = a.call_method0("max")?.extract::<u64>()?;
+        if max > i64::MAX as u64 {
+            return Err(PyValueError::new_err(format!("{what}: node {max} is out of range")));
+        }
+    }
+    match a.cast_into::<PyArray1<i64>>() {
+        Ok(a) => Ok(a),
+        Err(e) => Ok(e.into_inner().call_method1("astype", ("int64",))?.cast_into::<PyArray1<i64>>()?),
+    }
+}
+
+/// [`id_array`] as local indices, each checked against `n`.
+fn local_ids(ids: &Bound<'_, PyAny>, n: usize, what: &str) -> PyResult<Vec<u32>> {
+    let a = id_array(ids, what)?;
+    let r = a.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
+    let v = r
+        .as_array()
         .iter()
         .map(|&v| if v < 0 || v as u64 >= n as u64 { Err(Problem::Index(format!("{what}: node {v} is outside 0..{n}"))) } else { Ok(v as u32) })
-        .collect()
+        .collect::<Res<Vec<u32>>>()?;
+    Ok(v)
 }
 
 /// `parts`, one after another, as one new int64 array (in recycled
@@ -454,7 +497,8 @@ impl Graph {
                 .map(|s| map.lookup_str(s).map(|l| i64::from(l.0)).ok_or_else(|| PyKeyError::new_err(format!("{node_type}: no node with id {s:?}"))))
                 .collect::<PyResult<_>>()?
         } else {
-            let ints = PyArrayLike1::<i64, AllowTypeChange>::extract(ids.as_borrowed())?;
+            let ints = id_array(ids, "local_ids")?;
+            let ints = ints.try_readonly().map_err(|e| PyValueError::new_err(format!("local_ids: {e}")))?;
             ints.as_array()
                 .iter()
                 .map(|&i| map.lookup_int(i).map(|l| i64::from(l.0)).ok_or_else(|| PyKeyError::new_err(format!("{node_type}: no node with id {i}"))))
@@ -464,10 +508,10 @@ impl Graph {
     }
 
     /// External ids of local indices: an int64 array, or a list of strings.
-    fn external_ids<'py>(&self, py: Python<'py>, node_type: &str, nodes: PyArrayLike1<'py, i64, AllowTypeChange>) -> PyResult<Bound<'py, PyAny>> {
+    fn external_ids<'py>(&self, py: Python<'py>, node_type: &str, nodes: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let t = self.node_type(node_type)?;
         let n = self.g().node_count(t);
-        let nodes = local_ids(&nodes, n, "external_ids")?;
+        let nodes = local_ids(nodes, n, "external_ids")?;
         let map = &self.g().nodes(t).ids;
         if let NodeIds::Str { .. } = map {
             let v: Vec<String> = nodes
@@ -622,11 +666,11 @@ impl NeighborSampler {
     /// epoch give the same sample on any thread count (and as
     /// `ferrograph blocks --seed S --epoch E`).
     #[pyo3(signature = (seeds, epoch = 0))]
-    fn sample<'py>(&self, py: Python<'py>, seeds: PyArrayLike1<'py, i64, AllowTypeChange>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn sample<'py>(&self, py: Python<'py>, seeds: &Bound<'py, PyAny>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.snap.clone();
         let rel_from = self.sampler_from();
         let n = snap.graph().node_count(rel_from);
-        let seeds = local_ids(&seeds, n, "seeds")?;
+        let seeds = local_ids(seeds, n, "seeds")?;
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
         let o = detached_here(py, move || Sample::new(&self.sampler, &snap.local, &seeds, seed))?;
         o.into_dict(py)
@@ -718,9 +762,9 @@ impl HeteroNeighborSampler {
     /// `num_sampled_edges` keyed by relation name (edges of all hops, hop
     /// by hop; `node[dst type][row]` was sampled for `node[src type][col]`).
     #[pyo3(signature = (seeds, epoch = 0))]
-    fn sample<'py>(&self, py: Python<'py>, seeds: PyArrayLike1<'py, i64, AllowTypeChange>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn sample<'py>(&self, py: Python<'py>, seeds: &Bound<'py, PyAny>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
         let n = self.snap.graph().node_count(self.seed_type);
-        let seeds = local_ids(&seeds, n, "seeds")?;
+        let seeds = local_ids(seeds, n, "seeds")?;
         let snap = self.snap.clone();
         let seed = ferrograph_sample::rng::derive(self.seed, epoch);
         let o = detached(py, move || Ok(self.sampler.sample(&snap.local, &seeds, seed)?))?;
@@ -760,12 +804,12 @@ fn gather<'py>(
     graph: &Graph,
     node_type: &str,
     column: &str,
-    nodes: PyArrayLike1<'py, i64, AllowTypeChange>,
+    nodes: &Bound<'py, PyAny>,
     out: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
     let t = graph.node_type(node_type)?;
     let n = graph.g().node_count(t);
-    let nodes = local_ids(&nodes, n, "gather")?;
+    let nodes = local_ids(nodes, n, "gather")?;
     let col = graph.g().node_column(t, column).map_err(Problem::from)?;
     let count = nodes.len();
     let dim = ferrograph_sample::features::width(col);
@@ -809,14 +853,14 @@ fn random_walks<'py>(
     py: Python<'py>,
     graph: &Graph,
     relation: &str,
-    starts: PyArrayLike1<'py, i64, AllowTypeChange>,
+    starts: &Bound<'py, PyAny>,
     length: usize,
     p: f64,
     q: f64,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let r = graph.relation(relation)?;
-    let starts = local_ids(&starts, graph.g().node_count(r.from), "random_walks")?;
+    let starts = local_ids(starts, graph.g().node_count(r.from), "random_walks")?;
     let walker = Walker::node2vec(r, length, p, q).map_err(Problem::from)?;
     let snap = graph.snap.clone();
     let count = starts.len();
@@ -835,14 +879,14 @@ fn negatives<'py>(
     py: Python<'py>,
     graph: &Graph,
     relation: &str,
-    sources: PyArrayLike1<'py, i64, AllowTypeChange>,
+    sources: &Bound<'py, PyAny>,
     k: usize,
     strategy: &str,
     strict: bool,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let r = graph.relation(relation)?;
-    let sources = local_ids(&sources, graph.g().node_count(r.from), "negatives")?;
+    let sources = local_ids(sources, graph.g().node_count(r.from), "negatives")?;
     let ns = match strategy {
         "random" => NegativeStrategy::Random,
         "in_degree" => NegativeStrategy::InDegree,

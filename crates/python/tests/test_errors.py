@@ -89,6 +89,33 @@ def test_bad_arguments_raise_value_or_index_errors(cora):
         ferrograph.gather(cora, "paper", "feat", [1, 2], out=np.zeros((2, 3), dtype=np.float32))
 
 
+def test_node_ids_must_be_one_dimensional_integers(cora):
+    s = ferrograph.NeighborSampler(cora, "cites", [2], seed=0)
+    # Floats are refused, not truncated: 1.5 is not node 1.
+    with pytest.raises(TypeError, match="seeds: node ids must be integers, got an array of float64"):
+        s.sample(np.array([1.5, 2.0]))
+    with pytest.raises(TypeError, match="seeds: node ids must be integers"):
+        s.sample([0, 1.5])
+    with pytest.raises(TypeError, match="gather: node ids must be integers, got an array of bool"):
+        ferrograph.gather(cora, "paper", "feat", np.array([True, False]))
+    with pytest.raises(TypeError, match="negatives: node ids must be integers, got an array of <U"):
+        ferrograph.negatives(cora, "cites", ["a"], 2)
+    with pytest.raises(ValueError, match=r"seeds: a 1-D array of node ids is needed, got shape \[2, 2\]"):
+        s.sample(np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"random_walks: a 1-D array of node ids is needed, got shape \[\]"):
+        ferrograph.random_walks(cora, "cites", 3, 4)
+    with pytest.raises(TypeError, match=r"local_ids: node ids must be integers, got an array of object \(ids beyond 64 bits"):
+        cora.local_ids("paper", [10**30])
+    with pytest.raises(ValueError, match="seeds: node 18446744073709551615 is out of range"):
+        s.sample(np.array([2**64 - 1], dtype=np.uint64))
+    # Every integer type and layout is taken, with the same result.
+    want = s.sample(np.array([3, 5], dtype=np.int64))["node"]
+    for ids in ([3, 5], (3, 5), np.array([3, 5], dtype=np.uint8), np.array([3, 5], dtype=np.int32),
+                np.array([3, 0, 5], dtype=np.uint64)[::2]):
+        assert np.array_equal(s.sample(ids)["node"], want), ids
+    assert s.sample([])["node"].size == 0
+
+
 def test_bad_files_raise_value_error_naming_the_file(tmp_path, cli):
     empty = tmp_path / "not-a-snapshot"
     empty.mkdir()
