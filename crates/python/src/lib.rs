@@ -30,7 +30,7 @@ use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, Relation, Strategy};
 use numpy::ndarray::{ArrayView1, ArrayView2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -226,6 +226,38 @@ fn get_num_threads(py: Python<'_>) -> PyResult<usize> {
     detached(py, || Ok(rayon::current_num_threads()))
 }
 
+/// A non-negative integer argument as `u64`, or an exception naming the
+/// argument: `OverflowError` for a negative or too large int (Python's own
+/// says only "can't convert negative int to unsigned"), `TypeError` for
+/// anything but an int (`1.5` is not taken as 1).
+fn uint_arg(o: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
+    o.extract::<u64>().map_err(|_| match o.call_method0("__index__") {
+        // An int or a NumPy integer, out of range.
+        Ok(i) => PyOverflowError::new_err(format!("{name}: {i} is out of range (0 to 2**64 - 1)")),
+        Err(_) => {
+            let got = o.get_type().name().map_or_else(|_| "another object".into(), |n| n.to_string());
+            PyTypeError::new_err(format!("{name}: an integer is needed, got {got}"))
+        }
+    })
+}
+
+/// `from_py_with` extractors for [`uint_arg`], one per argument name.
+macro_rules! uint_args {
+    ($($f:ident: $t:ty = $name:literal;)*) => {$(
+        fn $f(o: &Bound<'_, PyAny>) -> PyResult<$t> {
+            uint_arg(o, $name).map(|v| v as $t)
+        }
+    )*};
+}
+uint_args! {
+    seed_arg: u64 = "seed";
+    epoch_arg: u64 = "epoch";
+    length_arg: usize = "length";
+    k_arg: usize = "k";
+    index_arg: usize = "index";
+    nodes_arg: u64 = "nodes";
+}
+
 /// Node ids given from Python as an int64 array: any integer NumPy array
 /// (strided views included), tensor or sequence. Floats, booleans and
 /// strings are refused rather than cast (`1.5` is not node 1), and so is
@@ -384,7 +416,13 @@ fn import_graph(py: Python<'_>, config: PathBuf, out: PathBuf, force: bool) -> P
 /// `link` (undirected), `feat`, `label`, sets `train`/`val`/`test`.
 #[pyfunction]
 #[pyo3(signature = (out, nodes = 20_000, seed = 0, force = false))]
-fn generate_planted(py: Python<'_>, out: PathBuf, nodes: u64, seed: u64, force: bool) -> PyResult<()> {
+fn generate_planted(
+    py: Python<'_>,
+    out: PathBuf,
+    #[pyo3(from_py_with = nodes_arg)] nodes: u64,
+    #[pyo3(from_py_with = seed_arg)] seed: u64,
+    force: bool,
+) -> PyResult<()> {
     detached(py, move || {
         let p = ferrograph_io::generate::Planted { nodes, seed, ..Default::default() };
         let g = p.graph()?;
@@ -639,7 +677,7 @@ impl NeighborSampler {
     /// takes whole neighbourhoods (PyG's `num_neighbors=[-1, -1]`).
     #[new]
     #[pyo3(signature = (graph, relation, fanouts, strategy = "random_without_replacement", seed = 0))]
-    fn new(graph: Bound<'_, Graph>, relation: &str, fanouts: Vec<i64>, strategy: &str, seed: u64) -> PyResult<Self> {
+    fn new(graph: Bound<'_, Graph>, relation: &str, fanouts: Vec<i64>, strategy: &str, #[pyo3(from_py_with = seed_arg)] seed: u64) -> PyResult<Self> {
         let g = graph.get();
         let rel = g.relation(relation)?;
         let st = Strategy::parse(strategy).ok_or_else(|| {
@@ -666,7 +704,7 @@ impl NeighborSampler {
     /// epoch give the same sample on any thread count (and as
     /// `ferrograph blocks --seed S --epoch E`).
     #[pyo3(signature = (seeds, epoch = 0))]
-    fn sample<'py>(&self, py: Python<'py>, seeds: &Bound<'py, PyAny>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn sample<'py>(&self, py: Python<'py>, seeds: &Bound<'py, PyAny>, #[pyo3(from_py_with = epoch_arg)] epoch: u64) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.snap.clone();
         let rel_from = self.sampler_from();
         let n = snap.graph().node_count(rel_from);
@@ -725,7 +763,13 @@ impl HeteroNeighborSampler {
     /// length; `-1` everywhere for whole neighbourhoods).
     #[new]
     #[pyo3(signature = (graph, seed_type, num_neighbors, strategy = "random_without_replacement", seed = 0))]
-    fn new(graph: Bound<'_, Graph>, seed_type: &str, num_neighbors: Bound<'_, PyAny>, strategy: &str, seed: u64) -> PyResult<Self> {
+    fn new(
+        graph: Bound<'_, Graph>,
+        seed_type: &str,
+        num_neighbors: Bound<'_, PyAny>,
+        strategy: &str,
+        #[pyo3(from_py_with = seed_arg)] seed: u64,
+    ) -> PyResult<Self> {
         use ferrograph_sample::hetero::{HeteroSampler, TypedHopSpec};
         // A dict (in its order) or a list of (relation, fan-outs) pairs.
         let items = if num_neighbors.hasattr("items")? { num_neighbors.call_method0("items")? } else { num_neighbors };
@@ -762,7 +806,7 @@ impl HeteroNeighborSampler {
     /// `num_sampled_edges` keyed by relation name (edges of all hops, hop
     /// by hop; `node[dst type][row]` was sampled for `node[src type][col]`).
     #[pyo3(signature = (seeds, epoch = 0))]
-    fn sample<'py>(&self, py: Python<'py>, seeds: &Bound<'py, PyAny>, epoch: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn sample<'py>(&self, py: Python<'py>, seeds: &Bound<'py, PyAny>, #[pyo3(from_py_with = epoch_arg)] epoch: u64) -> PyResult<Bound<'py, PyDict>> {
         let n = self.snap.graph().node_count(self.seed_type);
         let seeds = local_ids(seeds, n, "seeds")?;
         let snap = self.snap.clone();
@@ -854,10 +898,10 @@ fn random_walks<'py>(
     graph: &Graph,
     relation: &str,
     starts: &Bound<'py, PyAny>,
-    length: usize,
+    #[pyo3(from_py_with = length_arg)] length: usize,
     p: f64,
     q: f64,
-    seed: u64,
+    #[pyo3(from_py_with = seed_arg)] seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let r = graph.relation(relation)?;
     let starts = local_ids(starts, graph.g().node_count(r.from), "random_walks")?;
@@ -880,10 +924,10 @@ fn negatives<'py>(
     graph: &Graph,
     relation: &str,
     sources: &Bound<'py, PyAny>,
-    k: usize,
+    #[pyo3(from_py_with = k_arg)] k: usize,
     strategy: &str,
     strict: bool,
-    seed: u64,
+    #[pyo3(from_py_with = seed_arg)] seed: u64,
 ) -> PyResult<Bound<'py, PyArray2<i64>>> {
     let r = graph.relation(relation)?;
     let sources = local_ids(sources, graph.g().node_count(r.from), "negatives")?;
@@ -968,7 +1012,14 @@ struct Dataset {
 impl Dataset {
     #[new]
     #[pyo3(signature = (graph, query, seed = 0, epoch = 0, max_batch = None, max_nodes = None))]
-    fn new(graph: Bound<'_, Graph>, query: &str, seed: u64, epoch: u64, max_batch: Option<usize>, max_nodes: Option<usize>) -> PyResult<Self> {
+    fn new(
+        graph: Bound<'_, Graph>,
+        query: &str,
+        #[pyo3(from_py_with = seed_arg)] seed: u64,
+        #[pyo3(from_py_with = epoch_arg)] epoch: u64,
+        max_batch: Option<usize>,
+        max_nodes: Option<usize>,
+    ) -> PyResult<Self> {
         let g = graph.get();
         let limits = limits(max_batch, max_nodes);
         let plan = ferrograph_query::parse_with(query, &limits).map_err(query_problem)?;
@@ -1006,7 +1057,7 @@ impl Dataset {
     }
 
     /// Starts epoch `epoch` from its first batch.
-    fn set_epoch(&mut self, epoch: u64) {
+    fn set_epoch(&mut self, #[pyo3(from_py_with = epoch_arg)] epoch: u64) {
         self.epoch = epoch;
         self.next = 0;
         self.current = None;
@@ -1020,10 +1071,10 @@ impl Dataset {
         if self.next >= self.batches.per_epoch() {
             if !self.batches.endless() || self.batches.per_epoch() == 0 {
                 // The epoch is over; the next iteration starts the next one.
-                self.set_epoch(self.epoch + 1);
+                self.set_epoch(self.epoch.wrapping_add(1));
                 return Ok(None);
             }
-            self.set_epoch(self.epoch + 1);
+            self.set_epoch(self.epoch.wrapping_add(1));
         }
         if self.current.is_none() {
             self.current = Some(self.batches.epoch(self.snap.graph(), self.epoch));
@@ -1038,10 +1089,10 @@ impl Dataset {
 
     /// Batch `index` of epoch `epoch` alone.
     #[pyo3(signature = (index, epoch = None))]
-    fn batch<'py>(&self, py: Python<'py>, index: usize, epoch: Option<u64>) -> PyResult<Bound<'py, PyDict>> {
+    fn batch<'py>(&self, py: Python<'py>, #[pyo3(from_py_with = index_arg)] index: usize, epoch: Option<u64>) -> PyResult<Bound<'py, PyDict>> {
         let epoch = epoch.unwrap_or(self.epoch);
         let per = self.batches.per_epoch();
-        let (epoch, index) = if self.batches.endless() && per > 0 { (epoch + (index / per) as u64, index % per) } else { (epoch, index) };
+        let (epoch, index) = if self.batches.endless() && per > 0 { (epoch.wrapping_add((index / per) as u64), index % per) } else { (epoch, index) };
         let b = self.batches.epoch(self.snap.graph(), epoch).into_iter().nth(index);
         let b = b.ok_or_else(|| PyIndexError::new_err(format!("batch {index}: the query has {per} batches per epoch")))?;
         let mut me = Dataset { epoch, ..self.shallow(py) };

@@ -89,6 +89,33 @@ def test_bad_arguments_raise_value_or_index_errors(cora):
         ferrograph.gather(cora, "paper", "feat", [1, 2], out=np.zeros((2, 3), dtype=np.float32))
 
 
+def test_counts_and_seeds_out_of_range_name_the_argument(cora):
+    # Python's own message ("can't convert negative int to unsigned")
+    # names no argument.
+    with pytest.raises(OverflowError, match=r"seed: -1 is out of range \(0 to 2\*\*64 - 1\)"):
+        ferrograph.NeighborSampler(cora, "cites", [2], seed=-1)
+    s = ferrograph.NeighborSampler(cora, "cites", [2], seed=0)
+    with pytest.raises(OverflowError, match="epoch: -3 is out of range"):
+        s.sample([0], -3)
+    with pytest.raises(OverflowError, match="epoch: 18446744073709551616 is out of range"):
+        s.sample([0], epoch=2**64)
+    with pytest.raises(OverflowError, match="length: -1 is out of range"):
+        ferrograph.random_walks(cora, "cites", [0], -1)
+    with pytest.raises(OverflowError, match="k: -2 is out of range"):
+        ferrograph.negatives(cora, "cites", [0], -2)
+    with pytest.raises(OverflowError, match="seed: -5 is out of range"):
+        ferrograph.Dataset(cora, 'g.V("paper").batch(2).values()', seed=-5)
+    with pytest.raises(TypeError, match="seed: an integer is needed, got float"):
+        ferrograph.NeighborSampler(cora, "cites", [2], seed=1.5)
+    with pytest.raises(OverflowError, match="epoch: -1 is out of range"):
+        s.sample([0], np.int64(-1))
+    assert np.array_equal(s.sample([0], np.int64(3))["node"], s.sample([0], 3)["node"])
+    # The last epoch there is: the next one wraps, it does not fail.
+    d = ferrograph.Dataset(cora, 'g.V("paper").batch(2000).values()', seed=0, epoch=2**64 - 1)
+    assert sum(1 for _ in d) == 2
+    assert sum(1 for _ in d) == 2
+
+
 def test_node_ids_must_be_one_dimensional_integers(cora):
     s = ferrograph.NeighborSampler(cora, "cites", [2], seed=0)
     # Floats are refused, not truncated: 1.5 is not node 1.
