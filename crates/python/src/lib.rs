@@ -1089,8 +1089,16 @@ impl Dataset {
 
     /// Batch `index` of epoch `epoch` alone.
     #[pyo3(signature = (index, epoch = None))]
-    fn batch<'py>(&self, py: Python<'py>, #[pyo3(from_py_with = index_arg)] index: usize, epoch: Option<u64>) -> PyResult<Bound<'py, PyDict>> {
-        let epoch = epoch.unwrap_or(self.epoch);
+    fn batch<'py>(
+        &self,
+        py: Python<'py>,
+        #[pyo3(from_py_with = index_arg)] index: usize,
+        epoch: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let epoch = match epoch {
+            Some(e) => uint_arg(&e, "epoch")?,
+            None => self.epoch,
+        };
         let per = self.batches.per_epoch();
         let (epoch, index) = if self.batches.endless() && per > 0 { (epoch.wrapping_add((index / per) as u64), index % per) } else { (epoch, index) };
         let b = self.batches.epoch(self.snap.graph(), epoch).into_iter().nth(index);

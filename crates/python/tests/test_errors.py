@@ -110,6 +110,10 @@ def test_counts_and_seeds_out_of_range_name_the_argument(cora):
     with pytest.raises(OverflowError, match="epoch: -1 is out of range"):
         s.sample([0], np.int64(-1))
     assert np.array_equal(s.sample([0], np.int64(3))["node"], s.sample([0], 3)["node"])
+    with pytest.raises(OverflowError, match="epoch: -1 is out of range"):
+        ferrograph.Dataset(cora, 'g.V("paper").batch(2).values()', seed=0).batch(0, epoch=-1)
+    with pytest.raises(OverflowError, match="index: -1 is out of range"):
+        ferrograph.Dataset(cora, 'g.V("paper").batch(2).values()', seed=0).batch(-1)
     # The last epoch there is: the next one wraps, it does not fail.
     d = ferrograph.Dataset(cora, 'g.V("paper").batch(2000).values()', seed=0, epoch=2**64 - 1)
     assert sum(1 for _ in d) == 2
