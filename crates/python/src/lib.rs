@@ -202,7 +202,7 @@ fn detached_on<T: Send>(py: Python<'_>, here: bool, f: impl FnOnce() -> Res<T> +
 /// Threads of this process's pool (takes effect for the next call; the
 /// default is the machine's cores, one in a forked child).
 #[pyfunction]
-fn set_num_threads(n: usize) -> PyResult<()> {
+fn set_num_threads(#[pyo3(from_py_with = threads_arg)] n: usize) -> PyResult<()> {
     ferrograph_graph::array::check_threads(n).map_err(|e| PyValueError::new_err(format!("set_num_threads: {e}")))?;
     *THREADS.lock().unwrap_or_else(|e| e.into_inner()) = (std::process::id(), n);
     *POOL.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -256,6 +256,21 @@ uint_args! {
     k_arg: usize = "k";
     index_arg: usize = "index";
     nodes_arg: u64 = "nodes";
+    threads_arg: usize = "set_num_threads";
+}
+
+/// Fan-outs (`fanouts`, `num_neighbors`'s lists) as pyo3 extracts them,
+/// with the argument named when they are not a list of 64-bit integers.
+fn counts_error(e: PyErr, py: Python<'_>, name: &str) -> PyErr {
+    if e.is_instance_of::<PyOverflowError>(py) {
+        PyOverflowError::new_err(format!("{name}: {} (each fan-out is a count, or -1)", e.value(py)))
+    } else {
+        PyTypeError::new_err(format!("{name}: {}", e.value(py)))
+    }
+}
+
+fn fanouts_arg(o: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    o.extract().map_err(|e| counts_error(e, o.py(), "fanouts"))
 }
 
 /// Node ids given from Python as an int64 array: any integer NumPy array
@@ -677,7 +692,13 @@ impl NeighborSampler {
     /// takes whole neighbourhoods (PyG's `num_neighbors=[-1, -1]`).
     #[new]
     #[pyo3(signature = (graph, relation, fanouts, strategy = "random_without_replacement", seed = 0))]
-    fn new(graph: Bound<'_, Graph>, relation: &str, fanouts: Vec<i64>, strategy: &str, #[pyo3(from_py_with = seed_arg)] seed: u64) -> PyResult<Self> {
+    fn new(
+        graph: Bound<'_, Graph>,
+        relation: &str,
+        #[pyo3(from_py_with = fanouts_arg)] fanouts: Vec<i64>,
+        strategy: &str,
+        #[pyo3(from_py_with = seed_arg)] seed: u64,
+    ) -> PyResult<Self> {
         let g = graph.get();
         let rel = g.relation(relation)?;
         let st = Strategy::parse(strategy).ok_or_else(|| {
@@ -773,7 +794,8 @@ impl HeteroNeighborSampler {
         use ferrograph_sample::hetero::{HeteroSampler, TypedHopSpec};
         // A dict (in its order) or a list of (relation, fan-outs) pairs.
         let items = if num_neighbors.hasattr("items")? { num_neighbors.call_method0("items")? } else { num_neighbors };
-        let num_neighbors: Vec<(String, Vec<i64>)> = items.py().import("builtins")?.getattr("list")?.call1((items,))?.extract()?;
+        let num_neighbors: Vec<(String, Vec<i64>)> =
+            items.py().import("builtins")?.getattr("list")?.call1((items,))?.extract().map_err(|e| counts_error(e, graph.py(), "num_neighbors"))?;
         let g = graph.get();
         let t = g.node_type(seed_type)?;
         let st = Strategy::parse(strategy).ok_or_else(|| PyValueError::new_err(format!("unknown strategy `{strategy}`")))?;
@@ -1017,11 +1039,13 @@ impl Dataset {
         query: &str,
         #[pyo3(from_py_with = seed_arg)] seed: u64,
         #[pyo3(from_py_with = epoch_arg)] epoch: u64,
-        max_batch: Option<usize>,
-        max_nodes: Option<usize>,
+        max_batch: Option<Bound<'_, PyAny>>,
+        max_nodes: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let g = graph.get();
-        let limits = limits(max_batch, max_nodes);
+        let max_batch = max_batch.map(|b| uint_arg(&b, "max_batch")).transpose()?;
+        let max_nodes = max_nodes.map(|n| uint_arg(&n, "max_nodes")).transpose()?;
+        let limits = limits(max_batch.map(|b| b as usize), max_nodes.map(|n| n as usize));
         let plan = ferrograph_query::parse_with(query, &limits).map_err(query_problem)?;
         plan.check_with(g.g(), &limits).map_err(query_problem)?;
         let batches = PlanBatches::new(&plan, g.g(), seed).map_err(query_problem)?;

@@ -114,6 +114,16 @@ def test_counts_and_seeds_out_of_range_name_the_argument(cora):
         ferrograph.Dataset(cora, 'g.V("paper").batch(2).values()', seed=0).batch(0, epoch=-1)
     with pytest.raises(OverflowError, match="index: -1 is out of range"):
         ferrograph.Dataset(cora, 'g.V("paper").batch(2).values()', seed=0).batch(-1)
+    with pytest.raises(OverflowError, match=r"fanouts: .* \(each fan-out is a count, or -1\)"):
+        ferrograph.NeighborSampler(cora, "cites", [2, 2**64])
+    with pytest.raises(TypeError, match="fanouts: "):
+        ferrograph.NeighborSampler(cora, "cites", "5")
+    with pytest.raises(TypeError, match="fanouts: "):
+        ferrograph.NeighborSampler(cora, "cites", [2.5])
+    with pytest.raises(OverflowError, match="max_batch: -1 is out of range"):
+        ferrograph.Dataset(cora, 'g.V("paper").batch(2).values()', max_batch=-1)
+    with pytest.raises(OverflowError, match="set_num_threads: -1 is out of range"):
+        ferrograph.set_num_threads(-1)
     # The last epoch there is: the next one wraps, it does not fail.
     d = ferrograph.Dataset(cora, 'g.V("paper").batch(2000).values()', seed=0, epoch=2**64 - 1)
     assert sum(1 for _ in d) == 2

@@ -212,3 +212,5 @@ def test_hetero_sampler_walks_typed_relations(gl):
         np.testing.assert_array_equal(o["node"][t], again["node"][t])
     with pytest.raises(KeyError, match="did you mean"):
         ferrograph.HeteroNeighborSampler(gl, "user", [("u2j", [2])])
+    with pytest.raises(OverflowError, match="num_neighbors: .* \\(each fan-out is a count, or -1\\)"):
+        ferrograph.HeteroNeighborSampler(gl, "user", {"u2i": [2**64]})
