@@ -29,7 +29,7 @@ use ferrograph_sample::neighbor::HopSpec;
 use ferrograph_sample::walk::{PAD, Walker};
 use ferrograph_sample::{LocalGraph, Relation, Strategy};
 use numpy::ndarray::{ArrayView1, ArrayView2};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyOverflowError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -234,11 +234,13 @@ fn uint_arg(o: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
     o.extract::<u64>().map_err(|_| match o.call_method0("__index__") {
         // An int or a NumPy integer, out of range.
         Ok(i) => PyOverflowError::new_err(format!("{name}: {i} is out of range (0 to 2**64 - 1)")),
-        Err(_) => {
-            let got = o.get_type().name().map_or_else(|_| "another object".into(), |n| n.to_string());
-            PyTypeError::new_err(format!("{name}: an integer is needed, got {got}"))
-        }
+        Err(_) => PyTypeError::new_err(format!("{name}: an integer is needed, got {}", type_name(o))),
     })
+}
+
+/// The name of `o`'s type, for messages.
+fn type_name(o: &Bound<'_, PyAny>) -> String {
+    o.get_type().name().map_or_else(|_| "another object".into(), |n| n.to_string())
 }
 
 /// `from_py_with` extractors for [`uint_arg`], one per argument name.
@@ -277,7 +279,13 @@ fn fanouts_arg(o: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
 /// (strided views included), tensor or sequence. Floats, booleans and
 /// strings are refused rather than cast (`1.5` is not node 1), and so is
 /// any shape but one dimension; the messages name `what`.
-fn id_array<'py>(ids: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyArray1<i64>>> {
+fn id_array<'py>(ids: &Bound<'py, PyAny>, what: &str) -> PyResult<PyReadonlyArray1<'py, i64>> {
+    let a = int64_ids(ids, what)?;
+    a.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+}
+
+/// [`id_array`]'s checks and conversion.
+fn int64_ids<'py>(ids: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyArray1<i64>>> {
     if let Ok(a) = ids.cast::<PyArray1<i64>>() {
         return Ok(a.clone());
     }
@@ -315,14 +323,11 @@ fn id_array<'py>(ids: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyA
 
 /// [`id_array`] as local indices, each checked against `n`.
 fn local_ids(ids: &Bound<'_, PyAny>, n: usize, what: &str) -> PyResult<Vec<u32>> {
-    let a = id_array(ids, what)?;
-    let r = a.try_readonly().map_err(|e| PyValueError::new_err(format!("{what}: {e}")))?;
-    let v = r
+    Ok(id_array(ids, what)?
         .as_array()
         .iter()
         .map(|&v| if v < 0 || v as u64 >= n as u64 { Err(Problem::Index(format!("{what}: node {v} is outside 0..{n}"))) } else { Ok(v as u32) })
-        .collect::<Res<Vec<u32>>>()?;
-    Ok(v)
+        .collect::<Res<_>>()?)
 }
 
 /// `parts`, one after another, as one new int64 array (in recycled
@@ -550,9 +555,8 @@ impl Graph {
                 .map(|s| map.lookup_str(s).map(|l| i64::from(l.0)).ok_or_else(|| PyKeyError::new_err(format!("{node_type}: no node with id {s:?}"))))
                 .collect::<PyResult<_>>()?
         } else {
-            let ints = id_array(ids, "local_ids")?;
-            let ints = ints.try_readonly().map_err(|e| PyValueError::new_err(format!("local_ids: {e}")))?;
-            ints.as_array()
+            id_array(ids, "local_ids")?
+                .as_array()
                 .iter()
                 .map(|&i| map.lookup_int(i).map(|l| i64::from(l.0)).ok_or_else(|| PyKeyError::new_err(format!("{node_type}: no node with id {i}"))))
                 .collect::<PyResult<_>>()?
@@ -890,7 +894,7 @@ fn gather<'py>(
                 let o = e.into_inner();
                 let got = match (o.getattr("dtype"), o.getattr("shape")) {
                     (Ok(d), Ok(s)) => format!("dtype {d}, shape {s}"),
-                    _ => o.get_type().name().map_or_else(|_| "another object".into(), |n| format!("a `{n}`")),
+                    _ => format!("a `{}`", type_name(&o)),
                 };
                 PyTypeError::new_err(format!("out: a float32 array of shape ({count}, {dim}) is needed, got {got}"))
             })?;
@@ -1000,15 +1004,15 @@ fn result_dict<'py>(py: Python<'py>, g: &ferrograph_graph::Graph, r: ferrograph_
 }
 
 /// Limits of one query from keyword arguments (the CLI's defaults).
-fn limits(max_batch: Option<usize>, max_nodes: Option<usize>) -> Limits {
+fn limits(max_batch: Option<Bound<'_, PyAny>>, max_nodes: Option<Bound<'_, PyAny>>) -> PyResult<Limits> {
     let mut l = Limits::default();
     if let Some(b) = max_batch {
-        l.max_batch = b;
+        l.max_batch = uint_arg(&b, "max_batch")? as usize;
     }
     if let Some(n) = max_nodes {
-        l.max_nodes = n;
+        l.max_nodes = uint_arg(&n, "max_nodes")? as usize;
     }
-    l
+    Ok(l)
 }
 
 /// A query in the sampling language (graph-learn's vocabulary) over a
@@ -1043,9 +1047,7 @@ impl Dataset {
         max_nodes: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let g = graph.get();
-        let max_batch = max_batch.map(|b| uint_arg(&b, "max_batch")).transpose()?;
-        let max_nodes = max_nodes.map(|n| uint_arg(&n, "max_nodes")).transpose()?;
-        let limits = limits(max_batch.map(|b| b as usize), max_nodes.map(|n| n as usize));
+        let limits = limits(max_batch, max_nodes)?;
         let plan = ferrograph_query::parse_with(query, &limits).map_err(query_problem)?;
         plan.check_with(g.g(), &limits).map_err(query_problem)?;
         let batches = PlanBatches::new(&plan, g.g(), seed).map_err(query_problem)?;
