@@ -334,8 +334,10 @@ fn local_ids(ids: &Bound<'_, PyAny>, n: usize, what: &str) -> PyResult<Vec<u32>>
         }
     };
     // Two passes the compiler vectorises (the range, then the narrowing
-    // copy) rather than one that stops at the first bad id: ~1 ns an id
-    // less, which is 5% of gathering a 35,000-row batch on two threads.
+    // copy) rather than one `Result` collect that stops at the first bad
+    // id (and grows its vector from empty): a two-thread `gather` of 2,048
+    // cached rows went from 54-58 to 26 µs, of 35,000 from 754-779 to
+    // 705-744 µs.
     let (lo, hi) = ids.iter().fold((0i64, 0i64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if (lo < 0 || hi as u64 >= n as u64)
         && let Some(bad) = ids.iter().find(|&&v| v < 0 || v as u64 >= n as u64)

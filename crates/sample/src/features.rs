@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use ferrograph_graph::column::Column;
 use ferrograph_graph::{Graph, NodeTypeId};
 
+use crate::access::touch;
 use crate::{Error, Result};
 
 /// Where feature rows come from, one batch at a time: the snapshot's
@@ -29,12 +30,9 @@ impl FeatureAccess for ColumnFeatures<'_> {
 }
 
 /// How many rows ahead [`gather`] prefetches, and how many cache lines of
-/// each such row (see the measurements in [`gather_rows`]).
-const ROW_AHEAD: usize = 32;
+/// each such row (see the measurements in [`gather`]).
+const ROW_AHEAD: usize = 16;
 const ROW_LINES: usize = 4;
-/// How far ahead of the row being written [`gather`] prefetches the output
-/// (see [`gather_rows`]).
-const OUT_AHEAD_BYTES: usize = 2048;
 
 /// Rows per rayon task when gathering dense rows: small enough that the
 /// threads finish together (2,048-row tasks left one of 2 threads idle for
@@ -102,20 +100,15 @@ fn gather_rows(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>], str
     }
     if let Column::Vector { data, .. } = column {
         // Random rows of a large matrix: each costs DRAM misses and a TLB
-        // miss, and each line of the output not in cache is read before it
-        // is written. Both are prefetched so that the misses of many rows
-        // overlap: the first `ROW_LINES` lines of the row `ROW_AHEAD` nodes
-        // on into L2 (the L2's streamer fetches the rest of that row), and
-        // the output `OUT_AHEAD_BYTES` on into L1. Measured on a C copy of
-        // this loop (OpenMP; 20 skewed random batches of 35,000 512-byte
-        // rows of a 512 MB matrix; 2-core Sapphire Rapids VM): memcpy alone
-        // 15.4M / 34.0M rows/s on 1 / 2 threads, with the row prefetch of
-        // before (16 rows ahead, into L1) 15.0M / 33.4M, with both
-        // prefetches 18.1M / 38.9M; `rep movsb` 12.7M / 27.3M. From Python
-        // (with the binding's id checks vectorised as well), against
-        // `torch.index_select`, which is memcpy per row: 0.94-1.11x /
-        // 0.98-1.14x before, 1.25-1.52x / 1.15-1.38x after (bench/README).
-        // The output is written once, not zeroed first.
+        // miss, so the first `ROW_LINES` cache lines of the row `ROW_AHEAD`
+        // nodes on are prefetched while this one is copied; the hardware
+        // prefetcher follows on with the rest of that row. Measured on the
+        // node lists of 50 R-MAT training batches (~35,000 rows of 512
+        // bytes from the 512 MB snapshot column, caches flushed between
+        // batches), each row copied by memcpy: no prefetch 7.2-8.6 ms, all
+        // 8 lines 8 rows ahead 3.9-6.0 ms, 4 lines 16 rows ahead 3.9-5.8 ms
+        // a batch; the limit is then the core's outstanding misses. The
+        // output is written once, not zeroed first.
         let data = data.as_slice();
         let stream = stream && streams(out.as_ptr().cast(), dim);
         out.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().for_each(|(t, dst)| {
@@ -132,25 +125,16 @@ fn gather_rows(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>], str
                 return;
             }
             let _ = stream;
-            let (row_bytes, len_bytes) = (dim * 4, dst.len() * 4);
-            let out = dst.as_mut_ptr().cast::<f32>();
-            let end = out.cast_const().cast::<u8>().wrapping_add(len_bytes);
-            for (k, &n) in nodes.iter().enumerate() {
+            for (k, (row, &n)) in dst.chunks_mut(dim).zip(nodes).enumerate() {
                 prefetch_row(data, nodes, k, dim);
-                // The lines of the output `OUT_AHEAD_BYTES` on from this
-                // row, so that their owner reads (every store to a line not
-                // in cache first reads it) overlap the copies before them.
-                let at = out.cast_const().cast::<u8>().wrapping_add(k * row_bytes + OUT_AHEAD_BYTES);
-                prefetch_lines(at, at.wrapping_add(row_bytes).min(end));
                 let src = &data[n as usize * dim..][..dim];
-                // SAFETY: `src` is `dim` elements long; row `k` of `dst`
-                // (`k < nodes.len()`, `dst.len() == nodes.len() * dim`) is
-                // too, and they do not overlap (a mapped column and the
-                // caller's buffer). A memcpy call, not an element loop:
-                // libc's copy uses the widest vectors, so fewer loads per
-                // row are in flight and more rows' misses overlap
-                // (measured: 3.7-5.1 ms against 5.8-7.5 ms a batch).
-                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), out.add(k * dim), dim) };
+                // SAFETY: `src` and `row` are `dim` elements long and do not
+                // overlap (a mapped column and the caller's buffer). A memcpy
+                // call, not an element loop: libc's copy uses the widest
+                // vectors, so fewer loads per row are in flight and more
+                // rows' misses overlap (measured: 3.7-5.1 ms against
+                // 5.8-7.5 ms a batch).
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), row.as_mut_ptr().cast::<f32>(), dim) };
             }
         });
         return Ok(dim);
@@ -189,37 +173,11 @@ fn prefetch_row(data: &[f32], nodes: &[u32], k: usize, dim: usize) {
     }
 }
 
-/// Prefetches the first `ROW_LINES` cache lines of row `n` into the
-/// core's L2 (the L2's own prefetcher follows on with the rest of the row;
-/// into L1 they would crowd out the rows being copied).
+/// Prefetches the first `ROW_LINES` cache lines of row `n`.
 fn prefetch(data: &[f32], n: u32, dim: usize) {
-    let row = &data[n as usize * dim..][..dim];
-    for line in row.chunks(16).take(ROW_LINES) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: prefetching has no effect on memory; the address is in
-        // bounds.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(line.as_ptr().cast::<i8>(), std::arch::x86_64::_MM_HINT_T1)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = line;
-    }
-}
-
-/// Prefetches into L1 the cache lines that start in `from..to`: calls on
-/// consecutive ranges touch each line once. Only addresses, never read.
-#[inline(always)]
-fn prefetch_lines(from: *const u8, to: *const u8) {
-    let mut at = from.wrapping_add(from.align_offset(64));
-    while at < to {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch never faults and has no effect on memory, even
-        // for an address outside any allocation; only in-bounds ones are
-        // passed.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(at.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0)
-        };
-        at = at.wrapping_add(64);
+    let start = n as usize * dim;
+    for line in (start..start + dim).step_by(16).take(ROW_LINES) {
+        touch(data, line);
     }
 }
 
