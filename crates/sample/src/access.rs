@@ -345,10 +345,18 @@ impl NeighborAccess for LocalGraph<'_> {
 
 pub(crate) fn check_nodes(csr: &Csr, nodes: &[u32]) -> Result<()> {
     let rows = csr.rows();
-    match nodes.iter().find(|&&u| u as usize >= rows) {
-        Some(&bad) => Err(Error::Invalid(format!("node {bad} is outside 0..{rows}"))),
+    match first_outside(nodes, rows) {
+        Some(bad) => Err(Error::Invalid(format!("node {bad} is outside 0..{rows}"))),
         None => Ok(()),
     }
+}
+
+/// The first of `nodes` that is not below `n`, if any. The largest is found
+/// first, in a pass the compiler vectorises; the offender is looked for
+/// only when there is one (a search that stops at the first hit does not
+/// vectorise, and every batch of every call runs this check).
+pub(crate) fn first_outside(nodes: &[u32], n: usize) -> Option<u32> {
+    if nodes.iter().fold(0, |m, &v| m.max(v)) as usize >= n { nodes.iter().copied().find(|&v| v as usize >= n) } else { None }
 }
 
 /// Refuses a request whose answer could not be indexed by `u32` offsets,
@@ -527,6 +535,15 @@ fn floyd(rng: &mut SplitMix, m: usize, k: usize, pick: &mut Vec<u32>, seen: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_outside_names_the_first_offender() {
+        assert_eq!(first_outside(&[], 0), None);
+        assert_eq!(first_outside(&[0, 4, 2], 5), None);
+        assert_eq!(first_outside(&[1, 7, 5, 9], 5), Some(7));
+        assert_eq!(first_outside(&[0], 0), Some(0));
+        assert_eq!(first_outside(&[3, u32::MAX], 4), Some(u32::MAX));
+    }
 
     #[test]
     fn floyd_with_a_hash_set_draws_the_same_positions_as_the_scan() {

@@ -79,10 +79,7 @@ pub fn gather_into(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>])
 /// allows.
 fn gather_rows(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>], stream: bool) -> Result<usize> {
     let rows = column.rows();
-    // The largest first (a vectorised pass), the offender only if there is one.
-    if nodes.iter().fold(0, |m, &n| m.max(n)) as usize >= rows
-        && let Some(&bad) = nodes.iter().find(|&&n| n as usize >= rows)
-    {
+    if let Some(bad) = crate::access::first_outside(nodes, rows) {
         return Err(Error::Invalid(format!("node {bad} is outside 0..{rows}")));
     }
     let dim = match column {

@@ -164,7 +164,7 @@ impl HeteroSampler {
     /// Samples one batch of `seeds` with randomness from `seed`.
     pub fn sample<G: NeighborAccess + ?Sized>(&self, g: &G, seeds: &[u32], seed: u64) -> Result<HeteroOutput> {
         let n_seed = g.node_count(self.seed_type);
-        if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n_seed) {
+        if let Some(bad) = crate::access::first_outside(seeds, n_seed) {
             return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n_seed}")));
         }
         SCRATCH.with(|cell| {

@@ -236,7 +236,7 @@ impl<'g> NegativeSampler<'g> {
     /// checking that every source exists.
     fn rows(&self, sources: &[u32]) -> Result<Rows> {
         let n = self.graph.node_count(self.relation.from);
-        if let Some(&bad) = sources.iter().find(|&&s| s as usize >= n) {
+        if let Some(bad) = crate::access::first_outside(sources, n) {
             return Err(Error::Invalid(format!("source node {bad} is outside 0..{n}")));
         }
         let mut rows = Sampled::default();

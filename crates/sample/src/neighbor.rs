@@ -311,7 +311,7 @@ impl NeighborSampler {
         out: &mut SamplerOutput<I>,
     ) -> Result<()> {
         let n = g.node_count(self.node_type);
-        if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
+        if let Some(bad) = crate::access::first_outside(seeds, n) {
             return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n}")));
         }
         out.clear();

@@ -36,7 +36,7 @@ fn subgraph<G: NeighborAccess + ?Sized>(g: &G, rel: Relation, seeds: &[u32], hop
         return Err(Error::Invalid("an induced subgraph needs a relation within one node type".into()));
     }
     let n = g.node_count(rel.from);
-    if let Some(&bad) = seeds.iter().find(|&&s| s as usize >= n) {
+    if let Some(bad) = crate::access::first_outside(seeds, n) {
         return Err(Error::Invalid(format!("seed node {bad} is outside 0..{n}")));
     }
     let mut index: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();

@@ -157,7 +157,7 @@ impl Walker {
     /// `NeighborAccess` request (a few for node2vec's rejection rounds).
     pub fn walks<G: NeighborAccess + ?Sized>(&self, g: &G, starts: &[u32], seed: u64) -> Result<Vec<u32>> {
         let n0 = g.node_count(self.relations[0].from);
-        if let Some(&s) = starts.iter().find(|&&s| s as usize >= n0) {
+        if let Some(s) = crate::access::first_outside(starts, n0) {
             return Err(Error::Invalid(format!("start node {s} is outside 0..{n0}")));
         }
         if starts.is_empty() {
