@@ -8,7 +8,6 @@ use rayon::prelude::*;
 use ferrograph_graph::column::Column;
 use ferrograph_graph::{Graph, NodeTypeId};
 
-use crate::access::touch;
 use crate::{Error, Result};
 
 /// Where feature rows come from, one batch at a time: the snapshot's
@@ -31,7 +30,7 @@ impl FeatureAccess for ColumnFeatures<'_> {
 
 /// How many rows ahead [`gather`] prefetches, and how many cache lines of
 /// each such row (see the measurements in [`gather`]).
-const ROW_AHEAD: usize = 16;
+const ROW_AHEAD: usize = 32;
 const ROW_LINES: usize = 4;
 
 /// Rows per rayon task when gathering dense rows: small enough that the
@@ -98,41 +97,24 @@ fn gather_rows(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>], str
     if let Column::Vector { data, .. } = column {
         // Random rows of a large matrix: each costs DRAM misses and a TLB
         // miss, so the first `ROW_LINES` cache lines of the row `ROW_AHEAD`
-        // nodes on are prefetched while this one is copied; the hardware
-        // prefetcher follows on with the rest of that row. Measured on the
-        // node lists of 50 R-MAT training batches (~35,000 rows of 512
-        // bytes from the 512 MB snapshot column, caches flushed between
-        // batches), each row copied by memcpy: no prefetch 7.2-8.6 ms, all
-        // 8 lines 8 rows ahead 3.9-6.0 ms, 4 lines 16 rows ahead 3.9-5.8 ms
-        // a batch; the limit is then the core's outstanding misses. The
-        // output is written once, not zeroed first.
+        // nodes on are prefetched into L2 while this one is copied; the
+        // hardware prefetcher follows on with the rest of that row. The
+        // output is written once, not zeroed first. See [`copy_rows`] for
+        // what was measured.
         let data = data.as_slice();
         let stream = stream && streams(out.as_ptr().cast(), dim);
         out.par_chunks_mut(ROWS_PER_TASK * dim).enumerate().for_each(|(t, dst)| {
-            let nodes = &nodes[t * ROWS_PER_TASK..][..dst.len() / dim];
-            for &n in nodes.iter().take(ROW_AHEAD) {
-                prefetch(data, n, dim);
-            }
+            let first = t * ROWS_PER_TASK;
             #[cfg(target_arch = "x86_64")]
             if stream {
                 // SAFETY: `streams` checked that AVX is present, that `dst`
                 // starts 32-byte aligned and that rows are whole 32-byte
                 // units; the nodes were checked against the column's rows.
-                unsafe { stream_rows(data, nodes, dst, dim) };
+                unsafe { stream_rows(data, nodes, first, dst, dim) };
                 return;
             }
             let _ = stream;
-            for (k, (row, &n)) in dst.chunks_mut(dim).zip(nodes).enumerate() {
-                prefetch_row(data, nodes, k, dim);
-                let src = &data[n as usize * dim..][..dim];
-                // SAFETY: `src` and `row` are `dim` elements long and do not
-                // overlap (a mapped column and the caller's buffer). A memcpy
-                // call, not an element loop: libc's copy uses the widest
-                // vectors, so fewer loads per row are in flight and more
-                // rows' misses overlap (measured: 3.7-5.1 ms against
-                // 5.8-7.5 ms a batch).
-                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), row.as_mut_ptr().cast::<f32>(), dim) };
-            }
+            copy_rows(data, nodes, first, dst, dim);
         });
         return Ok(dim);
     }
@@ -161,21 +143,113 @@ fn gather_rows(column: &Column, nodes: &[u32], out: &mut [MaybeUninit<f32>], str
     Ok(dim)
 }
 
-/// Prefetches the first `ROW_LINES` cache lines of the row of
-/// `nodes[k + ROW_AHEAD]`.
-#[inline(always)]
-fn prefetch_row(data: &[f32], nodes: &[u32], k: usize, dim: usize) {
-    if let Some(&ahead) = nodes.get(k + ROW_AHEAD) {
-        prefetch(data, ahead, dim);
+/// Copies the rows of `nodes[first..]` into `dst` (whole rows of `dim`,
+/// as many as it holds), each by one memcpy, with the rows `ROW_AHEAD`
+/// on prefetched into L2 (see [`prefetch`]) across the end of `dst`: the
+/// next task on this thread usually takes the rows that follow, and a
+/// task that starts cold (the first, a stolen one) prefetches its own
+/// first rows.
+///
+/// Measured from Python (`ferrograph.gather` on one thread against the
+/// same call with other settings, alternated in one process, 20 rounds
+/// of the throughput benchmark's 20 R-MAT batches, ~690,000 rows of 512
+/// bytes from the 512 MB snapshot column; 2-core Sapphire Rapids-class
+/// VM), rows/s relative to 4 lines 16 rows ahead into L1 with the
+/// prefetch stopping at each 512-row task's end: the same across task
+/// ends 1.07, 32 ahead into L1 1.01-1.02, 32 ahead into L2 1.13-1.18
+/// (1.09-1.16 on two threads), 24 or 64 ahead into L2 the same, 8 or 2
+/// lines instead of 4 the same, also prefetching the output row 4 rows
+/// ahead nothing more. Prefetches into L1 each hold one of the core's
+/// few line-fill buffers until the line arrives; into L2, the miss waits
+/// in L2's much longer queue, and the copy's loads find it there.
+fn copy_rows(data: &[f32], nodes: &[u32], first: usize, dst: &mut [MaybeUninit<f32>], dim: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is present; the nodes were checked against the
+        // column's rows.
+        unsafe { copy_rows_avx512(data, nodes, first, dst, dim) };
+        return;
+    }
+    for &n in nodes[first..].iter().take(ROW_AHEAD) {
+        prefetch(data, n, dim);
+    }
+    for (k, (row, &n)) in dst.chunks_mut(dim).zip(&nodes[first..]).enumerate() {
+        if let Some(&ahead) = nodes.get(first + k + ROW_AHEAD) {
+            prefetch(data, ahead, dim);
+        }
+        let src = &data[n as usize * dim..][..dim];
+        // SAFETY: `src` and `row` are `dim` elements long and do not
+        // overlap (a mapped column and the caller's buffer). A memcpy
+        // call, not an element loop: libc's copy uses the widest vectors,
+        // so fewer loads per row are in flight and more rows' misses
+        // overlap (measured: 3.7-5.1 ms against 5.8-7.5 ms a batch).
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), row.as_mut_ptr().cast::<f32>(), dim) };
     }
 }
 
-/// Prefetches the first `ROW_LINES` cache lines of row `n`.
-fn prefetch(data: &[f32], n: u32, dim: usize) {
-    let start = n as usize * dim;
-    for line in (start..start + dim).step_by(16).take(ROW_LINES) {
-        touch(data, line);
+/// [`copy_rows`] with each row copied by inline AVX-512 loads and stores:
+/// eight 64-byte loads, then their eight stores, per 512 bytes, the
+/// remainder masked. No call per row, and a whole 512-byte row's loads
+/// issue before its first store. Measured as in [`copy_rows`] against its
+/// memcpy loop (60 alternated rounds in one process): 1.075-1.076 of its
+/// rows/s on one thread (quartiles 1.03-1.12), 1.16-1.22 on two.
+///
+/// # Safety
+/// AVX-512F must be present, and every node a row of `data`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn copy_rows_avx512(data: &[f32], nodes: &[u32], first: usize, dst: &mut [MaybeUninit<f32>], dim: usize) {
+    use std::arch::x86_64::{_mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_storeu_ps};
+    for &n in nodes[first..].iter().take(ROW_AHEAD) {
+        prefetch(data, n, dim);
     }
+    // Lanes of the last, partial vector of a row (`dim % 16` of them).
+    let tail = ((1u32 << (dim % 16)) - 1) as u16;
+    for (k, (row, &n)) in dst.chunks_exact_mut(dim).zip(&nodes[first..]).enumerate() {
+        if let Some(&ahead) = nodes.get(first + k + ROW_AHEAD) {
+            prefetch(data, ahead, dim);
+        }
+        let src = data[n as usize * dim..][..dim].as_ptr();
+        let out = row.as_mut_ptr().cast::<f32>();
+        let mut j = 0;
+        // SAFETY (every access below): `src` and `out` are `dim` floats
+        // long; each load and store covers `[j, j + 16)` with `j + 16 <=
+        // dim`, or, masked, only the `dim % 16` lanes below `dim`.
+        while j + 128 <= dim {
+            unsafe {
+                let v = [0, 16, 32, 48, 64, 80, 96, 112].map(|o| _mm512_loadu_ps(src.add(j + o)));
+                for (o, x) in [0, 16, 32, 48, 64, 80, 96, 112].into_iter().zip(v) {
+                    _mm512_storeu_ps(out.add(j + o), x);
+                }
+            }
+            j += 128;
+        }
+        while j + 16 <= dim {
+            unsafe { _mm512_storeu_ps(out.add(j), _mm512_loadu_ps(src.add(j))) };
+            j += 16;
+        }
+        if tail != 0 {
+            unsafe { _mm512_mask_storeu_ps(out.add(j), tail, _mm512_maskz_loadu_ps(tail, src.add(j))) };
+        }
+    }
+}
+
+/// Prefetches the first `ROW_LINES` cache lines of row `n` into L2.
+#[inline(always)]
+fn prefetch(data: &[f32], n: u32, dim: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let start = n as usize * dim;
+        for line in (start..start + dim).step_by(16).take(ROW_LINES) {
+            if line < data.len() {
+                // SAFETY: prefetching has no effect on memory; the address
+                // is in bounds.
+                unsafe { std::arch::x86_64::_mm_prefetch(data.as_ptr().add(line).cast::<i8>(), std::arch::x86_64::_MM_HINT_T1) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, n, dim);
 }
 
 /// Whether rows of `dim` floats written from `dst` on can go out as
@@ -242,13 +316,19 @@ fn parse_cache_size(s: &str) -> Option<usize> {
 ///
 /// # Safety
 /// AVX must be present, `dst` 32-byte aligned, `dim * 4` a multiple of 32,
-/// `dst.len() == nodes.len() * dim`, and every node a row of `data`.
+/// `dst.len() <= (nodes.len() - first) * dim`, and every node a row of
+/// `data`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn stream_rows(data: &[f32], nodes: &[u32], dst: &mut [MaybeUninit<f32>], dim: usize) {
+unsafe fn stream_rows(data: &[f32], nodes: &[u32], first: usize, dst: &mut [MaybeUninit<f32>], dim: usize) {
     use std::arch::x86_64::{_mm_sfence, _mm256_loadu_ps, _mm256_stream_ps};
-    for (k, (row, &n)) in dst.chunks_exact_mut(dim).zip(nodes).enumerate() {
-        prefetch_row(data, nodes, k, dim);
+    for &n in nodes[first..].iter().take(ROW_AHEAD) {
+        prefetch(data, n, dim);
+    }
+    for (k, (row, &n)) in dst.chunks_exact_mut(dim).zip(&nodes[first..]).enumerate() {
+        if let Some(&ahead) = nodes.get(first + k + ROW_AHEAD) {
+            prefetch(data, ahead, dim);
+        }
         let src = data[n as usize * dim..][..dim].as_ptr();
         let out = row.as_mut_ptr().cast::<f32>();
         for j in (0..dim).step_by(8) {
@@ -287,6 +367,29 @@ mod tests {
         gather(&s, &[0, 2, 1], &mut out).unwrap();
         assert_eq!(out, vec![0., 0., 5., 6., 7., 0., 0., 0., 0.]);
         assert!(gather(&s, &[3], &mut out).is_err());
+    }
+
+    #[test]
+    fn rows_of_every_width_are_copied_whole_and_nothing_past_them() {
+        // Widths below, at and past one 16-float vector and one 128-float
+        // block, with and without a partial last vector; more rows than a
+        // task holds, so that prefetching runs across task ends.
+        for dim in [1, 5, 15, 16, 17, 31, 100, 128, 129, 143, 256, 300] {
+            let rows = 700;
+            let v = Column::Vector { dim, data: (0..dim * rows).map(|i| i as f32 + 0.25).collect::<Vec<f32>>().into() };
+            let nodes: Vec<u32> = (0..1500u32).map(|i| i.wrapping_mul(2_654_435_761) % rows as u32).collect();
+            let len = nodes.len() * dim;
+            let mut buf = vec![MaybeUninit::new(-7.0f32); len + 40];
+            let dim_out = gather_rows(&v, &nodes, &mut buf[3..3 + len], false).unwrap();
+            assert_eq!(dim_out, dim);
+            // SAFETY: every element of `buf` was initialised.
+            let buf: Vec<f32> = buf.iter().map(|x| unsafe { x.assume_init() }).collect();
+            assert!(buf[..3].iter().chain(&buf[3 + len..]).all(|&x| x == -7.0), "dim {dim}: written outside the output");
+            for (k, &n) in nodes.iter().enumerate() {
+                let want: Vec<f32> = (0..dim).map(|j| (n as usize * dim + j) as f32 + 0.25).collect();
+                assert_eq!(&buf[3 + k * dim..][..dim], &want[..], "dim {dim}, row {k} (node {n})");
+            }
+        }
     }
 
     #[test]
