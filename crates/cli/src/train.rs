@@ -21,7 +21,11 @@ pub fn load_graph(cfg: &TrainConfig, bars: &Bars) -> Result<Graph> {
     let d = &cfg.data;
     if let Some(s) = &d.snapshot {
         let dir = cfg.resolve(s);
-        return Ok(ferrograph_graph::snapshot::open(&dir)?.graph);
+        let g = ferrograph_graph::snapshot::open(&dir)?.graph;
+        // Training reads every edge: a damaged topology file is named now,
+        // not met as an index out of range mid-run.
+        g.check_structure()?;
+        return Ok(g);
     }
     if let Some(i) = &d.import {
         return Ok(ferrograph_io::import_file(&cfg.resolve(i), bars)?);

@@ -1,12 +1,17 @@
 //! The frozen, lock-free graph: node stores and edge stores over a schema.
 
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
 use crate::array::Array;
 use crate::column::Column;
 use crate::error::closest;
 use crate::idmap::NodeIds;
 use crate::ids::{Direction, EdgeTypeId, LocalIdx, NodeTypeId};
 use crate::schema::{Schema, reserved};
-use crate::topology::Csr;
+use crate::topology::{Csr, CsrPart};
 use crate::{Error, Result};
 
 /// Everything stored for one node type.
@@ -41,12 +46,25 @@ impl EdgeStore {
     }
 }
 
+/// A structural check's outcome, once run: `Err((file, what is wrong))`,
+/// the file relative to the snapshot directory.
+type Verdict = OnceLock<std::result::Result<(), (String, String)>>;
+
 /// An immutable heterogeneous graph. `Send + Sync`; reads take no locks.
 #[derive(Debug)]
 pub struct Graph {
     schema: Schema,
     nodes: Vec<NodeStore>,
     edges: Vec<EdgeStore>,
+    /// Per edge type, out- and in-topology: [`Graph::checked_topology`]'s
+    /// one-time structural check, once run.
+    /// A failed check holds the damaged file (relative to the snapshot)
+    /// and what is wrong with it.
+    checked: Vec<[Verdict; 2]>,
+    /// Per node type: [`Graph::checked_ids`]'s one-time check, likewise.
+    checked_ids: Vec<Verdict>,
+    /// The snapshot directory the graph was opened from, for messages.
+    origin: Option<PathBuf>,
 }
 
 impl Graph {
@@ -67,7 +85,9 @@ impl Graph {
                 return Err(Error::Invalid(format!("node type `{}`: node sets differ from the schema", t.name)));
             }
         }
-        let g = Graph { schema, nodes, edges };
+        let checked = edges.iter().map(|_| Default::default()).collect();
+        let checked_ids = nodes.iter().map(|_| Default::default()).collect();
+        let g = Graph { schema, nodes, edges, checked, checked_ids, origin: None };
         for (i, (t, e)) in g.schema.edge_types.iter().zip(&g.edges).enumerate() {
             let (ns, nd) = g.endpoint_counts(EdgeTypeId(i as u16));
             if e.out.rows() != ns {
@@ -103,9 +123,9 @@ impl Graph {
         for (i, (t, e)) in self.schema.edge_types.iter().zip(&self.edges).enumerate() {
             let (_, nd) = self.endpoint_counts(EdgeTypeId(i as u16));
             let ns = e.out.rows();
-            e.out.check(nd).map_err(|m| format!("edge type {} out-topology: {m}", t.display_name()))?;
+            e.out.check(nd).map_err(|(_, m)| format!("edge type {} out-topology: {m}", t.display_name()))?;
             if let Some(inn) = &e.inn {
-                inn.check(ns).map_err(|m| format!("edge type {} in-topology: {m}", t.display_name()))?;
+                inn.check(ns).map_err(|(_, m)| format!("edge type {} in-topology: {m}", t.display_name()))?;
                 if let Some(em) = &inn.edge
                     && em.as_slice().iter().any(|&p| p as usize >= e.out.len())
                 {
@@ -171,6 +191,90 @@ impl Graph {
         }
     }
 
+    /// [`Graph::topology`] after a check of its whole structure, run on the
+    /// first call for each edge type and direction ([`Csr::check`], and for
+    /// an in-topology its edge map against the edge count). A snapshot opens
+    /// without reading its arrays, so a damaged CSR file would otherwise show
+    /// up as an index out of range deep in a sampler, or as node ids past
+    /// the last node in its output; the kernels that index by the stored
+    /// neighbours take their topology from here. The first call reads
+    /// offsets and targets once, in parallel (12 bytes an edge, 8 a node).
+    /// A damaged file is named: `<snapshot>/edges/<e>/out.dst.u32`, ….
+    pub fn checked_topology(&self, e: EdgeTypeId, dir: Direction) -> Result<&Csr> {
+        let s = self.edges(e);
+        let (csr, side) = match (dir, &s.inn) {
+            (Direction::In, Some(inn)) => (inn, 1),
+            _ => (&s.out, 0),
+        };
+        let verdict = self.checked[e.0 as usize][side].get_or_init(|| {
+            let (ns, nd) = self.endpoint_counts(e);
+            let (name, ends, bound) = if side == 0 { ("out", "dst", nd) } else { ("in", "src", ns) };
+            let file = |part: CsrPart| match part {
+                CsrPart::Offsets => format!("edges/{}/{name}.off.u64", e.0),
+                CsrPart::Targets => format!("edges/{}/{name}.{ends}.u32", e.0),
+                CsrPart::EdgeMap => format!("edges/{}/{name}.edge.u32", e.0),
+            };
+            csr.check(bound).map_err(|(part, m)| (file(part), m))?;
+            if let Some(map) = &csr.edge
+                && let Some(p) = map.as_slice().par_iter().find_first(|&&p| p as usize >= s.out.len())
+            {
+                return Err((file(CsrPart::EdgeMap), format!("edge position {p} is past the last edge ({} edges)", s.out.len())));
+            }
+            Ok(())
+        });
+        match verdict {
+            Ok(()) => Ok(csr),
+            Err((file, message)) => Err(self.damaged(file, message, &format!("edge type {}", self.schema.edge_types[e.0 as usize].display_name()))),
+        }
+    }
+
+    /// The external-id map of node type `t` after a check of its structure,
+    /// run on the first call for each type ([`NodeIds::check`]: the sorted
+    /// index a permutation that orders the ids, string offsets in order):
+    /// lookups by id and the ids of local indices read through it, and a
+    /// damaged file would otherwise index out of range. The first call
+    /// reads the map once (O(n) for int ids, O(n) string comparisons).
+    pub fn checked_ids(&self, t: NodeTypeId) -> Result<&NodeIds> {
+        let ids = &self.nodes(t).ids;
+        let verdict = self.checked_ids[t.0 as usize].get_or_init(|| ids.check().map_err(|m| (format!("nodes/{}/ids.*", t.0), m)));
+        match verdict {
+            Ok(()) => Ok(ids),
+            Err((file, message)) => Err(self.damaged(file, message, &format!("node type `{}`", self.schema.node_types[t.0 as usize].name))),
+        }
+    }
+
+    /// A failed structural check as an error naming the damaged file (under
+    /// the snapshot directory, when the graph was opened from one).
+    fn damaged(&self, file: &str, message: &str, what: &str) -> Error {
+        let message = format!("{message} ({what}; the snapshot is damaged: `ferrograph verify` checks every file)");
+        match &self.origin {
+            Some(dir) => Error::Corrupt { path: dir.join(file), message },
+            None => Error::Invalid(format!("{file}: {message}")),
+        }
+    }
+
+    /// [`Graph::checked_topology`] for every edge type and direction and
+    /// [`Graph::checked_ids`] for every node type: for a job that reads the
+    /// whole graph anyway (training, partitioning), so that its kernels may
+    /// index by any stored neighbour and id.
+    pub fn check_structure(&self) -> Result<()> {
+        for e in 0..self.edges.len() {
+            for dir in [Direction::Out, Direction::In] {
+                self.checked_topology(EdgeTypeId(e as u16), dir)?;
+            }
+        }
+        for t in 0..self.nodes.len() {
+            self.checked_ids(NodeTypeId(t as u16))?;
+        }
+        Ok(())
+    }
+
+    /// Records the snapshot directory the graph was opened from (named in
+    /// [`Graph::checked_topology`]'s errors).
+    pub(crate) fn set_origin(&mut self, dir: PathBuf) {
+        self.origin = Some(dir);
+    }
+
     /// Neighbours of `node` along edge type `e` in direction `dir`.
     pub fn neighbors(&self, e: EdgeTypeId, dir: Direction, node: LocalIdx) -> &[u32] {
         self.topology(e, dir).neighbors(node.get())
@@ -198,7 +302,9 @@ impl Graph {
         }
     }
 
-    /// Node set `name` of type `t` (sorted local indices).
+    /// Node set `name` of type `t` (sorted local indices), checked to hold
+    /// only nodes of the type (one vectorised pass over the set each call;
+    /// a damaged set file is named rather than handed out as seeds).
     pub fn node_set(&self, t: NodeTypeId, name: &str) -> Result<&[u32]> {
         let sets = &self.schema.node_types[t.0 as usize].sets;
         let i = sets.iter().position(|s| s == name).ok_or_else(|| Error::Unknown {
@@ -206,7 +312,18 @@ impl Graph {
             name: name.into(),
             suggestion: closest(name, sets.iter().map(String::as_str)),
         })?;
-        Ok(self.nodes(t).sets[i].as_slice())
+        let set = self.nodes(t).sets[i].as_slice();
+        let n = self.node_count(t);
+        if set.iter().fold(0u32, |m, &v| m.max(v)) as usize >= n {
+            let bad = set.iter().find(|&&v| v as usize >= n).copied().unwrap_or_default();
+            let what = format!("node type `{}`", self.schema.node_types[t.0 as usize].name);
+            return Err(self.damaged(
+                &format!("nodes/{}/set{i}.u32", t.0),
+                &format!("set `{name}` holds node {bad}, and there are {n} nodes"),
+                &what,
+            ));
+        }
+        Ok(set)
     }
 }
 

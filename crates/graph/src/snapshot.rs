@@ -468,7 +468,8 @@ pub fn open(dir: &Path) -> Result<Snapshot> {
         let columns = es.attributes.iter().enumerate().map(|(i, a)| r.column(&format!("{base}/a{i}"), a, stored)).collect::<Result<_>>()?;
         edges.push(EdgeStore { out, inn, columns, self_loops: sum.self_loops });
     }
-    let graph = Graph::from_parts(schema.clone(), nodes, edges).map_err(|e| Error::corrupt(&mpath, e.to_string()))?;
+    let mut graph = Graph::from_parts(schema.clone(), nodes, edges).map_err(|e| Error::corrupt(&mpath, e.to_string()))?;
+    graph.set_origin(dir.to_path_buf());
     Ok(Snapshot { graph, manifest, dir: dir.to_path_buf() })
 }
 

@@ -265,6 +265,75 @@ fn flipped_byte_fails_verify_with_the_file_named() {
     assert!(e.contains("nodes/0/a0.i64") && e.contains("checksum mismatch"), "{e}");
 }
 
+/// Overwrites the little-endian `u32` at `index` of the snapshot file `rel`.
+fn poke_u32(out: &std::path::Path, rel: &str, index: usize, value: u32) {
+    let f = out.join(rel);
+    let mut b = std::fs::read(&f).unwrap();
+    b[index * 4..index * 4 + 4].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(&f, b).unwrap();
+}
+
+#[test]
+fn damaged_topology_is_named_on_first_use_not_met_mid_kernel() {
+    use ferrograph_graph::{Direction, EdgeTypeId};
+    // A neighbour past the last node: open (which reads no array) succeeds,
+    // the checked topology names the file, the other direction is sound.
+    let (_d, out) = small_snapshot();
+    poke_u32(&out, "edges/0/out.dst.u32", 0, 7_000_000);
+    let snap = snapshot::open(&out).unwrap();
+    let e = snap.graph.checked_topology(EdgeTypeId(0), Direction::Out).unwrap_err().to_string();
+    assert!(e.contains("edges/0/out.dst.u32") && e.contains("neighbour 7000000") && e.contains(&out.display().to_string()), "{e}");
+    assert!(snap.graph.checked_topology(EdgeTypeId(0), Direction::In).is_ok());
+    assert!(snap.graph.check_structure().is_err(), "the whole-graph check fails too");
+    // The verdict is kept: asking again gives the same error.
+    assert_eq!(snap.graph.checked_topology(EdgeTypeId(0), Direction::Out).unwrap_err().to_string(), e);
+
+    // Offsets that go down name the offsets file.
+    let (_d, out) = small_snapshot();
+    let f = out.join("edges/1/out.off.u64");
+    let mut b = std::fs::read(&f).unwrap();
+    b[8..16].copy_from_slice(&5u64.to_le_bytes());
+    std::fs::write(&f, b).unwrap();
+    let snap = snapshot::open(&out).unwrap();
+    let e = snap.graph.checked_topology(EdgeTypeId(1), Direction::Out).unwrap_err().to_string();
+    assert!(e.contains("edges/1/out.off.u64") && e.contains("offsets go down at row 1"), "{e}");
+
+    // An in→out edge position past the last edge names the edge map.
+    let (_d, out) = small_snapshot();
+    poke_u32(&out, "edges/0/in.edge.u32", 1, 99);
+    let snap = snapshot::open(&out).unwrap();
+    let e = snap.graph.checked_topology(EdgeTypeId(0), Direction::In).unwrap_err().to_string();
+    assert!(e.contains("edges/0/in.edge.u32") && e.contains("edge position 99"), "{e}");
+    assert!(snap.graph.checked_topology(EdgeTypeId(0), Direction::Out).is_ok());
+}
+
+#[test]
+fn damaged_id_index_is_named_on_first_use() {
+    let s = Spec {
+        n_a: 3,
+        n_b: 2,
+        string_ids: true,
+        ints: vec![1, 2, 3],
+        floats: vec![0.5; 3],
+        cats: vec![0, 1, 0],
+        dim: 2,
+        vecs: vec![1.0; 6],
+        sparse_rows: vec![vec![], vec![], vec![]],
+        edges: vec![(0, 1, 1.0, 5)],
+        undirected: vec![],
+        set: vec![],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    snapshot::write(&build(&s), &out).unwrap();
+    assert!(snapshot::open(&out).unwrap().graph.checked_ids(ferrograph_graph::NodeTypeId(0)).is_ok());
+    poke_u32(&out, "nodes/0/ids.sorted.u32", 1, 4_000_000_000);
+    let snap = snapshot::open(&out).unwrap();
+    let e = snap.graph.checked_ids(ferrograph_graph::NodeTypeId(0)).unwrap_err().to_string();
+    assert!(e.contains("nodes/0/ids.") && e.contains("node type `a`") && e.contains("damaged"), "{e}");
+    assert!(snap.graph.checked_ids(ferrograph_graph::NodeTypeId(1)).is_ok(), "dense ids need no index");
+}
+
 #[test]
 fn unknown_version_and_foreign_manifest_are_refused() {
     let (_d, out) = small_snapshot();

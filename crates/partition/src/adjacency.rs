@@ -65,6 +65,8 @@ impl Adjacency {
         // Degrees first, then one fill: memory is the final arrays plus a
         // cursor per node, not a vector per node.
         let mut degree = vec![0u64; n + 1];
+        // The passes below index by every stored neighbour.
+        g.check_structure()?;
         let mut ends = Vec::new();
         for et in &schema.edge_types {
             ends.push((base[schema.node_type(&et.src)?.0 as usize] as usize, base[schema.node_type(&et.dst)?.0 as usize] as usize));

@@ -272,6 +272,10 @@ fn counts_error(e: PyErr, py: Python<'_>, name: &str) -> PyErr {
 }
 
 fn fanouts_arg(o: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    if o.is_instance_of::<pyo3::types::PyString>() {
+        // pyo3 would say only "Can't extract `str` to `Vec`".
+        return Err(PyTypeError::new_err("fanouts: a list of fan-outs is needed (a count per hop, -1 for all), got str"));
+    }
     o.extract().map_err(|e| counts_error(e, o.py(), "fanouts"))
 }
 
@@ -564,7 +568,7 @@ impl Graph {
     /// types); an id that is not in the graph raises `KeyError` naming it.
     fn local_ids<'py>(&self, py: Python<'py>, node_type: &str, ids: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let t = self.node_type(node_type)?;
-        let map = &self.g().nodes(t).ids;
+        let map = self.g().checked_ids(t).map_err(Problem::from)?;
         let out: Vec<i64> = if let NodeIds::Str { .. } = map {
             let names: Vec<String> = ids.extract()?;
             names
@@ -586,7 +590,7 @@ impl Graph {
         let t = self.node_type(node_type)?;
         let n = self.g().node_count(t);
         let nodes = local_ids(nodes, n, "external_ids")?;
-        let map = &self.g().nodes(t).ids;
+        let map = self.g().checked_ids(t).map_err(Problem::from)?;
         if let NodeIds::Str { .. } = map {
             let v: Vec<String> = nodes
                 .iter()
@@ -996,7 +1000,7 @@ fn result_dict<'py>(py: Python<'py>, g: &ferrograph_graph::Graph, r: ferrograph_
     for a in r.aliases {
         let d = PyDict::new(py);
         d.set_item("type", &g.schema().node_types[a.node_type.0 as usize].name)?;
-        let map = &g.nodes(a.node_type).ids;
+        let map = g.checked_ids(a.node_type).map_err(Problem::from)?;
         if let NodeIds::Str { .. } = map {
             let ids: Vec<String> = a.nodes.iter().map(|&n| map.external(LocalIdx(n)).to_string().trim_matches('"').to_string()).collect();
             d.set_item("ids", ids)?;

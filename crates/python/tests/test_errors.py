@@ -116,7 +116,7 @@ def test_counts_and_seeds_out_of_range_name_the_argument(cora):
         ferrograph.Dataset(cora, 'g.V("paper").batch(2).values()', seed=0).batch(-1)
     with pytest.raises(OverflowError, match=r"fanouts: .* \(each fan-out is a count, or -1\)"):
         ferrograph.NeighborSampler(cora, "cites", [2, 2**64])
-    with pytest.raises(TypeError, match="fanouts: "):
+    with pytest.raises(TypeError, match=r"fanouts: a list of fan-outs is needed \(a count per hop, -1 for all\), got str"):
         ferrograph.NeighborSampler(cora, "cites", "5")
     with pytest.raises(TypeError, match="fanouts: "):
         ferrograph.NeighborSampler(cora, "cites", [2.5])
@@ -197,3 +197,68 @@ def test_an_existing_output_is_not_replaced(planted_dir, tmp_path):
         ferrograph.generate_planted(planted_dir, nodes=100)
     g = ferrograph.open(planted_dir)
     assert g.num_nodes("node") == 5000
+
+
+def _damaged_copy(src, tmp_path, rel, index, value, dtype):
+    """A copy of snapshot `src` with element `index` of file `rel` set to
+    `value` (the manifest's lengths still match: open succeeds)."""
+    import shutil
+
+    d = tmp_path / "damaged"
+    shutil.copytree(src, d)
+    a = np.fromfile(d / rel, dtype=dtype)
+    a[index] = value
+    a.tofile(d / rel)
+    return d
+
+
+def test_a_damaged_topology_file_is_named_not_a_panic(planted_dir, tmp_path, cli):
+    # A neighbour id past the last node: every sampler, walk, negative and
+    # query over the relation raises ValueError naming the file (as the CLI
+    # does), before a kernel indexes by it; none returns the bad id.
+    d = _damaged_copy(planted_dir, tmp_path, "edges/0/out.dst.u32", 3, 4_000_000_000, np.uint32)
+    g = ferrograph.open(d)
+    calls = [
+        lambda: ferrograph.NeighborSampler(g, "link", [5, 5], seed=0).sample(np.arange(100)),
+        lambda: ferrograph.random_walks(g, "link", np.arange(10), 5),
+        lambda: ferrograph.negatives(g, "link", np.arange(10), 2, strict=True),
+        lambda: list(ferrograph.Dataset(g.V("node").batch(64).alias("s").outV("link").sample(3).by("random").alias("h").values(), seed=0)),
+        lambda: list(ferrograph.Dataset(g.E("link").batch(64).alias("e").values(), seed=0)),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError) as e:
+            call()
+        assert "edges/0/out.dst.u32" in _message(e) and "neighbour 4000000000" in _message(e), _message(e)
+    query = 'g.V("node").batch(64).alias("s").outV("link").sample(3).by("random").alias("h").values()'
+    assert "edges/0/out.dst.u32" in _cli_error(cli, "sample", d, query)
+    # A node set holding a node past the last one names the set's file.
+    d3 = _damaged_copy(planted_dir, tmp_path / "s", "nodes/0/set0.u32", 2, 99_999, np.uint32)
+    g3 = ferrograph.open(d3)
+    for call in [lambda: g3.node_set("node", "train"), lambda: list(ferrograph.Dataset(g3.V("node", "train").batch(8).values(), seed=0))]:
+        with pytest.raises(ValueError, match=r"nodes/0/set0\.u32: set `train` holds node 99999, and there are 5000 nodes"):
+            call()
+    # Offsets that go down name the offsets file.
+    d2 = _damaged_copy(planted_dir, tmp_path / "o", "edges/0/out.off.u64", 10, 1, np.uint64)
+    with pytest.raises(ValueError, match=r"edges/0/out\.off\.u64: offsets go down at row 9"):
+        ferrograph.NeighborSampler(ferrograph.open(d2), "link", [5], seed=0).sample([0])
+
+
+def test_a_damaged_id_index_is_named_not_a_panic(tmp_path, cli):
+    (tmp_path / "u.csv").write_text("id\n" + "".join(f"user{i}\n" for i in range(50)))
+    (tmp_path / "e.csv").write_text("a,b\n" + "".join(f"user{i},user{(i * 7) % 50}\n" for i in range(50)))
+    (tmp_path / "g.toml").write_text(
+        '[[nodes]]\ntype = "u"\nfile = "u.csv"\nid = "id"\nid_type = "string"\n'
+        '[[edges]]\nsrc_type = "u"\nrelation = "r"\ndst_type = "u"\nfile = "e.csv"\nsrc = "a"\ndst = "b"\n'
+    )
+    ferrograph.import_graph(tmp_path / "g.toml", tmp_path / "ok")
+    d = _damaged_copy(tmp_path / "ok", tmp_path, "nodes/0/ids.sorted.u32", 5, 3_000_000_000, np.uint32)
+    g = ferrograph.open(d)
+    for call in [
+        lambda: g.external_ids("u", [0, 1]),
+        lambda: g.local_ids("u", ["user3"]),
+        lambda: list(ferrograph.Dataset(g.V("u").batch(8).values(), seed=0)),
+    ]:
+        with pytest.raises(ValueError) as e:
+            call()
+        assert "nodes/0/ids." in _message(e) and "damaged" in _message(e), _message(e)
+    assert "nodes/0/ids." in _cli_error(cli, "sample", d, 'g.V("u").batch(8).values()')

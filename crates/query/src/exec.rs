@@ -104,16 +104,17 @@ fn hop_size(degrees: &[u64], k: usize, strategy: Strategy) -> u64 {
 
 /// Out-positions (edge ids) of the sampled edges `near[i]`–`far[i]` walked
 /// along `r`: the first matching entry of the source's sorted out-row.
-fn edge_positions(g: &Graph, r: Relation, near: &[u32], far: &[u32]) -> Vec<u64> {
-    let out = g.topology(r.edge_type, Direction::Out);
-    near.iter()
+fn edge_positions(g: &Graph, r: Relation, near: &[u32], far: &[u32]) -> std::result::Result<Vec<u64>, ferrograph_graph::Error> {
+    let out = g.checked_topology(r.edge_type, Direction::Out)?;
+    Ok(near
+        .iter()
         .zip(far)
         .map(|(&u, &v)| {
             let (s, d) = if r.direction == Direction::Out { (u, v) } else { (v, u) };
             let row = out.neighbors(s as usize);
             out.range(s as usize).start as u64 + row.partition_point(|&x| x < d) as u64
         })
-        .collect()
+        .collect())
 }
 
 /// Checks `plan` against `g` and runs its first batch with randomness from
@@ -310,7 +311,7 @@ fn run_batch(plan: &Plan, g: &Graph, access: &dyn NeighborAccess, batch: SourceB
                 if *want_edges {
                     let near: Vec<u32> =
                         out.offsets.windows(2).zip(&frontier).flat_map(|(w, &u)| std::iter::repeat_n(u, (w[1] - w[0]) as usize)).collect();
-                    edge_ids = Some(edge_positions(g, r, &near, &out.neighbors));
+                    edge_ids = Some(edge_positions(g, r, &near, &out.neighbors).map_err(|e| at(e.into()))?);
                     edge_ends = Some((near, out.neighbors.clone(), r.from, r.to));
                 }
                 (out.neighbors, Some(out.offsets), r.to)

@@ -253,7 +253,13 @@ impl Plan {
     /// hops chain node types; errors point at the offending step or name.
     pub fn check_with(&self, g: &Graph, limits: &Limits) -> Result<()> {
         self.check_limits(limits)?;
-        self.check_schema(g)
+        self.check_schema(g)?;
+        // Results carry external ids: a damaged id map is named here, once
+        // per graph (cached), not met as an index out of range.
+        for t in 0..g.schema().node_types.len() {
+            g.checked_ids(ferrograph_graph::NodeTypeId(t as u16)).map_err(|e| Error::at(self.columns.source, e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Checks, without a graph, the batch size, the number of steps, every

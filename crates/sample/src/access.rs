@@ -201,7 +201,7 @@ impl<'g> LocalGraph<'g> {
         let g = self.graph;
         let name = || g.schema().edge_types[rel.edge_type.0 as usize].display_name();
         let w = g.edge_weights(rel.edge_type).ok_or_else(|| Error::Invalid(format!("edge type {} has no float `weight` attribute", name())))?;
-        let csr = g.topology(rel.edge_type, rel.direction);
+        let csr = g.checked_topology(rel.edge_type, rel.direction)?;
         let walked: Vec<f32> = match (&csr.edge, rel.direction) {
             (Some(map), Direction::In) => map.as_slice().par_iter().map(|&p| w[p as usize]).collect(),
             _ => w.to_vec(),
@@ -221,7 +221,7 @@ impl<'g> LocalGraph<'g> {
                 Ok(ferrograph_graph::column::Column::Int(a)) => a.as_slice(),
                 _ => return Err(format!("edge type {name} has no int `timestamp` attribute")),
             };
-            let csr = g.topology(rel.edge_type, rel.direction);
+            let csr = g.checked_topology(rel.edge_type, rel.direction).map_err(|e| e.to_string())?;
             Ok(match (&csr.edge, rel.direction) {
                 (Some(map), Direction::In) => map.as_slice().par_iter().map(|&p| ts[p as usize]).collect(),
                 _ => ts.to_vec(),
@@ -234,7 +234,7 @@ impl<'g> LocalGraph<'g> {
     fn cdf(&self, rel: Relation) -> Result<&[f32]> {
         let r = self.cache(rel).cdf.get_or_init(|| {
             let w = self.walked_weights(rel).map_err(|e| e.to_string())?;
-            Ok(row_prefix_sums(self.graph.topology(rel.edge_type, rel.direction), w))
+            Ok(row_prefix_sums(self.graph.checked_topology(rel.edge_type, rel.direction).map_err(|e| e.to_string())?, w))
         });
         r.as_deref().map_err(|e| Error::Invalid(e.clone()))
     }
@@ -243,9 +243,9 @@ impl<'g> LocalGraph<'g> {
     fn degree_cdf(&self, rel: Relation) -> Result<&[f32]> {
         let r = self.cache(rel).degree_cdf.get_or_init(|| {
             let g = self.graph;
-            let csr = g.topology(rel.edge_type, rel.direction);
+            let csr = g.checked_topology(rel.edge_type, rel.direction).map_err(|e| e.to_string())?;
             // In-degree along the edge type: rows of the in-topology.
-            let inn = g.topology(rel.edge_type, Direction::In);
+            let inn = g.checked_topology(rel.edge_type, Direction::In).map_err(|e| e.to_string())?;
             let w: Vec<f32> = csr.targets.as_slice().par_iter().map(|&x| inn.degree(x as usize) as f32).collect();
             Ok(row_prefix_sums(csr, w))
         });
@@ -257,7 +257,7 @@ impl<'g> LocalGraph<'g> {
     fn by_weight(&self, rel: Relation) -> Result<&[u32]> {
         let r = self.cache(rel).by_weight.get_or_init(|| {
             let w = self.walked_weights(rel).map_err(|e| e.to_string())?;
-            let csr = self.graph.topology(rel.edge_type, rel.direction);
+            let csr = self.graph.checked_topology(rel.edge_type, rel.direction).map_err(|e| e.to_string())?;
             let off = csr.offsets.as_slice();
             let mut order: Vec<u32> = (0..csr.len()).map(|p| p as u32).collect();
             let mut rows: Vec<(usize, &mut [u32])> = Vec::with_capacity(csr.rows());
@@ -299,7 +299,7 @@ impl LocalGraph<'_> {
         {
             return Err(Error::Invalid(format!("{} stream indices for {} nodes", s.len(), nodes.len())));
         }
-        let csr = self.graph.topology(rel.edge_type, rel.direction);
+        let csr = self.graph.checked_topology(rel.edge_type, rel.direction)?;
         if out.offsets.is_empty() {
             out.offsets.push(out.neighbors.len() as u32);
         }
@@ -328,7 +328,7 @@ impl NeighborAccess for LocalGraph<'_> {
 
     fn has_edges(&self, rel: Relation, nodes: &[u32], targets: &[u32], out: &mut Vec<bool>) -> Result<()> {
         check_pairs(nodes, targets)?;
-        let csr = self.graph.topology(rel.edge_type, rel.direction);
+        let csr = self.graph.checked_topology(rel.edge_type, rel.direction)?;
         check_nodes(csr, nodes)?;
         // Rows are sorted by neighbour (in-rows by source).
         out.extend(nodes.iter().zip(targets).map(|(&u, v)| csr.neighbors(u as usize).binary_search(v).is_ok()));
@@ -336,7 +336,7 @@ impl NeighborAccess for LocalGraph<'_> {
     }
 
     fn degrees(&self, rel: Relation, nodes: &[u32], out: &mut Vec<u64>) -> Result<()> {
-        let csr = self.graph.topology(rel.edge_type, rel.direction);
+        let csr = self.graph.checked_topology(rel.edge_type, rel.direction)?;
         check_nodes(csr, nodes)?;
         out.extend(nodes.iter().map(|&u| csr.degree(u as usize) as u64));
         Ok(())

@@ -79,7 +79,8 @@ impl EdgeBatches {
         if dir != Direction::Out {
             return Err(Error::Invalid(format!("traverse edges by their relation name, not the reverse `{relation}`")));
         }
-        let n = g.edges(edge_type).out.len();
+        // Checked once here: `epoch` reads sources and targets by position.
+        let n = g.checked_topology(edge_type, Direction::Out)?.len();
         let n = u32::try_from(n).map_err(|_| Error::Invalid("too many edges to traverse".into()))?;
         Ok(EdgeBatches { edge_type, positions: Batches::new((0..n).collect(), batch, shuffle, drop_last, seed)? })
     }

@@ -23,11 +23,11 @@ pub fn write_embeddings(g: &Graph, node_type: NodeTypeId, values: &[f32], dim: u
 pub fn write_embedding_files(g: &Graph, node_type: NodeTypeId, values: &[f32], dim: usize, npy: &Path, parquet: &Path) -> Result<()> {
     let n = values.len() / dim.max(1);
     ferrograph_io::npy::write_npy_f32(npy, &[n, dim], values)?;
-    let store = g.nodes(node_type);
-    let ids = match store.ids.kind() {
+    let store_ids = g.checked_ids(node_type)?;
+    let ids = match store_ids.kind() {
         ferrograph_graph::IdKind::String => EmbeddingIds::Str(
             (0..n)
-                .map(|i| match store.ids.external(LocalIdx(i as u32)) {
+                .map(|i| match store_ids.external(LocalIdx(i as u32)) {
                     ExternalId::Str(s) => s,
                     ExternalId::Int(v) => v.to_string(),
                 })
@@ -35,7 +35,7 @@ pub fn write_embedding_files(g: &Graph, node_type: NodeTypeId, values: &[f32], d
         ),
         _ => EmbeddingIds::Int(
             (0..n)
-                .map(|i| match store.ids.external(LocalIdx(i as u32)) {
+                .map(|i| match store_ids.external(LocalIdx(i as u32)) {
                     ExternalId::Int(v) => v,
                     ExternalId::Str(_) => i as i64,
                 })

@@ -92,30 +92,94 @@ impl Csr {
     }
 
     /// Checks every invariant against `targets_bound` (number of nodes of the
-    /// target type). Reads the whole structure: used by `verify`, not by `open`.
-    pub fn check(&self, targets_bound: usize) -> std::result::Result<(), String> {
+    /// target type): offsets that start at 0, never go down and end at the
+    /// targets' length; rows sorted; every target below the bound; an edge
+    /// map as long as the targets. Reads the whole structure (in parallel):
+    /// used by `verify` and, once per topology, by
+    /// [`Graph::checked_topology`](crate::Graph::checked_topology), not by
+    /// `open`. The error says which array is at fault.
+    pub fn check(&self, targets_bound: usize) -> std::result::Result<(), (CsrPart, String)> {
         let o = self.offsets.as_slice();
         let t = self.targets.as_slice();
         if o.is_empty() || o[0] != 0 || o[o.len() - 1] != t.len() as u64 {
-            return Err("offsets do not span the targets".into());
+            return Err((CsrPart::Offsets, "offsets do not span the targets".into()));
         }
-        let bad_row = (0..o.len() - 1).into_par_iter().find_any(|&r| {
-            if o[r] > o[r + 1] || o[r + 1] > t.len() as u64 {
-                return true;
-            }
+        // Fast passes first, in chunks the compiler vectorises: offsets that
+        // never go down, the largest target, and the count of descents
+        // `t[i] > t[i + 1]`, every one of which must sit at a row start (the
+        // rows are sorted exactly then). Only a failure is looked for row by
+        // row, to name it. The first sample over the 10M-entry R-MAT
+        // in-topology took 55-70 ms with the check row by row throughout,
+        // 26-43 ms so, most of that faulting in the mapped pages (which the
+        // sampling would otherwise do over its first batches).
+        const CHUNK: usize = 1 << 16;
+        let offsets_ok = o.par_chunks(CHUNK).enumerate().all(|(i, c)| {
+            // Each chunk also compares its first offset with the one before.
+            let before = if i == 0 { 0 } else { o[i * CHUNK - 1] };
+            before <= c[0] && c.iter().zip(&c[1..]).fold(true, |ok, (a, b)| ok & (a <= b))
+        });
+        if !offsets_ok {
+            let r = (0..o.len() - 1).into_par_iter().find_first(|&r| o[r] > o[r + 1]).unwrap_or(0);
+            return Err((CsrPart::Offsets, format!("offsets go down at row {r}: {}, then {}", o[r], o[r + 1])));
+        }
+        let max = t.par_chunks(CHUNK).map(|c| c.iter().fold(0u32, |m, &x| m.max(x))).max().unwrap_or(0);
+        let descents: usize = (0..t.len().saturating_sub(1))
+            .into_par_iter()
+            .step_by(CHUNK)
+            .map(|i| {
+                let c = &t[i..(i + CHUNK + 1).min(t.len())];
+                c.iter().zip(&c[1..]).fold(0usize, |n, (a, b)| n + usize::from(a > b))
+            })
+            .sum();
+        // A descent is allowed where a non-empty row starts (each such row
+        // has its own start; empty rows share theirs).
+        let at_row_starts: usize = (0..o.len() - 1)
+            .into_par_iter()
+            .map(|r| {
+                let (p, q) = (o[r] as usize, o[r + 1] as usize);
+                usize::from(p > 0 && p < q && t[p - 1] > t[p])
+            })
+            .sum();
+        if (t.is_empty() || (max as usize) < targets_bound) && descents == at_row_starts {
+            return self.check_edge_map();
+        }
+        let bad_row = (0..o.len() - 1).into_par_iter().find_first(|&r| {
             let row = &t[o[r] as usize..o[r + 1] as usize];
             row.windows(2).any(|w| w[0] > w[1]) || row.iter().any(|&x| x as usize >= targets_bound)
         });
-        if let Some(r) = bad_row {
-            return Err(format!("row {r} is out of order or points past the last node"));
-        }
+        let Some(r) = bad_row else {
+            return Err((CsrPart::Targets, "the rows are out of order".into()));
+        };
+        let row = &t[o[r] as usize..o[r + 1] as usize];
+        Err((
+            CsrPart::Targets,
+            match row.iter().find(|&&x| x as usize >= targets_bound) {
+                Some(x) => format!("row {r} holds neighbour {x}, and there are {targets_bound} nodes"),
+                None => format!("row {r} is out of order"),
+            },
+        ))
+    }
+
+    /// [`Csr::check`]'s last part: an edge map as long as the targets.
+    fn check_edge_map(&self) -> std::result::Result<(), (CsrPart, String)> {
         if let Some(e) = &self.edge
-            && e.len() != t.len()
+            && e.len() != self.targets.len()
         {
-            return Err("edge map length differs from the targets".into());
+            return Err((CsrPart::EdgeMap, "edge map length differs from the targets".into()));
         }
         Ok(())
     }
+}
+
+/// The array of a [`Csr`] that [`Csr::check`] found at fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsrPart {
+    /// `offsets`.
+    Offsets,
+    /// `targets`.
+    Targets,
+    /// `edge`.
+    EdgeMap,
 }
 
 /// How to build one edge type's topology.
@@ -618,5 +682,78 @@ mod tests {
         let one = run(1);
         assert_eq!(one, run(3));
         assert_eq!(one, run(8));
+    }
+
+    #[test]
+    fn check_sees_faults_on_chunk_boundaries() {
+        // 100,000 rows of 3 sorted targets: faults placed where the check's
+        // 65,536-element chunks meet.
+        let rows = 100_000usize;
+        let offsets: Vec<u64> = (0..=rows as u64).map(|r| 3 * r).collect();
+        let targets: Vec<u32> = (0..3 * rows as u32).map(|i| (i % 3) * 7 + (i / 3) % 5).collect();
+        let csr = |o: &[u64], t: &[u32]| Csr { offsets: o.to_vec().into(), targets: t.to_vec().into(), edge: None };
+        assert!(csr(&offsets, &targets).check(1000).is_ok());
+        for at in [65_535usize, 65_536, 65_537, 131_072] {
+            let mut t = targets.clone();
+            // Inside a row unless `at` starts one: then the row before ends high.
+            let row = at / 3;
+            let (lo, hi) = (3 * row, 3 * row + 2);
+            t.swap(lo, hi);
+            let r = csr(&offsets, &t).check(1000);
+            assert_eq!(r.map_err(|e| e.1), Err(format!("row {row} is out of order")), "swap in row {row}");
+            let mut t = targets.clone();
+            t[at] = 1000;
+            assert!(matches!(csr(&offsets, &t).check(1000), Err((CsrPart::Targets, m)) if m.contains("neighbour 1000")));
+            if at < rows {
+                let mut o = offsets.clone();
+                o[at] = o[at - 1] - 1;
+                assert!(matches!(csr(&o, &targets).check(1000), Err((CsrPart::Offsets, _))), "offset {at}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The vectorised check says what checking row by row says, for
+        /// rows with empty ones among them, out of order or past the bound;
+        /// offsets that go down are named as such.
+        #[test]
+        fn check_agrees_with_checking_row_by_row(
+            rows in proptest::collection::vec(proptest::collection::vec(0u32..12, 0..6), 0..40),
+            sort in proptest::bool::ANY,
+            swap in proptest::option::of((0usize..400, 0usize..400)),
+        ) {
+            let bound = 10;
+            let mut rows = rows;
+            if sort {
+                rows.iter_mut().for_each(|r| r.sort());
+            }
+            let mut offsets = vec![0u64];
+            let mut targets: Vec<u32> = Vec::new();
+            for r in &rows {
+                targets.extend(r);
+                offsets.push(targets.len() as u64);
+            }
+            let mut offsets_ok = true;
+            if let Some((a, b)) = swap
+                && offsets.len() > 2
+            {
+                // Two inner offsets exchanged: offsets may go down.
+                let (a, b) = (1 + a % (offsets.len() - 2), 1 + b % (offsets.len() - 2));
+                offsets.swap(a, b);
+                offsets_ok = offsets.windows(2).all(|w| w[0] <= w[1]);
+            }
+            let csr = Csr { offsets: offsets.clone().into(), targets: targets.clone().into(), edge: None };
+            let got = csr.check(bound);
+            if !offsets_ok {
+                proptest::prop_assert_eq!(got.map_err(|e| e.0), Err(CsrPart::Offsets));
+            } else {
+                let want = rows.iter().all(|r| r.windows(2).all(|w| w[0] <= w[1]) && r.iter().all(|&x| (x as usize) < bound));
+                proptest::prop_assert_eq!(got.is_ok(), want, "{:?}", got);
+                if let Err((part, message)) = got {
+                    proptest::prop_assert_eq!(part, CsrPart::Targets);
+                    proptest::prop_assert!(message.starts_with("row "), "{}", message);
+                }
+            }
+        }
     }
 }

@@ -154,7 +154,7 @@ pub fn recommend(g: &Graph, model_dir: &Path, user: &str, k: usize) -> Result<Ve
     };
     let (nu, ni) = (g.node_count(users), g.node_count(items));
     let (ue, ie) = (load(&meta.users, nu)?, load(&meta.items, ni)?);
-    let ids = &g.nodes(users).ids;
+    let ids = g.checked_ids(users)?;
     let found = match ids.kind() {
         ferrograph_graph::IdKind::String => ids.lookup_str(user),
         _ => user.trim().parse::<i64>().ok().and_then(|x| ids.lookup_int(x)),
@@ -176,7 +176,7 @@ pub fn recommend(g: &Graph, model_dir: &Path, user: &str, k: usize) -> Result<Ve
         scored.truncate(k);
     }
     scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let item_ids = &g.nodes(items).ids;
+    let item_ids = g.checked_ids(items)?;
     Ok(scored
         .into_iter()
         .map(|(score, i)| Recommendation {
