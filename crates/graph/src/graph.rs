@@ -253,18 +253,22 @@ impl Graph {
         }
     }
 
-    /// [`Graph::checked_topology`] for every edge type and direction and
-    /// [`Graph::checked_ids`] for every node type: for a job that reads the
-    /// whole graph anyway (training, partitioning), so that its kernels may
-    /// index by any stored neighbour and id.
+    /// [`Graph::checked_topology`] for every edge type and direction,
+    /// [`Graph::checked_ids`] for every node type and [`Graph::node_set`]'s
+    /// check of every set: for a job that reads the whole graph anyway
+    /// (training, partitioning, rewriting a snapshot), so that its kernels
+    /// may index by any stored neighbour, id and set member.
     pub fn check_structure(&self) -> Result<()> {
         for e in 0..self.edges.len() {
             for dir in [Direction::Out, Direction::In] {
                 self.checked_topology(EdgeTypeId(e as u16), dir)?;
             }
         }
-        for t in 0..self.nodes.len() {
+        for (t, ts) in self.schema.node_types.iter().enumerate() {
             self.checked_ids(NodeTypeId(t as u16))?;
+            for s in &ts.sets {
+                self.node_set(NodeTypeId(t as u16), s)?;
+            }
         }
         Ok(())
     }

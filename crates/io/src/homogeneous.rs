@@ -22,6 +22,8 @@ use crate::{Error, Result};
 
 /// See the module docs.
 pub fn erase_types(g: &Graph, features: &str, label: &str) -> Result<Graph> {
+    // Every edge and set is copied by index: a damaged file is named first.
+    g.check_structure()?;
     let schema = g.schema();
     let types = schema.node_types.len();
     let counts: Vec<usize> = (0..types).map(|t| g.node_count(NodeTypeId(t as u16))).collect();

@@ -44,6 +44,8 @@ pub fn split_edges(g: Graph, e: EdgeTypeId, val: f64, test: f64, seed: u64) -> R
         return Err(invalid("val/test", "fractions must be in [0, 1), not both 0, and sum to less than 1"));
     }
     let et = g.schema().edge_types.get(e.0 as usize).ok_or_else(|| invalid("edge type", format!("no edge type {}", e.0)))?.clone();
+    // Every edge is read by index: a damaged file is named first.
+    g.check_structure()?;
     let undirected = et.undirected;
     let (n_src, n_dst) = g.endpoint_counts(e);
     let store = g.edges(e);
