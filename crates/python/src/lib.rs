@@ -819,8 +819,13 @@ impl HeteroNeighborSampler {
         use ferrograph_sample::hetero::{HeteroSampler, TypedHopSpec};
         // A dict (in its order) or a list of (relation, fan-outs) pairs.
         let items = if num_neighbors.hasattr("items")? { num_neighbors.call_method0("items")? } else { num_neighbors };
-        let num_neighbors: Vec<(String, Vec<i64>)> =
-            items.py().import("builtins")?.getattr("list")?.call1((items,))?.extract().map_err(|e| counts_error(e, graph.py(), "num_neighbors"))?;
+        let num_neighbors: Vec<(String, Vec<i64>)> = items
+            .py()
+            .import("builtins")?
+            .getattr("list")?
+            .call1((items,))
+            .and_then(|l| l.extract().map_err(PyErr::from))
+            .map_err(|e| counts_error(e, graph.py(), "num_neighbors"))?;
         let g = graph.get();
         let t = g.node_type(seed_type)?;
         let st = Strategy::parse(strategy).ok_or_else(|| PyValueError::new_err(format!("unknown strategy `{strategy}`")))?;

@@ -214,3 +214,6 @@ def test_hetero_sampler_walks_typed_relations(gl):
         ferrograph.HeteroNeighborSampler(gl, "user", [("u2j", [2])])
     with pytest.raises(OverflowError, match="num_neighbors: .* \\(each fan-out is a count, or -1\\)"):
         ferrograph.HeteroNeighborSampler(gl, "user", {"u2i": [2**64]})
+    for bad in (5, np.array(5), None, "u2i"):
+        with pytest.raises(TypeError, match="num_neighbors: "):
+            ferrograph.HeteroNeighborSampler(gl, "user", bad)
