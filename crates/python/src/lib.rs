@@ -824,7 +824,7 @@ impl HeteroNeighborSampler {
             .import("builtins")?
             .getattr("list")?
             .call1((items,))
-            .and_then(|l| l.extract().map_err(PyErr::from))
+            .and_then(|l| l.extract())
             .map_err(|e| counts_error(e, graph.py(), "num_neighbors"))?;
         let g = graph.get();
         let t = g.node_type(seed_type)?;
