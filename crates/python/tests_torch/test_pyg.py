@@ -108,3 +108,20 @@ def test_link_loader_binary_and_triplet(cora):
     loader = ferrograph.pyg.LinkNeighborLoader(cora, [5], batch_size=32, neg_sampling=dict(mode="triplet", amount=3))
     b = next(iter(loader))
     assert b.src_index.shape == (32,) and b.dst_neg_index.shape == (32, 3)
+
+
+def test_bad_arguments_name_the_parameter(cora):
+    # A tensor, list or int where a name or list belongs fails at the call,
+    # naming the parameter (not "Boolean value of Tensor…" mid-iteration).
+    cases = [
+        (dict(num_neighbors=5), "num_neighbors: a list of fan-outs is needed"),
+        (dict(num_neighbors={"cites": [5]}), "num_neighbors: one list of fan-outs"),
+        (dict(num_neighbors=[5], relation=torch.tensor([1, 2])), "relation: a name"),
+        (dict(num_neighbors=[5], node_type=3), "node_type: a name"),
+        (dict(num_neighbors=[5], attrs=["feat"]), "attrs: a dict"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(TypeError, match=message):
+            ferrograph.pyg.NeighborLoader(cora, **kwargs)
+    with pytest.raises(KeyError, match="did you mean"):
+        ferrograph.pyg.NeighborLoader(cora, [5], node_type="papr")

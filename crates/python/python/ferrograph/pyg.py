@@ -34,6 +34,24 @@ import ferrograph
 __all__ = ["FeatureStore", "GraphStore", "NeighborSampler", "NeighborLoader", "LinkNeighborLoader"]
 
 
+def _name(value, what):
+    """``value`` if it is a name (or None); a ``TypeError`` naming ``what``
+    otherwise (a tensor would fail later as "Boolean value of Tensor…")."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what}: a name (str) is needed, got {type(value).__name__}")
+    return value
+
+
+def _fanouts(num_neighbors):
+    if isinstance(num_neighbors, dict):
+        raise TypeError("num_neighbors: one list of fan-outs for the relation; for per-edge-type fan-outs "
+                        "use ferrograph.HeteroNeighborSampler")
+    if isinstance(num_neighbors, (str, bytes)) or not hasattr(num_neighbors, "__iter__"):
+        raise TypeError(f"num_neighbors: a list of fan-outs is needed (a count per hop, -1 for all), "
+                        f"got {type(num_neighbors).__name__}")
+    return list(num_neighbors)
+
+
 def _only_node_type(graph):
     types = graph.node_types
     if len(types) != 1:
@@ -68,12 +86,16 @@ class FeatureStore(_FeatureStore):
     def __init__(self, graph, node_type=None, attrs=None):
         super().__init__()
         self.graph = graph
-        self.node_type = node_type or _only_node_type(graph)
+        self.node_type = _name(node_type, "node_type") or _only_node_type(graph)
+        graph.num_nodes(self.node_type)  # raises KeyError with a suggestion
         schema = ferrograph.schema(graph)
         t = next(t for t in schema["node_types"] if t["name"] == self.node_type)
         have = {a["name"] for a in t["attributes"]}
         if attrs is None:
             attrs = {k: v for k, v in {"x": "feat", "y": "label"}.items() if v in have}
+        if not isinstance(attrs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in attrs.items()):
+            raise TypeError(f"attrs: a dict of PyG attribute name -> column name is needed (as {{'x': 'feat'}}), "
+                            f"got {type(attrs).__name__}")
         for name, column in attrs.items():
             if column not in have:
                 graph.feature(self.node_type, column)  # raises KeyError with a suggestion
@@ -123,8 +145,8 @@ class GraphStore(_GraphStore):
     def __init__(self, graph, relation, node_type=None):
         super().__init__()
         self.graph = graph
-        self.relation = relation
-        self.node_type = node_type or _only_node_type(graph)
+        self.relation = _name(relation, "relation")
+        self.node_type = _name(node_type, "node_type") or _only_node_type(graph)
 
     def get_all_edge_attrs(self):
         n = self.graph.num_nodes(self.node_type)
@@ -160,9 +182,10 @@ class NeighborSampler(BaseSampler):
 
     def __init__(self, graph, num_neighbors, relation=None, node_type=None, strategy="random_without_replacement", seed=0):
         self.graph = graph
-        self.node_type = node_type or _only_node_type(graph)
-        self.relation = relation or _default_relation(graph, self.node_type)
-        self.num_neighbors = list(num_neighbors)
+        self.node_type = _name(node_type, "node_type") or _only_node_type(graph)
+        graph.num_nodes(self.node_type)  # raises KeyError with a suggestion
+        self.relation = _name(relation, "relation") or _default_relation(graph, self.node_type)
+        self.num_neighbors = _fanouts(num_neighbors)
         self.strategy = strategy
         self.seed = seed
         self.epoch = 0
@@ -263,7 +286,7 @@ def NeighborLoader(graph, num_neighbors, input_nodes=None, relation=None, node_t
     node set name such as ``"train"``, ids, or all nodes) with their
     sampled neighbourhoods and node attributes (``x``, ``y`` by default).
     ``batch_size``, ``shuffle``, ``num_workers``… go to PyG's loader."""
-    node_type = node_type or _only_node_type(graph)
+    node_type = _name(node_type, "node_type") or _only_node_type(graph)
     sampler = NeighborSampler(graph, num_neighbors, relation, node_type, strategy, seed)
     fs = FeatureStore(graph, node_type, attrs)
     gs = GraphStore(graph, sampler.relation, node_type)
@@ -276,7 +299,7 @@ def LinkNeighborLoader(graph, num_neighbors, edge_label_index=None, edge_label=N
     ``edge_label_index`` (default: every edge of the node type's own
     relation) with binary or triplet negatives (``neg_sampling``) and the
     sampled neighbourhoods of their endpoints."""
-    node_type = node_type or _only_node_type(graph)
+    node_type = _name(node_type, "node_type") or _only_node_type(graph)
     sampler = NeighborSampler(graph, num_neighbors, relation, node_type, strategy, seed)
     if edge_label_index is None:
         schema = ferrograph.schema(graph)
