@@ -194,6 +194,16 @@ def test_prefetching_loader_gives_the_same_batches_as_inline(planted):
     bad = ferrograph.Loader(s, np.array([1, 2, 10**7]), 2, prefetch=2)
     with pytest.raises(IndexError, match="outside"):
         list(bad)
+    # Arguments a cast would change are refused up front.
+    with pytest.raises(TypeError, match="seeds: node ids must be integers, got an array of float64"):
+        ferrograph.Loader(s, [1.5, 2.0], 2)
+    with pytest.raises(ValueError, match=r"seeds: a 1-D array of node ids is needed, got shape \(2, 2\)"):
+        ferrograph.Loader(s, [[1, 2], [3, 4]], 2)
+    with pytest.raises(TypeError, match="batch_size: an integer is needed, got float"):
+        ferrograph.Loader(s, seeds, 2.5)
+    with pytest.raises(TypeError, match="prefetch: an integer is needed, got str"):
+        ferrograph.Loader(s, seeds, 2, prefetch="2")
+    assert len(ferrograph.Loader(s, seeds.astype(np.uint32), np.int64(64))) == -(-seeds.size // 64)
 
 
 def test_hetero_sampler_walks_typed_relations(gl):

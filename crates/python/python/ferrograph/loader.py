@@ -3,12 +3,22 @@ sampled blocks and gathered feature rows, prepared ``prefetch`` batches
 ahead on a background thread (every ferrograph call releases the GIL, so
 sampling overlaps the consumer's own work, e.g. a PyTorch step)."""
 
+import operator
 import queue
 import threading
 
 import numpy as np
 
 from . import _native
+
+
+def _count(v, what):
+    """``v`` as an int if it is one (a NumPy integer included); ``2.5`` is
+    not taken as 2."""
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"{what}: an integer is needed, got {type(v).__name__}") from None
 
 
 class Loader:
@@ -20,13 +30,20 @@ class Loader:
     only on (seed, epoch), not on ``prefetch``."""
 
     def __init__(self, sampler, seeds, batch_size, shuffle=False, drop_last=False, features=(), prefetch=2, seed=0):
+        batch_size, prefetch = _count(batch_size, "batch_size"), _count(prefetch, "prefetch")
         if batch_size < 1:
             raise ValueError("batch_size: at least 1")
         if prefetch < 0:
             raise ValueError("prefetch: at least 0")
         self.sampler = sampler
-        self.seeds = np.ascontiguousarray(seeds, dtype=np.int64)
-        self.batch_size = int(batch_size)
+        a = np.asarray(seeds)
+        if a.ndim != 1:
+            raise ValueError(f"seeds: a 1-D array of node ids is needed, got shape {a.shape}")
+        if a.size and a.dtype.kind not in "iu":
+            # Cast, 1.5 would become node 1: refused, as every call refuses it.
+            raise TypeError(f"seeds: node ids must be integers, got an array of {a.dtype}")
+        self.seeds = np.ascontiguousarray(a, dtype=np.int64)
+        self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.features = list(features)
