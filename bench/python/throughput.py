@@ -74,7 +74,11 @@ def sampler_vs_cli(g, snapshot, seeds, threads, reps, binary, data, rounds):
             rust.append(json.loads(line[len("RESULT "):])["seeds_per_s"])
         ex.shutdown()
         p, r = statistics.median(py), statistics.median(rust)
-        emit(measure="sample", threads=t, python_seeds_per_s=p, rust_seeds_per_s=r, ratio=p / r, python_runs=py, rust_runs=rust)
+        # `paired`: the median of the per-round ratios, each Python pass
+        # against the CLI run right after it (robust to the host's drift,
+        # which moves both medians apart when it changes mid-run).
+        paired = statistics.median(a / b for a, b in zip(py, rust))
+        emit(measure="sample", threads=t, python_seeds_per_s=p, rust_seeds_per_s=r, ratio=p / r, paired=paired, python_runs=py, rust_runs=rust)
 
 
 def loaders(g, snapshot_feat, seeds, steps, threads):
