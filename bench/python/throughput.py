@@ -28,6 +28,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import statistics
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -37,6 +38,20 @@ import ferrograph
 
 def emit(**kw):
     print(json.dumps(kw), flush=True)
+
+
+class _Batches:
+    """The batches of one pass, handed out one at a time to whichever
+    thread asks first."""
+
+    def __init__(self, batches):
+        self._it = iter(batches)
+        self._lock = threading.Lock()
+
+    def next(self):
+        """The next batch, or None when the pass is over."""
+        with self._lock:
+            return next(self._it, None)
 
 
 def sampler_vs_cli(g, snapshot, seeds, threads, reps, binary, data, rounds):
@@ -50,22 +65,28 @@ def sampler_vs_cli(g, snapshot, seeds, threads, reps, binary, data, rounds):
         batches = [seeds[i : i + 1024] for i in range(0, len(seeds), 1024)]
         # t Python threads made once, as a loader's are (a new thread starts
         # with cold per-thread scratch: the sampler's 8 MB node map), each
-        # sampling every t-th batch back to back with the GIL released in
-        # each call, as the Rust bench's t workers each take batches; each
+        # taking the next batch of a shared queue and sampling it with the
+        # GIL released, as the Rust bench's t workers take batches (rayon
+        # hands them out as they finish; a fixed every-t-th split left one
+        # thread waiting whenever the host slowed the other's vCPU); each
         # result is dropped once made, as the Rust bench drops its own.
         ex = cf.ThreadPoolExecutor(t)
 
-        def part(k, rep):
-            for b in batches[k::t]:
+        def part(queue, rep):
+            while (b := queue.next()) is not None:
                 s.sample(b, epoch=rep)
 
-        list(ex.map(part, range(t), [0] * t))  # warm: the mapping's pages, each thread's scratch
+        def run(rep):
+            q = _Batches(batches)
+            list(ex.map(part, [q] * t, [rep] * t))
+
+        run(0)  # warm: the mapping's pages, each thread's scratch
         py, rust = [], []
         for _ in range(rounds):
             times = []
             for rep in range(reps):
                 t0 = time.perf_counter()
-                list(ex.map(part, range(t), [rep] * t))
+                run(rep)
                 times.append(time.perf_counter() - t0)
             py.append(len(seeds) / statistics.median(times))
             cli = subprocess.run([binary, "--threads", str(t), "bench", "sample", "--data", data, "--snapshot", snapshot, "--reps", str(reps),
