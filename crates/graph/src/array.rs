@@ -220,6 +220,14 @@ pub fn touch<T>(s: &[T], i: usize) {
     let _ = (s, i);
 }
 
+/// The first of `nodes` that is not below `n`, if any. The largest is found
+/// first, in a pass the compiler vectorises; the offender is looked for
+/// only when there is one (a search that stops at the first hit does not
+/// vectorise, and every batch of every sampling call runs this check).
+pub fn first_outside(nodes: &[u32], n: usize) -> Option<u32> {
+    if nodes.iter().fold(0, |m, &v| m.max(v)) as usize >= n { nodes.iter().copied().find(|&v| v as usize >= n) } else { None }
+}
+
 /// Checks a worker-thread count a user asked for: at least one, and at
 /// most 8 per core (at least 64). Each thread of a pool is started up
 /// front, so a huge count is unbounded work before anything runs (60,000

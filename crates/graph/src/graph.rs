@@ -108,30 +108,20 @@ impl Graph {
     /// Scans every array and checks all invariants (sorted rows, indices in
     /// range, id index order, column contents). Linear in the graph size.
     pub fn check_deep(&self) -> std::result::Result<(), String> {
+        // Topologies, in→out edge maps, id maps and set ranges: the checks
+        // kernels rely on (cached, each naming its file).
+        self.check_structure().map_err(|e| e.to_string())?;
         for (t, n) in self.schema.node_types.iter().zip(&self.nodes) {
-            n.ids.check().map_err(|m| format!("node type `{}` ids: {m}", t.name))?;
             for (a, c) in t.attributes.iter().zip(&n.columns) {
                 c.check(n.ids.len()).map_err(|m| format!("node type `{}` attribute `{}`: {m}", t.name, a.name))?;
             }
             for (s, set) in t.sets.iter().zip(&n.sets) {
-                let v = set.as_slice();
-                if v.windows(2).any(|w| w[0] >= w[1]) || v.last().is_some_and(|&x| x as usize >= n.ids.len()) {
-                    return Err(format!("node type `{}` set `{s}`: not sorted, repeated or out of range", t.name));
+                if set.as_slice().windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(format!("node type `{}` set `{s}`: not sorted or repeated", t.name));
                 }
             }
         }
-        for (i, (t, e)) in self.schema.edge_types.iter().zip(&self.edges).enumerate() {
-            let (_, nd) = self.endpoint_counts(EdgeTypeId(i as u16));
-            let ns = e.out.rows();
-            e.out.check(nd).map_err(|(_, m)| format!("edge type {} out-topology: {m}", t.display_name()))?;
-            if let Some(inn) = &e.inn {
-                inn.check(ns).map_err(|(_, m)| format!("edge type {} in-topology: {m}", t.display_name()))?;
-                if let Some(em) = &inn.edge
-                    && em.as_slice().iter().any(|&p| p as usize >= e.out.len())
-                {
-                    return Err(format!("edge type {} in→out edge map out of range", t.display_name()));
-                }
-            }
+        for (t, e) in self.schema.edge_types.iter().zip(&self.edges) {
             for (a, c) in t.attributes.iter().zip(&e.columns) {
                 c.check(e.out.len()).map_err(|m| format!("edge type {} attribute `{}`: {m}", t.display_name(), a.name))?;
             }
@@ -318,8 +308,7 @@ impl Graph {
         })?;
         let set = self.nodes(t).sets[i].as_slice();
         let n = self.node_count(t);
-        if set.iter().fold(0u32, |m, &v| m.max(v)) as usize >= n {
-            let bad = set.iter().find(|&&v| v as usize >= n).copied().unwrap_or_default();
+        if let Some(bad) = crate::array::first_outside(set, n) {
             let what = format!("node type `{}`", self.schema.node_types[t.0 as usize].name);
             return Err(self.damaged(
                 &format!("nodes/{}/set{i}.u32", t.0),

@@ -224,10 +224,15 @@ proptest! {
 }
 
 fn small_snapshot() -> (tempfile::TempDir, std::path::PathBuf) {
+    small_snapshot_with(false)
+}
+
+/// A three-node snapshot, with string ids for type `a` if `string_ids`.
+fn small_snapshot_with(string_ids: bool) -> (tempfile::TempDir, std::path::PathBuf) {
     let s = Spec {
         n_a: 3,
         n_b: 2,
-        string_ids: false,
+        string_ids,
         ints: vec![1, 2, 3],
         floats: vec![0.5; 3],
         cats: vec![0, 1, 0],
@@ -309,23 +314,7 @@ fn damaged_topology_is_named_on_first_use_not_met_mid_kernel() {
 
 #[test]
 fn damaged_id_index_is_named_on_first_use() {
-    let s = Spec {
-        n_a: 3,
-        n_b: 2,
-        string_ids: true,
-        ints: vec![1, 2, 3],
-        floats: vec![0.5; 3],
-        cats: vec![0, 1, 0],
-        dim: 2,
-        vecs: vec![1.0; 6],
-        sparse_rows: vec![vec![], vec![], vec![]],
-        edges: vec![(0, 1, 1.0, 5)],
-        undirected: vec![],
-        set: vec![],
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("snap");
-    snapshot::write(&build(&s), &out).unwrap();
+    let (_d, out) = small_snapshot_with(true);
     assert!(snapshot::open(&out).unwrap().graph.checked_ids(ferrograph_graph::NodeTypeId(0)).is_ok());
     poke_u32(&out, "nodes/0/ids.sorted.u32", 1, 4_000_000_000);
     let snap = snapshot::open(&out).unwrap();

@@ -351,14 +351,6 @@ pub(crate) fn check_nodes(csr: &Csr, nodes: &[u32]) -> Result<()> {
     }
 }
 
-/// The first of `nodes` that is not below `n`, if any. The largest is found
-/// first, in a pass the compiler vectorises; the offender is looked for
-/// only when there is one (a search that stops at the first hit does not
-/// vectorise, and every batch of every call runs this check).
-pub(crate) fn first_outside(nodes: &[u32], n: usize) -> Option<u32> {
-    if nodes.iter().fold(0, |m, &v| m.max(v)) as usize >= n { nodes.iter().copied().find(|&v| v as usize >= n) } else { None }
-}
-
 /// Refuses a request whose answer could not be indexed by `u32` offsets,
 /// before anything is allocated. The exact count (a pass over the row
 /// offsets) is computed only when the cheap bound does not settle it.
@@ -419,7 +411,7 @@ pub(crate) enum Tables<'a> {
     Time(&'a [i64]),
 }
 
-pub(crate) use ferrograph_graph::array::{AHEAD, touch};
+pub(crate) use ferrograph_graph::array::{AHEAD, first_outside, touch};
 
 #[allow(clippy::too_many_arguments)] // the request, its tables and its output, all used by the one loop
 pub(crate) fn sample_csr(

@@ -175,13 +175,9 @@ fn copy_rows(data: &[f32], nodes: &[u32], first: usize, dst: &mut [MaybeUninit<f
         unsafe { copy_rows_avx512(data, nodes, first, dst, dim) };
         return;
     }
-    for &n in nodes[first..].iter().take(ROW_AHEAD) {
-        prefetch(data, n, dim);
-    }
+    prefetch_first(data, nodes, first, dim);
     for (k, (row, &n)) in dst.chunks_mut(dim).zip(&nodes[first..]).enumerate() {
-        if let Some(&ahead) = nodes.get(first + k + ROW_AHEAD) {
-            prefetch(data, ahead, dim);
-        }
+        prefetch_ahead(data, nodes, first + k, dim);
         let src = &data[n as usize * dim..][..dim];
         // SAFETY: `src` and `row` are `dim` elements long and do not
         // overlap (a mapped column and the caller's buffer). A memcpy
@@ -205,15 +201,11 @@ fn copy_rows(data: &[f32], nodes: &[u32], first: usize, dst: &mut [MaybeUninit<f
 #[target_feature(enable = "avx512f")]
 unsafe fn copy_rows_avx512(data: &[f32], nodes: &[u32], first: usize, dst: &mut [MaybeUninit<f32>], dim: usize) {
     use std::arch::x86_64::{_mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_storeu_ps};
-    for &n in nodes[first..].iter().take(ROW_AHEAD) {
-        prefetch(data, n, dim);
-    }
+    prefetch_first(data, nodes, first, dim);
     // Lanes of the last, partial vector of a row (`dim % 16` of them).
     let tail = ((1u32 << (dim % 16)) - 1) as u16;
     for (k, (row, &n)) in dst.chunks_exact_mut(dim).zip(&nodes[first..]).enumerate() {
-        if let Some(&ahead) = nodes.get(first + k + ROW_AHEAD) {
-            prefetch(data, ahead, dim);
-        }
+        prefetch_ahead(data, nodes, first + k, dim);
         let src = data[n as usize * dim..][..dim].as_ptr();
         let out = row.as_mut_ptr().cast::<f32>();
         let mut j = 0;
@@ -236,6 +228,24 @@ unsafe fn copy_rows_avx512(data: &[f32], nodes: &[u32], first: usize, dst: &mut 
         if tail != 0 {
             unsafe { _mm512_mask_storeu_ps(out.add(j), tail, _mm512_maskz_loadu_ps(tail, src.add(j))) };
         }
+    }
+}
+
+/// Prefetches the rows of the first `ROW_AHEAD` of `nodes[first..]`: a
+/// task that starts cold (the first, a stolen one) has nothing in flight.
+#[inline(always)]
+fn prefetch_first(data: &[f32], nodes: &[u32], first: usize, dim: usize) {
+    for &n in nodes[first..].iter().take(ROW_AHEAD) {
+        prefetch(data, n, dim);
+    }
+}
+
+/// Prefetches the row of `nodes[at + ROW_AHEAD]`, if any (past the end of
+/// the calling task: the next task on this thread usually starts there).
+#[inline(always)]
+fn prefetch_ahead(data: &[f32], nodes: &[u32], at: usize, dim: usize) {
+    if let Some(&ahead) = nodes.get(at + ROW_AHEAD) {
+        prefetch(data, ahead, dim);
     }
 }
 
@@ -327,13 +337,9 @@ fn parse_cache_size(s: &str) -> Option<usize> {
 #[target_feature(enable = "avx")]
 unsafe fn stream_rows(data: &[f32], nodes: &[u32], first: usize, dst: &mut [MaybeUninit<f32>], dim: usize) {
     use std::arch::x86_64::{_mm_sfence, _mm256_loadu_ps, _mm256_stream_ps};
-    for &n in nodes[first..].iter().take(ROW_AHEAD) {
-        prefetch(data, n, dim);
-    }
+    prefetch_first(data, nodes, first, dim);
     for (k, (row, &n)) in dst.chunks_exact_mut(dim).zip(&nodes[first..]).enumerate() {
-        if let Some(&ahead) = nodes.get(first + k + ROW_AHEAD) {
-            prefetch(data, ahead, dim);
-        }
+        prefetch_ahead(data, nodes, first + k, dim);
         let src = data[n as usize * dim..][..dim].as_ptr();
         let out = row.as_mut_ptr().cast::<f32>();
         for j in (0..dim).step_by(8) {
